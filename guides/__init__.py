@@ -1,0 +1,3 @@
+"""Amortized Pyro guides. Importing this package registers the built-in guides."""
+
+from guides import mlp_normal  # noqa: F401

@@ -1,0 +1,3 @@
+"""Pyro model functions. Importing this package registers the built-in models."""
+
+from models import vae  # noqa: F401

@@ -1,0 +1,87 @@
+"""The variational autoencoder: a standard Normal prior and an MLP decoder."""
+
+from __future__ import annotations
+
+import math
+
+import pyro
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from pyro.nn import PyroModule
+from torch import nn
+
+from pyrovae.errors import ConfigError
+from pyrovae.nn import mlp
+from pyrovae.registry import DataInfo, register_model, suggest
+
+LIKELIHOODS = ("auto", "bernoulli", "normal")
+
+
+class VAE(PyroModule):
+    r"""Latent-variable model :math:`z \sim \mathcal N(0, I)`, :math:`x \mid z \sim p_\theta(x \mid z)`.
+
+    The decoder is an MLP from ``latent_dim`` to the flattened data; the likelihood is a Bernoulli
+    (logits) for binary data or a Normal with a learned per-dimension scale for continuous data.
+
+    :param event_shape: shape of one data point.
+    :param latent_dim: dimension of :math:`z`.
+    :param hidden: widths of the decoder's hidden layers.
+    :param activation: activation between the decoder's layers.
+    :param likelihood: ``"bernoulli"`` or ``"normal"``.
+    :param scale_floor: lower bound of the Normal's scale (keeps the density finite).
+    """
+
+    def __init__(self, event_shape, latent_dim, hidden, activation, likelihood, scale_floor=1e-3):
+        super().__init__()
+        self.event_shape = tuple(event_shape)
+        self.latent_dim = int(latent_dim)
+        self.likelihood = likelihood
+        self.scale_floor = float(scale_floor)
+        data_dim = math.prod(self.event_shape)
+        self.decoder = mlp([self.latent_dim, *hidden, data_dim], activation)
+        if likelihood == "normal":
+            self.raw_scale = nn.Parameter(torch.full((data_dim,), math.log(math.e - 1.0)))
+
+    def prior_dist(self, n: int, like: torch.Tensor) -> dist.Distribution:
+        """:math:`\\mathcal N(0, I)` over ``n`` latent vectors, on ``like``'s device and dtype."""
+        zeros = like.new_zeros((n, self.latent_dim))
+        return dist.Normal(zeros, 1.0).to_event(1)
+
+    def likelihood_dist(self, z: torch.Tensor) -> dist.Distribution:
+        """:math:`p_\\theta(x \\mid z)`, with event shape ``event_shape``."""
+        out = self.decoder(z)
+        shape = (*z.shape[:-1], *self.event_shape)
+        rank = len(self.event_shape)
+        if self.likelihood == "bernoulli":
+            return dist.Bernoulli(logits=out.view(shape), validate_args=False).to_event(rank)
+        scale = F.softplus(self.raw_scale) + self.scale_floor
+        return dist.Normal(out.view(shape), scale.view(self.event_shape)).to_event(rank)
+
+    def forward(self, x=None, *, batch_size=None):
+        n = x.shape[0] if x is not None else batch_size
+        like = x if x is not None else self.decoder[0].weight
+        with pyro.plate("data", n):
+            z = pyro.sample("z", self.prior_dist(n, like))
+            return pyro.sample("x", self.likelihood_dist(z), obs=x)
+
+
+@register_model("vae", default_guide="mlp_normal")
+def make_vae(
+    data: DataInfo,
+    latent_dim: int = 10,
+    hidden: list[int] = (200, 200),
+    activation: str = "tanh",
+    likelihood: str = "auto",
+    scale_floor: float = 1e-3,
+) -> VAE:
+    """VAE whose likelihood is chosen for the data when ``likelihood = "auto"``:
+    Bernoulli for binary data, Normal with a learned scale otherwise."""
+    if likelihood not in LIKELIHOODS:
+        raise ConfigError(
+            f"unknown model.likelihood '{likelihood}'.{suggest(likelihood, LIKELIHOODS)} "
+            f"Choose one of: {', '.join(LIKELIHOODS)}."
+        )
+    if likelihood == "auto":
+        likelihood = "bernoulli" if data.binary else "normal"
+    return VAE(data.event_shape, latent_dim, list(hidden), activation, likelihood, scale_floor)

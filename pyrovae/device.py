@@ -1,0 +1,29 @@
+"""Choosing the torch device a run uses."""
+
+from __future__ import annotations
+
+import torch
+
+from pyrovae.errors import ConfigError
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; otherwise the named device, checked to exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device '{name}' is not a torch device; use auto, cpu, cuda or cuda:N.")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' was asked for but this torch ({torch.__version__}) sees "
+                          f"no CUDA GPU; use --device cpu or --device auto.")
+    return device
+
+
+def fits_on(device: torch.device, num_bytes: int, fraction: float = 0.5) -> bool:
+    """Whether ``num_bytes`` fit in ``fraction`` of the device's free memory (always on CPU)."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return num_bytes <= fraction * free

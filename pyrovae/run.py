@@ -1,0 +1,183 @@
+"""Building a run from its config, and training it into a run directory.
+
+A run directory holds ``config.toml`` (the resolved config), ``checkpoint.pt`` (the last epoch,
+for ``--resume``), ``best.pt`` (weights at the best valid ELBO), ``history.csv``,
+``samples.png`` and ``reconstructions.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyro
+import torch
+
+from pyrovae import checks, config, io
+from pyrovae.data import Dataset, load_dataset
+from pyrovae.device import fits_on, resolve_device
+from pyrovae.errors import ConfigError
+from pyrovae.pictures import save_pictures
+from pyrovae.registry import DataInfo, check_options, get_guide, get_model
+from pyrovae.train import checkpoint
+from pyrovae.train.loop import TrainState, fit
+from pyrovae.train.objective import Objective, make_elbo
+from pyrovae.train.optim import make_optimizer, make_schedule
+
+# Keys a resumed run may change: they decide how long it trains and where, not what it computes.
+RESUMABLE_KEYS = {"train.epochs", "train.patience", "device", "data.dir"}
+
+
+@dataclass
+class Built:
+    """A config made concrete: data, model and guide on their device."""
+
+    cfg: config.Config
+    data: Dataset
+    info: DataInfo
+    model: torch.nn.Module
+    guide: torch.nn.Module
+    spec: dict
+    device: torch.device
+
+    def tensors(self, split: str) -> tuple[torch.Tensor, ...]:
+        """The per-data-point arguments of model and guide for ``split``."""
+        return (self.data.split(split),)
+
+
+def _options(section: dict, drop=("name",)) -> dict:
+    return {k: v for k, v in section.items() if k not in drop}
+
+
+def build(cfg: config.Config, *, data_dir=None, device=None) -> Built:
+    """Load the data, build model and guide from the registry, move them to the device.
+
+    Fills in ``cfg.guide["name"]`` with the model's default guide when the config names none.
+    """
+    device = resolve_device(device or cfg.device)
+    data = load_dataset(cfg.data["name"], data_dir=data_dir or cfg.data.get("dir"), seed=cfg.seed,
+                        **_options(cfg.data, drop=("name", "dir")))
+    info = DataInfo(tuple(data.event_shape), data.binary or data.dynamic_binarize, data.num_classes)
+    model_entry = get_model(cfg.model["name"])
+    check_options("model", model_entry.factory, _options(cfg.model), skip=1)
+    model = model_entry.factory(info, **_options(cfg.model))
+    guide_name = cfg.guide.get("name") or model_entry.default_guide
+    if guide_name is None:
+        raise ConfigError(f"model '{cfg.model['name']}' has no default guide; name one in the "
+                          f"config: [guide] name = \"...\".")
+    cfg.guide = {"name": guide_name, **_options(cfg.guide)}
+    guide_entry = get_guide(guide_name)
+    check_options("guide", guide_entry.factory, _options(cfg.guide), skip=2)
+    guide = guide_entry.factory(model, info, **_options(cfg.guide))
+    model.to(device)
+    guide.to(device)
+    nbytes = sum(t.numel() * t.element_size() for t in data.splits.values())
+    if fits_on(device, nbytes):
+        data = data.to(device)
+    spec = checkpoint.make_spec(cfg.model, cfg.guide, data.event_shape)
+    return Built(cfg, data, info, model, guide, spec, device)
+
+
+def _binarized_once(x: torch.Tensor, seed: int) -> torch.Tensor:
+    """One fixed Bernoulli draw of grayscale ``x`` (validation data of dynamic binarization)."""
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    return torch.bernoulli(x, generator=gen)
+
+
+def _check_resume_overrides(overrides: list[str]) -> None:
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if key not in RESUMABLE_KEYS:
+            raise ConfigError(f"--set {key} cannot change on --resume: it would make the resumed run "
+                              f"differ from its first part. Only {', '.join(sorted(RESUMABLE_KEYS))} "
+                              f"may change; start a new run (--out) for other changes.")
+
+
+def resolve_config(config_path, overrides, resume_dir) -> config.Config:
+    """The config of a new run (file + overrides) or of a resumed one (its saved config)."""
+    if resume_dir is None:
+        if config_path is None:
+            raise ConfigError("give a config file (pyrovae train CONFIG.toml) or --resume RUN_DIR.")
+        return config.load(config_path, overrides)
+    _check_resume_overrides(overrides)
+    saved = Path(resume_dir) / "config.toml"
+    if not saved.is_file():
+        raise ConfigError(f"--resume {resume_dir}: no config.toml there, so it is not a run "
+                          f"directory. Give the directory a previous 'pyrovae train' wrote.")
+    cfg = config.load(saved, overrides)
+    if config_path is not None:
+        fresh = config.load(config_path, overrides)
+        fresh.guide = fresh.guide or cfg.guide
+        fresh.guide.setdefault("name", cfg.guide.get("name"))
+        diffs = [k for k in ("seed", "data", "model", "guide", "train")
+                 if getattr(fresh, k) != getattr(cfg, k)]
+        if diffs:
+            raise ConfigError(f"{config_path} differs from the config of the run in {resume_dir} "
+                              f"(in: {', '.join(diffs)}). Resume with --resume alone, or start a new "
+                              f"run with --out.")
+    return cfg
+
+
+def train(cfg: config.Config, run_dir, *, resume: bool = False, quiet: bool = False,
+          data_dir=None, device=None) -> dict:
+    """Train the run ``cfg`` into ``run_dir`` (continuing its checkpoint when ``resume``).
+
+    Seeds every generator with ``cfg.seed`` first. Returns ``{"paths": [...], "state": TrainState,
+    "built": Built}``.
+    """
+    run_dir = Path(run_dir)
+    ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
+    if not resume and ckpt_path.exists():
+        raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
+                          f"or write a new run with another --out.")
+    pyro.set_rng_seed(cfg.seed)
+    built = build(cfg, data_dir=data_dir, device=device)
+    t = cfg.train
+    train_x, valid_x = built.tensors("train"), built.tensors("valid")
+    if built.data.dynamic_binarize:
+        valid_x = (_binarized_once(valid_x[0], cfg.seed), *valid_x[1:])
+    name = cfg.model["name"]
+    checks.check_fits(built.model, name, "train",
+                      _binarized_once(train_x[0], 0) if built.data.dynamic_binarize else train_x[0],
+                      *train_x[1:])
+    checks.check_fits(built.model, name, "valid", *valid_x)
+    valid_x = tuple(v.to(built.device) for v in valid_x)
+
+    objective = Objective(built.model, built.guide, make_elbo(t.loss, t.num_particles))
+    optimizer = make_optimizer(objective.parameters(), t)
+    schedule = make_schedule(optimizer, t)
+    state = TrainState()
+    if resume:
+        ckpt = checkpoint.load(ckpt_path, built.spec, map_location=built.device)
+        checkpoint.load_weights(built.model, ckpt["model"], "model", ckpt_path)
+        checkpoint.load_weights(built.guide, ckpt["guide"], "guide", ckpt_path)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        schedule.load_state_dict(ckpt["schedule"])
+        state = TrainState(**ckpt["state"])
+        checkpoint.set_rng_state(ckpt["rng"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    io.write_text(run_dir / "config.toml", config.dumps(cfg))
+
+    def on_epoch_end(state: TrainState, improved: bool) -> None:
+        weights = {"model": built.model.state_dict(), "guide": built.guide.state_dict()}
+        if improved:
+            checkpoint.save(best_path, built.spec, epoch=state.epoch,
+                            valid_elbo=state.best_valid_elbo, **weights)
+        checkpoint.save(ckpt_path, built.spec, config=cfg.to_dict(), **weights,
+                        optimizer=optimizer.state_dict(), schedule=schedule.state_dict(),
+                        state=dataclasses.asdict(state), rng=checkpoint.rng_state())
+        history = pd.DataFrame(state.history)
+        history.insert(0, "seed", cfg.seed)
+        io.write_csv(history, run_dir / "history.csv")
+
+    state = fit(objective, optimizer, schedule, train_x, valid_x, t, state=state,
+                on_epoch_end=on_epoch_end, dynamic_binarize=built.data.dynamic_binarize,
+                quiet=quiet, device=built.device)
+    best = checkpoint.load(best_path, built.spec, map_location=built.device)
+    checkpoint.load_weights(built.model, best["model"], "model", best_path)
+    checkpoint.load_weights(built.guide, best["guide"], "guide", best_path)
+    pictures = save_pictures(built.model.eval(), built.guide.eval(), valid_x, run_dir, seed=cfg.seed)
+    paths = [run_dir / "config.toml", ckpt_path, best_path, run_dir / "history.csv", *pictures]
+    return {"paths": paths, "state": state, "built": built}

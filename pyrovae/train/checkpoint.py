@@ -1,0 +1,100 @@
+"""Checkpoints: atomic writes, ``weights_only`` loads, and a refusal of foreign checkpoints.
+
+A checkpoint is a dict of tensors and plain Python values (no pickled code), so it loads with
+``torch.load(weights_only=True)``. Its ``spec`` (model and guide options, data event shape)
+must equal the spec of the run loading it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pyrovae import io
+from pyrovae.errors import CheckpointError
+
+FORMAT = "pyrovae-checkpoint/1"
+
+
+def make_spec(model: dict, guide: dict, event_shape) -> dict[str, Any]:
+    """What a checkpoint's weights depend on: model and guide options and the data's shape."""
+    return {"model": dict(model), "guide": dict(guide), "event_shape": list(event_shape)}
+
+
+def fingerprint(spec: dict) -> str:
+    """A short hash of ``spec``."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random-number state a run draws from, as tensors and plain values."""
+    np_name, np_keys, np_pos, np_gauss, np_cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": random.getstate(),
+        "numpy": [np_name, torch.from_numpy(np_keys.astype(np.int64)), np_pos, np_gauss, np_cached],
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    torch.set_rng_state(state["torch"].cpu())
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+
+
+def save(path: str | Path, spec: dict, **fields) -> None:
+    """Write ``fields`` with the format tag and ``spec`` to ``path`` atomically."""
+    io.save_torch({"format": FORMAT, "spec": spec, "fingerprint": fingerprint(spec), **fields}, path)
+
+
+def _diff(saved: dict, wanted: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(saved) | set(wanted)):
+        a, b = saved.get(key, "<absent>"), wanted.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _diff(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: checkpoint has {a!r}, this run has {b!r}")
+    return out
+
+
+def load(path: str | Path, spec: dict | None = None, map_location=None) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; refuse one whose spec differs from ``spec``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at '{path}'. Train first (pyrovae train CONFIG.toml "
+                              f"--out RUN_DIR), or give the run directory that holds it.")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"'{path}' is not a readable pyrovae checkpoint ({e}). It may be "
+                              f"truncated or from another program; resume from another run.") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"'{path}' is not a pyrovae checkpoint (format "
+                              f"{ckpt.get('format') if isinstance(ckpt, dict) else None!r}, "
+                              f"expected {FORMAT!r}).")
+    if spec is not None and ckpt["fingerprint"] != fingerprint(spec):
+        diffs = "; ".join(_diff(ckpt["spec"], spec))
+        raise CheckpointError(f"checkpoint '{path}' belongs to another model or config ({diffs}). "
+                              f"Use the run's own config, or train a new run with --out.")
+    return ckpt
+
+
+def load_weights(module: torch.nn.Module, state: dict, what: str, path) -> None:
+    """``module.load_state_dict(state)``, with a CheckpointError that names ``what`` on mismatch."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as e:
+        raise CheckpointError(f"the {what} weights in '{path}' do not fit this {what}: {e}") from None

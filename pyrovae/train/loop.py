@@ -1,0 +1,153 @@
+"""The one training loop for every model/guide pair."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from pyro.infer import Trace_ELBO
+from tqdm.auto import tqdm
+
+from pyrovae.config import TrainConfig
+from pyrovae.errors import TrainingError
+from pyrovae.train.objective import Objective, objective_name
+from pyrovae.train.optim import beta_at
+
+
+@dataclass
+class TrainState:
+    """Where training stands after ``epoch`` completed epochs."""
+
+    epoch: int = 0
+    global_step: int = 0
+    history: list[dict] = field(default_factory=list)
+    best_valid_elbo: float = -math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    stopped_early: bool = False
+
+
+@torch.no_grad()
+def elbo_per_point(model, guide, tensors: tuple[torch.Tensor, ...], batch_size: int) -> float:
+    r"""Mean over data points of a one-sample ELBO estimate,
+    :math:`\frac1N \sum_n \log p(x_n, z_n) - \log q(z_n \mid x_n)`, :math:`z_n \sim q(\cdot \mid x_n)`."""
+    elbo = Trace_ELBO()
+    n = tensors[0].shape[0]
+    total = 0.0
+    for start in range(0, n, batch_size):
+        batch = tuple(t[start:start + batch_size] for t in tensors)
+        total += float(elbo.differentiable_loss(model, guide, *batch))
+    return -total / n
+
+
+def _batches(n: int, batch_size: int, device) -> list[torch.Tensor]:
+    return torch.randperm(n, device=device).split(batch_size)
+
+
+def _nonfinite_params(objective: Objective) -> list[str]:
+    return [name for name, p in objective.named_parameters() if not torch.isfinite(p).all()]
+
+
+def fit(
+    objective: Objective,
+    optimizer: torch.optim.Optimizer,
+    schedule,
+    train: tuple[torch.Tensor, ...],
+    valid: tuple[torch.Tensor, ...],
+    t: TrainConfig,
+    *,
+    state: TrainState | None = None,
+    on_epoch_end: Callable[[TrainState, bool], None] = lambda state, improved: None,
+    dynamic_binarize: bool = False,
+    quiet: bool = False,
+    device: torch.device | None = None,
+) -> TrainState:
+    """Train by stochastic gradient steps on ``objective`` until ``t.epochs`` or early stopping.
+
+    Each epoch visits the training data in a fresh random order, in minibatches whose loss is
+    scaled by ``N / batch size`` to estimate the full-data objective; then it computes the valid
+    ELBO per data point, steps the learning-rate schedule, and calls ``on_epoch_end(state,
+    improved)`` (``improved``: the valid ELBO is the best so far), where the caller checkpoints.
+
+    :param train: training tensors, data first (then e.g. labels), each with N rows.
+    :param valid: validation tensors, same layout.
+    :param state: where to continue from (a resumed run); a fresh start when None.
+    :param dynamic_binarize: replace each training batch ``x`` by a Bernoulli draw ``x' ~ B(x)``.
+    :param device: where the model lives; batches move there (a no-op when the data live there).
+    :raises TrainingError: the loss or a parameter became NaN or infinite; the epoch is not saved.
+    """
+    state = state or TrainState()
+    device = device or train[0].device
+    n = train[0].shape[0]
+    steps_per_epoch = math.ceil(n / t.batch_size)
+    column = objective_name(t.loss, t.num_particles, t.beta)
+    while state.epoch < t.epochs and not state.stopped_early:
+        epoch = state.epoch + 1
+        start_time = time.perf_counter()
+        objective.train()
+        total = torch.zeros((), device=device)
+        bar = tqdm(_batches(n, t.batch_size, train[0].device), desc=f"epoch {epoch}/{t.epochs}",
+                   disable=quiet, leave=False, unit="batch")
+        try:
+            for i, idx in enumerate(bar):
+                batch = tuple(x[idx].to(device, non_blocking=True) for x in train)
+                if dynamic_binarize:
+                    batch = (torch.bernoulli(batch[0]), *batch[1:])
+                beta = beta_at(t, state.global_step / steps_per_epoch)
+                loss = objective(*batch, scale=n / len(idx), beta=beta)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if t.clip_norm > 0 and t.optimizer == "adam":
+                    torch.nn.utils.clip_grad_norm_(objective.parameters(), t.clip_norm)
+                optimizer.step()
+                total += loss.detach()
+                state.global_step += 1
+                if not quiet and i % 25 == 0:
+                    bar.set_postfix(loss=f"{float(loss) / n:.3f}")
+        except ValueError as e:
+            # Pyro's argument validation is where a NaN usually surfaces first.
+            bad = _nonfinite_params(objective)
+            if not bad and "nan" not in str(e).lower():
+                raise
+            what = f"parameters {', '.join(bad[:3])} became NaN/Inf" if bad else "a NaN appeared"
+            raise TrainingError(
+                f"training diverged in epoch {epoch}: {what} ({str(e).splitlines()[0][:160]}). "
+                f"The last good checkpoint "
+                f"(epoch {state.epoch}) is kept; lower train.lr or set train.clip_norm, then resume."
+            ) from None
+        finally:
+            bar.close()
+        train_value = -float(total) / steps_per_epoch / n
+        if not math.isfinite(train_value) or _nonfinite_params(objective):
+            raise TrainingError(
+                f"the loss became NaN/Inf during epoch {epoch}. The last good checkpoint "
+                f"(epoch {state.epoch}) is kept; lower train.lr or set train.clip_norm, then resume."
+            )
+        objective.eval()
+        valid_elbo = elbo_per_point(objective.model, objective.guide, valid, t.eval_batch_size)
+        schedule.step()
+        state.epoch = epoch
+        improved = valid_elbo > state.best_valid_elbo
+        if improved:
+            state.best_valid_elbo, state.best_epoch, state.bad_epochs = valid_elbo, epoch, 0
+        else:
+            state.bad_epochs += 1
+        state.stopped_early = t.patience > 0 and state.bad_epochs >= t.patience
+        state.history.append({
+            "epoch": epoch,
+            "objective": column,
+            "train_objective": train_value,
+            "valid_elbo": valid_elbo,
+            "beta": beta_at(t, state.global_step / steps_per_epoch),
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - start_time,
+        })
+        on_epoch_end(state, improved)
+        if not quiet:
+            tqdm.write(f"epoch {epoch}/{t.epochs}  train {column} {train_value:.3f}  "
+                       f"valid elbo {valid_elbo:.3f}  ({state.history[-1]['seconds']:.1f}s)")
+    return state
+

@@ -1,0 +1,120 @@
+"""Training objectives: the ELBO family as one differentiable ``nn.Module``.
+
+:class:`Objective` returns a loss tensor whose gradient is the objective's gradient, so a plain
+torch optimizer (or ``DistributedDataParallel`` around the module) trains any model/guide pair.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from pyro.infer import RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
+from pyro.infer.util import get_dependent_plate_dims, torch_sum
+from pyro.poutine.messenger import Messenger
+from torch import nn
+
+
+class DifferentiableRenyiELBO(RenyiELBO):
+    r"""Pyro's :class:`~pyro.infer.RenyiELBO` with a ``differentiable_loss``.
+
+    For each data point :math:`n` (each index of the plates shared by every site) with particles
+    :math:`w_{kn} = \log p(x_n, z_{kn}) - \log q(z_{kn} \mid x_n)`,
+
+    .. math:: \mathcal L_\alpha = \sum_n \frac{1}{1-\alpha}
+        \log \frac1K \sum_{k=1}^K e^{(1-\alpha) w_{kn}},
+
+    which for :math:`\alpha = 0` is the IWAE bound (Burda et al. 2015). Guide sites must be
+    reparameterized, as in Pyro's own gradient estimator for this bound.
+    """
+
+    def differentiable_loss(self, model, guide, *args, **kwargs):
+        particles = []
+        for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
+            sum_dims = get_dependent_plate_dims(model_trace.nodes.values())
+            w = 0.0
+            for site in model_trace.nodes.values():
+                if site["type"] == "sample":
+                    w = w + torch_sum(site["log_prob"], sum_dims)
+            for name, site in guide_trace.nodes.items():
+                if site["type"] == "sample":
+                    if not site["fn"].has_rsample:
+                        raise NotImplementedError(
+                            f"the IWAE/Renyi objective needs reparameterized guide sites; "
+                            f"site '{name}' ({type(site['fn']).__name__}) is not. "
+                            f"Use train.loss = \"trace_elbo\" for this guide."
+                        )
+                    w = w - torch_sum(site["log_prob"], sum_dims)
+            particles.append(w)
+        vectorized = self.vectorize_particles and self.num_particles > 1
+        w = particles[0] if vectorized else torch.stack(particles)
+        one_minus_alpha = 1.0 - self.alpha
+        log_mean = torch.logsumexp(one_minus_alpha * w, dim=0) - math.log(self.num_particles)
+        return -(log_mean / one_minus_alpha).sum()
+
+
+def make_elbo(loss: str, num_particles: int = 1):
+    """The Pyro ELBO object for a ``train.loss`` name.
+
+    :param loss: ``trace_elbo``, ``meanfield_elbo`` or ``iwae``.
+    :param num_particles: particles per data point (K of the IWAE bound).
+    """
+    vectorize = num_particles > 1
+    table = {
+        "trace_elbo": lambda: Trace_ELBO(num_particles=num_particles, vectorize_particles=vectorize),
+        "meanfield_elbo": lambda: TraceMeanField_ELBO(
+            num_particles=num_particles, vectorize_particles=vectorize
+        ),
+        "iwae": lambda: DifferentiableRenyiELBO(
+            alpha=0.0, num_particles=num_particles, vectorize_particles=vectorize
+        ),
+    }
+    return table[loss]()
+
+
+def objective_name(loss: str, num_particles: int, beta: float) -> str:
+    """What the training column measures: ``elbo``, ``iwae_k5``, ``elbo_beta0.5``, ..."""
+    name = {"trace_elbo": "elbo", "meanfield_elbo": "elbo", "iwae": f"iwae_k{num_particles}"}[loss]
+    return name if beta == 1.0 else f"{name}_beta{beta:g}"
+
+
+class scale_latents(Messenger):
+    """Multiply the log-density of every latent (unobserved) sample site by ``factor``.
+
+    Applied to model and guide alike, it turns the ELBO
+    :math:`E_q[\\log p(x\\mid z)] - KL(q\\,\\|\\,p)` into
+    :math:`E_q[\\log p(x\\mid z)] - \\beta\\, KL(q\\,\\|\\,p)` (beta-VAE, KL warm-up).
+    """
+
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def _process_message(self, msg) -> None:
+        if msg["type"] == "sample" and not msg["is_observed"]:
+            msg["scale"] = self.factor * msg["scale"]
+
+
+class Objective(nn.Module):
+    """Negative training objective of ``model``/``guide`` on a minibatch.
+
+    :param model: a ``PyroModule`` model.
+    :param guide: a ``PyroModule`` guide taking the same arguments.
+    :param elbo: a Pyro ELBO with ``differentiable_loss`` (see :func:`make_elbo`).
+    """
+
+    def __init__(self, model: nn.Module, guide: nn.Module, elbo):
+        super().__init__()
+        self.model = model
+        self.guide = guide
+        self.elbo = elbo
+
+    def forward(self, *batch, scale: float = 1.0, beta: float = 1.0) -> torch.Tensor:
+        """``scale`` times the negative objective; ``scale = N / batch size`` makes it estimate the
+        full-data loss. ``beta`` weights the latent sites."""
+        if beta == 1.0:
+            loss = self.elbo.differentiable_loss(self.model, self.guide, *batch)
+        else:
+            with scale_latents(beta):
+                loss = self.elbo.differentiable_loss(self.model, self.guide, *batch)
+        return loss * scale
