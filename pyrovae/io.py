@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,19 +12,26 @@ import torch
 
 @contextmanager
 def atomic_path(path: str | Path):
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename."""
+    """Yield a fresh temporary path beside ``path``; on success it replaces ``path`` in one rename
+    (atomic on one file system), on failure it is removed. The file gets ordinary permissions,
+    so others sharing a directory can read it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        yield Path(tmp)
+        yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_write(path: str | Path):
+    """Yield a binary file open for writing that replaces ``path`` atomically on success."""
+    with atomic_path(path) as tmp, open(tmp, "xb") as file:
+        yield file
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -1,0 +1,64 @@
+"""The in-memory dataset every loader returns and the training engine consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from pyrovae.errors import DataError
+from pyrovae.registry import suggest
+
+
+@dataclass
+class Dataset:
+    """A dataset held as tensors, one per split.
+
+    :param name: dataset name as given to :func:`pyrovae.data.load_dataset`.
+    :param splits: ``"train"``, ``"valid"``, ``"test"`` -> float32 ``[N, *event_shape]``.
+    :param labels: split -> int64 ``[N]`` class labels; only splits that carry labels appear.
+    :param factors: split -> float32 ``[N, F]`` ground-truth generative factors, or ``{}``.
+    :param factor_names: names of the ``F`` factor columns, or ``()``.
+    :param event_shape: shape of one data point, e.g. ``(1, 28, 28)``.
+    :param binary: every value in every split is exactly 0 or 1.
+    :param dynamic_binarize: the trainer draws ``torch.bernoulli(x)`` afresh for each batch.
+    :param num_classes: number of label classes, or 0 when there are no labels.
+    :param source: where the data came from (file paths, or how they were generated).
+    """
+
+    name: str
+    splits: dict[str, torch.Tensor]
+    labels: dict[str, torch.Tensor]
+    factors: dict[str, torch.Tensor]
+    factor_names: tuple[str, ...]
+    event_shape: tuple[int, ...]
+    binary: bool
+    dynamic_binarize: bool = False
+    num_classes: int = 0
+    source: str = ""
+
+    def split(self, name: str) -> torch.Tensor:
+        """The data tensor of split ``name``.
+
+        :param name: a key of :attr:`splits`, e.g. ``"train"``.
+        :raises DataError: the dataset has no such split.
+        """
+        if name not in self.splits:
+            raise DataError(
+                f"dataset '{self.name}' has no split '{name}'.{suggest(name, self.splits)} "
+                f"Use one of: {', '.join(self.splits)}."
+            )
+        return self.splits[name]
+
+    def to(self, device) -> Dataset:
+        """A copy with every tensor (data, labels, factors) moved to ``device``.
+
+        :param device: a ``torch.device`` or a string such as ``"cuda"``.
+        """
+
+        def move(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return {key: value.to(device) for key, value in tensors.items()}
+
+        return replace(
+            self, splits=move(self.splits), labels=move(self.labels), factors=move(self.factors)
+        )

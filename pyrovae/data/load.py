@@ -1,0 +1,61 @@
+"""The dataset name -> loader table and the public :func:`load_dataset`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyrovae.data import binarized_mnist, mnist, sprites, tensor_file
+from pyrovae.data.dataset import Dataset
+from pyrovae.data.options import check_options
+from pyrovae.data.paths import default_cache_dir, default_data_dir
+from pyrovae.data.validate import validate_dataset
+from pyrovae.errors import ConfigError
+from pyrovae.registry import suggest
+
+# Each loader is ``load(data_dir, cache_dir, seed, *, <options>) -> Dataset``; its keyword-only
+# parameters are the options the dataset accepts.
+LOADERS = {
+    "binarized_mnist": binarized_mnist.load,
+    "mnist": mnist.load,
+    "sprites": sprites.load,
+    "file": tensor_file.load,
+}
+
+
+def dataset_names() -> list[str]:
+    """Names :func:`load_dataset` accepts, sorted."""
+    return sorted(LOADERS)
+
+
+def load_dataset(
+    name: str,
+    *,
+    data_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    seed: int = 0,
+    **options,
+) -> Dataset:
+    """Load dataset ``name`` and check it (finite values, consistent shapes, labels in range).
+
+    :param name: one of :func:`dataset_names`.
+    :param data_dir: where dataset files are read from; default ``$PYROVAE_DATA_DIR`` or
+        ``./data``. It may be read-only: nothing is written there except downloads.
+    :param cache_dir: where parsed copies and fall-back downloads are written; default
+        ``$PYROVAE_CACHE_DIR`` or ``~/.cache/pyrovae``.
+    :param seed: seed for generated data and for random splits of a user's file.
+    :param options: dataset-specific options, e.g. ``num_train=`` for ``"sprites"``.
+    :raises ConfigError: unknown dataset or option, or a bad option value.
+    :raises DataError: the data are missing or malformed.
+    """
+    if name not in LOADERS:
+        raise ConfigError(
+            f"unknown dataset '{name}'.{suggest(name, LOADERS)} "
+            f"Valid datasets: {', '.join(dataset_names())}."
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"seed must be a whole number, got {seed!r}.")
+    loader = LOADERS[name]
+    check_options(name, loader, options)
+    data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    return validate_dataset(loader(data_dir, cache_dir, seed, **options))

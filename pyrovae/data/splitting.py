@@ -1,0 +1,25 @@
+"""Deterministic train/valid/test split of one array."""
+
+from __future__ import annotations
+
+import torch
+
+
+def split_indices(n: int, num_valid: int, num_test: int, seed: int) -> dict[str, torch.Tensor]:
+    """Disjoint index tensors ``train``/``valid``/``test`` that together cover ``range(n)``.
+
+    The indices come from one permutation drawn with a local generator seeded by ``seed``:
+    ``valid`` takes ``num_valid`` of them, ``test`` ``num_test``, ``train`` the rest.
+
+    :param n: number of data points.
+    :param num_valid: size of the validation split.
+    :param num_test: size of the test split.
+    :param seed: seed of the permutation.
+    """
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    num_train = n - num_valid - num_test
+    return {
+        "train": perm[:num_train],
+        "valid": perm[num_train : num_train + num_valid],
+        "test": perm[num_train + num_valid :],
+    }
