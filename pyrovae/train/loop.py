@@ -106,7 +106,7 @@ def fit(
                 total += loss.detach()
                 state.global_step += 1
                 if not quiet and i % 25 == 0:
-                    bar.set_postfix(loss=f"{float(loss) / n:.3f}")
+                    bar.set_postfix(loss=f"{float(loss.detach()) / n:.3f}")
         except ValueError as e:
             # Pyro's argument validation is where a NaN usually surfaces first.
             bad = _nonfinite_params(objective)
