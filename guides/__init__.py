@@ -1,3 +1,4 @@
 """Amortized Pyro guides. Importing this package registers the built-in guides."""
 
 from guides import mlp_normal  # noqa: F401
+from guides import ppca  # noqa: F401

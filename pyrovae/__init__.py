@@ -10,6 +10,7 @@ from pyrovae.errors import (
     PyrovaeError,
     TrainingError,
 )
+from pyrovae.infer import LogPxResult, log_px
 from pyrovae.registry import DataInfo, register_guide, register_model
 
 __version__ = "0.1.0"
@@ -23,9 +24,11 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DataInfo",
+    "LogPxResult",
     "ModelSpecError",
     "PyrovaeError",
     "TrainingError",
+    "log_px",
     "register_guide",
     "register_model",
 ]

@@ -33,6 +33,31 @@ def _train(args) -> int:
     return 0
 
 
+def _evaluate(args) -> int:
+    from pyrovae import evaluate, io, results
+
+    try:
+        ks = [int(k) for k in args.ks.split(",")] if args.ks else \
+            [k for k in (1, 10, 100, 1000, 5000) if k <= args.num_samples]
+    except ValueError:
+        raise PyrovaeError(f"--ks '{args.ks}' is not a comma-separated list of integers, "
+                           f"e.g. --ks 1,10,100.") from None
+    built = evaluate.load_run(args.run_dir, data_dir=args.data_dir, device=args.device)
+    summary, per_point = evaluate.evaluate(
+        built, str(args.run_dir), split=args.split, num_samples=args.num_samples, ks=ks,
+        seed=args.seed, batch_size=args.batch_size, limit=args.limit, quiet=args.quiet)
+    results.append_rows(args.out, summary)
+    written = [args.out]
+    if args.per_datapoint:
+        io.write_csv(per_point, args.per_datapoint)
+        written.append(args.per_datapoint)
+    print(summary[["estimator", "K", "n", "mean", "stderr_of_mean"]].to_string(index=False))
+    print("wrote:")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyrovae", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -47,6 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="data directory (default $PYROVAE_DATA_DIR, else ./data)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="estimate log p(x) of a trained run; append rows to a CSV")
+    p.add_argument("run_dir", help="run directory written by 'pyrovae train'")
+    p.add_argument("--split", default="test", help="data split to evaluate (default test)")
+    p.add_argument("--num-samples", type=int, default=5000,
+                   help="K, importance samples per data point (default 5000)")
+    p.add_argument("--ks", help="IWAE bounds to report from the same samples, e.g. 1,10,100 "
+                                "(default: 1,10,100,1000,5000 up to K)")
+    p.add_argument("--out", default="results.csv", help="CSV file the rows are appended to")
+    p.add_argument("--per-datapoint", metavar="FILE", help="also write one row per data point")
+    p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
+    p.add_argument("--limit", type=int, help="evaluate only the first N data points")
+    p.add_argument("--batch-size", type=int, default=100, help="data points per estimator call")
+    p.add_argument("--device", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--data-dir", help="data directory (default $PYROVAE_DATA_DIR, else ./data)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_evaluate)
     return parser
 
 

@@ -1,0 +1,115 @@
+"""Evaluating a trained run: importance-sampled log p(x), IWAE bounds, ELBO, rate/distortion and
+active units on a data split, as tidy rows (one per estimator and K)."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyro
+import torch
+from tqdm.auto import tqdm
+
+import pyrovae
+from pyrovae import checks, config, run
+from pyrovae.errors import ConfigError
+from pyrovae.infer import active_units, log_px, rate_distortion
+from pyrovae.train import checkpoint
+
+SUMMARY_COLUMNS = [
+    "run", "model", "guide", "dataset", "split", "estimator", "K", "seed", "n", "mean",
+    "stderr_of_mean", "kl", "reconstruction", "active_units", "seconds", "device",
+    "pyrovae_version", "pyro_version", "torch_version",
+]
+
+
+def load_run(run_dir, *, data_dir=None, device=None) -> run.Built:
+    """A run directory's model and guide with their best weights, and its data."""
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.toml"
+    if not cfg_path.is_file():
+        raise ConfigError(f"{run_dir} has no config.toml, so it is not a run directory. Give the "
+                          f"directory that 'pyrovae train ... --out RUN_DIR' wrote.")
+    built = run.build(config.load(cfg_path), data_dir=data_dir, device=device)
+    path = run_dir / "best.pt"
+    ckpt = checkpoint.load(path, built.spec, map_location=built.device)
+    checkpoint.load_weights(built.model, ckpt["model"], "model", path)
+    checkpoint.load_weights(built.guide, ckpt["guide"], "guide", path)
+    built.model.eval()
+    built.guide.eval()
+    return built
+
+
+def _mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
+    values = values.double()
+    n = values.numel()
+    return float(values.mean()), float(values.std() / math.sqrt(n)) if n > 1 else math.nan
+
+
+def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_samples: int = 5000,
+             ks=(1, 10, 100, 1000, 5000), seed: int = 0, batch_size: int = 100,
+             limit: int | None = None, quiet: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Evaluate a built run on ``split``; returns (summary rows, per-data-point rows).
+
+    Summary rows: ``is_log_px`` (the importance-sampled estimate of log p(x) with K =
+    ``num_samples``), ``iwae`` for each k in ``ks`` (the IWAE bound with k samples, from the
+    same particles) and ``elbo`` (K = 1, averaged over the particles); ``mean`` and
+    ``stderr_of_mean`` are over the data points; ``kl`` and ``reconstruction`` are the mean rate
+    :math:`E_q[\\log q(z|x) - \\log p(z)]` and :math:`E_q[\\log p(x|z)]`.
+
+    :param limit: evaluate only the first ``limit`` data points of the split.
+    :param batch_size: data points per estimator call (the progress bar's step).
+    """
+    ks = sorted({int(k) for k in ks})
+    too_large = [k for k in ks if k > num_samples or k < 1]
+    if too_large:
+        raise ConfigError(f"--ks {too_large} must lie in 1..{num_samples} (--num-samples); the IWAE "
+                          f"bounds are computed from the same {num_samples} samples.")
+    tensors = tuple(t[:limit] for t in built.tensors(split))
+    name = built.cfg.model["name"]
+    checks.check_fits(built.model, name, split, *tensors)
+    pyro.set_rng_seed(seed)
+    n = tensors[0].shape[0]
+    start = time.perf_counter()
+    parts, rates = [], []
+    with tqdm(total=n, desc=f"log p(x), K={num_samples}", unit="point", disable=quiet) as bar:
+        for lo in range(0, n, batch_size):
+            batch = tuple(t[lo:lo + batch_size] for t in tensors)
+            parts.append(log_px(built.model, built.guide, *batch, num_samples=num_samples, ks=ks))
+            rates.append(rate_distortion(built.model, built.guide, *batch,
+                                         num_samples=min(num_samples, 100)))
+            bar.update(batch[0].shape[0])
+    units = active_units(built.guide, *tensors)
+    seconds = time.perf_counter() - start
+    value = torch.cat([p.value for p in parts])
+    rate = torch.cat([r.rate for r in rates])
+    recon = -torch.cat([r.distortion for r in rates])
+    estimates = [("is_log_px", num_samples, value)]
+    estimates += [("iwae", k, torch.cat([p.iwae[k] for p in parts])) for k in ks]
+    estimates += [("elbo", 1, torch.cat([p.elbo for p in parts]))]
+    common = {
+        "run": run_name, "model": name, "guide": built.cfg.guide["name"],
+        "dataset": built.cfg.data["name"], "split": split, "seed": seed, "n": n,
+        "kl": float(rate.double().mean()), "reconstruction": float(recon.double().mean()),
+        "active_units": int(units.count), "seconds": seconds, "device": str(built.device),
+        "pyrovae_version": pyrovae.__version__, "pyro_version": pyro.__version__,
+        "torch_version": torch.__version__,
+    }
+    rows = []
+    for estimator, k, values in estimates:
+        mean, stderr = _mean_and_stderr(values)
+        rows.append({**common, "estimator": estimator, "K": k, "mean": mean, "stderr_of_mean": stderr})
+    summary = pd.DataFrame(rows)[SUMMARY_COLUMNS]
+    per_point = pd.concat([p.to_frame() for p in parts], ignore_index=True)
+    per_point.insert(0, "index", range(n))
+    labels = built.data.labels.get(split)
+    if labels is not None:
+        per_point.insert(1, "label", labels[:n].cpu().numpy())
+    per_point["kl"] = rate.cpu().numpy()
+    per_point["reconstruction"] = recon.cpu().numpy()
+    for key in ("seed", "split", "run"):
+        per_point.insert(0, key, common[key])
+    per_point["K"] = num_samples
+    return summary, per_point

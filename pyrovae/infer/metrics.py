@@ -1,0 +1,260 @@
+"""Per-datapoint rate/distortion and the number of active latent units."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pyro.poutine as poutine
+import torch
+from pyro.distributions.util import scale_and_mask
+from torch.distributions import kl_divergence
+
+from pyrovae.errors import ModelSpecError
+from pyrovae.infer import batching, rng
+from pyrovae.infer.sites import (
+    latent_sites,
+    sample_sites,
+    max_plate_nesting,
+    plate_frame,
+    reduce_per_datapoint,
+    site_log_prob,
+)
+from pyrovae.infer.tiles import _in_particle_plate, iter_tiles, tile_plan
+
+
+@dataclass
+class RateDistortion:
+    """Per-datapoint terms of the negative ELBO (float64 tensors ``[N]``).
+
+    :param rate: :math:`\\mathbb E_q[\\log q(z \\mid x_n) - \\log p(z)]`, the KL term.
+    :param distortion: :math:`-\\mathbb E_q[\\log p(x_n \\mid z)]`, the negative
+        reconstruction term.
+    :param num_samples: particles per data point of the Monte-Carlo averages.
+    :param analytic_sites: latent sites whose KL was computed in closed form.
+    """
+
+    rate: torch.Tensor
+    distortion: torch.Tensor
+    num_samples: int
+    analytic_sites: tuple[str, ...] = ()
+
+    @property
+    def reconstruction(self) -> torch.Tensor:
+        """:math:`\\mathbb E_q[\\log p(x_n \\mid z)]`."""
+        return -self.distortion
+
+    @property
+    def elbo(self) -> torch.Tensor:
+        """:math:`-(\\text{rate} + \\text{distortion})`."""
+        return -(self.rate + self.distortion)
+
+
+def _site_kl(guide_site, model_site, particle_dim: int, data_plate: str):
+    try:
+        kl = kl_divergence(guide_site["fn"], model_site["fn"])
+    except NotImplementedError:
+        return None
+    kl = scale_and_mask(kl, mask=model_site["mask"])
+    frame = plate_frame(model_site, data_plate)
+    return reduce_per_datapoint(kl, particle_dim, None if frame is None else frame.dim)
+
+
+def rate_distortion(
+    model,
+    guide,
+    *args,
+    num_samples: int = 100,
+    data_plate: str = "data",
+    analytic_kl: bool = False,
+    batch_size: int | None = None,
+    particle_chunk: int | None = None,
+    **kwargs,
+) -> RateDistortion:
+    """Monte-Carlo rate and distortion per data point, from ``num_samples`` guide particles.
+
+    :math:`R_n = \\frac1K\\sum_k [\\log q(z_{kn} \\mid x_n) - \\log p(z_{kn})]` and
+    :math:`D_n = -\\frac1K\\sum_k \\log p(x_n \\mid z_{kn})`, :math:`z_{kn} \\sim q(z \\mid x_n)`,
+    so :math:`R_n + D_n` is minus the ELBO estimate; the particles are drawn as in
+    :func:`~pyrovae.infer.log_px` (same seed and tiling: ``-(R + D)`` equals its ``elbo``).
+
+    :param model: a model following the pyrovae protocol.
+    :param guide: a guide sampling the model's latent sites.
+    :param args: the data ``x`` first, then any extra model arguments.
+    :param num_samples: ``K``, particles per data point.
+    :param data_plate: name of the model's data plate.
+    :param analytic_kl: use :func:`torch.distributions.kl_divergence` of the guide's and the
+        model's distribution for each latent site where one is registered (given the sampled
+        values of the other sites, as Pyro's ``TraceMeanField_ELBO`` does; unbiased when no
+        site's model parents are sampled after it in the guide), Monte Carlo elsewhere.
+    :param batch_size: data points per tile.
+    :param particle_chunk: particles per tile.
+    :param kwargs: extra keyword arguments of the model and guide.
+    """
+    x = batching.data_tensor(args, kwargs)
+    rates, distortions = [], []
+    analytic = ()
+    for tile in iter_tiles(
+        model,
+        guide,
+        args,
+        kwargs,
+        num_samples=num_samples,
+        data_plate=data_plate,
+        batch_size=batch_size,
+        particle_chunk=particle_chunk,
+        keep_traces=analytic_kl,
+    ):
+        if tile.particles[0] == 0:
+            n = tile.rows[1] - tile.rows[0]
+            rate = torch.zeros(n, dtype=torch.float64, device=x.device)
+            distortion = torch.zeros_like(rate)
+        distortion = distortion - tile.log_likelihood.sum(0)
+        if analytic_kl:
+            tile_rate, analytic = _analytic_rate(tile, data_plate)
+            rate = rate + tile_rate.sum(0)
+        else:
+            rate = rate + (tile.log_guide - tile.log_prior).sum(0)
+        if tile.particles[1] == num_samples:
+            rates.append(rate / num_samples)
+            distortions.append(distortion / num_samples)
+    return RateDistortion(torch.cat(rates), torch.cat(distortions), num_samples, analytic)
+
+
+@torch.no_grad()
+def _analytic_rate(tile, data_plate: str) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """``[C, n]`` rate of a tile with closed-form KLs where registered, and those sites."""
+    particle_dim = tile.structure.particle_dim
+    model_latent = latent_sites(tile.model_trace)
+    rate, analytic = torch.zeros_like(tile.log_likelihood), []
+    for name, site in latent_sites(tile.guide_trace).items():
+        kl = _site_kl(site, model_latent[name], particle_dim, data_plate)
+        if kl is None:
+            kl = site_log_prob(site, particle_dim, data_plate)
+            kl = kl - site_log_prob(model_latent[name], particle_dim, data_plate)
+        else:
+            analytic.append(name)
+        rate = rate + kl
+    return rate, tuple(analytic)
+
+
+@dataclass
+class ActiveUnits:
+    """Active latent units (Burda et al., 2015): unit :math:`u` is active when
+    :math:`\\mathrm{Var}_x(\\mathbb E_{q(z \\mid x)}[z_u]) > \\text{threshold}`.
+
+    :param count: number of active units over all sites.
+    :param num_units: number of units over all sites.
+    :param active: per site, a bool tensor of the site's unit shape.
+    :param variance: per site, :math:`\\mathrm{Var}_x(\\mathbb E_q[z_u])` (float64).
+    :param threshold: the activity threshold.
+    :param skipped: latent sites left out (discrete, without a mean, or outside the data plate).
+    """
+
+    count: int
+    num_units: int
+    active: dict[str, torch.Tensor]
+    variance: dict[str, torch.Tensor]
+    threshold: float
+    skipped: tuple[str, ...] = ()
+
+
+def _unit_sites(trace, data_plate: str) -> tuple[dict, tuple[str, ...]]:
+    """Latent sites of a guide trace with a mean inside ``data_plate``, and the others."""
+    plates = {f.name for site in sample_sites(trace).values() for f in site["cond_indep_stack"]}
+    if data_plate not in plates:
+        raise ModelSpecError(
+            f"the guide has no plate named '{data_plate}' (its plates: "
+            f"{', '.join(repr(p) for p in sorted(plates)) or 'none'}); pass data_plate=<name>."
+        )
+    sites, skipped = {}, []
+    for name, site in latent_sites(trace).items():
+        try:
+            usable = not site["fn"].support.is_discrete and site["fn"].mean is not None
+        except NotImplementedError:
+            usable = False
+        if usable and plate_frame(site, data_plate) is not None:
+            sites[name] = site
+        else:
+            skipped.append(name)
+    return sites, tuple(skipped)
+
+
+def _site_mean(site, particle_dim: int, data_plate: str) -> torch.Tensor:
+    """:math:`\\frac1C\\sum_k \\mathbb E[z \\mid \\text{particle } k]` as ``[n, *unit_shape]``."""
+    fn = site["fn"]
+    mean = fn.mean
+    event_dim = len(fn.event_shape)
+    batch_dims = mean.dim() - event_dim
+    if batch_dims < -particle_dim:
+        mean = mean.reshape((1,) * (-particle_dim - batch_dims) + mean.shape)
+        batch_dims = -particle_dim
+    data_axis = batch_dims + plate_frame(site, data_plate).dim
+    particle_axis = batch_dims + particle_dim
+    mean = mean.movedim((particle_axis, data_axis), (0, 1)).mean(0)
+    while mean.dim() > 1 + event_dim and mean.shape[1] == 1:
+        mean = mean.squeeze(1)
+    return mean.to(torch.float64)
+
+
+@torch.no_grad()
+def active_units(
+    guide,
+    x: torch.Tensor,
+    *args,
+    threshold: float = 0.01,
+    num_samples: int = 1,
+    data_plate: str = "data",
+    batch_size: int | None = None,
+    **kwargs,
+) -> ActiveUnits:
+    """Count the latent units whose posterior mean varies across the data.
+
+    For each continuous latent site of the guide inside ``data_plate``, the guide's distribution
+    mean :math:`\\mathbb E_q[z \\mid x_n]` is read from a trace (averaged over ``num_samples``
+    particles, which matters only for sites conditioned on other sampled sites), and
+    :math:`A_u = \\mathrm{Var}_n(\\mathbb E_q[z_u \\mid x_n])` (unbiased, over the ``N`` data
+    points) is compared with ``threshold``.
+
+    :param guide: a guide following the pyrovae protocol.
+    :param x: the data ``[N, *event_shape]`` (``N >= 2``).
+    :param args: any extra arguments of the guide.
+    :param threshold: activity threshold (0.01 in Burda et al.).
+    :param num_samples: particles per data point.
+    :param data_plate: name of the guide's data plate.
+    :param batch_size: data points per batch.
+    :param kwargs: extra keyword arguments of the guide.
+    """
+    args = (x,) + args
+    x = batching.data_tensor(args, kwargs)
+    num_data, device = x.shape[0], x.device
+    if num_data < 2:
+        raise ValueError("active_units needs at least 2 data points.")
+    batch_size, _ = tile_plan(x, num_samples, batch_size, num_samples)
+    base = rng.draw_base_seed()
+    means: dict[str, list] = {}
+    sites = skipped = particle_dim = None
+    for start, stop in batching.ranges(num_data, batch_size):
+        batch_args, batch_kwargs = batching.slice_args(args, kwargs, num_data, start, stop)
+        if particle_dim is None:
+            with rng.seeded(rng.tile_seed(base, 0), device), poutine.block():
+                probe = poutine.trace(guide).get_trace(*batch_args, **batch_kwargs)
+            particle_dim = -(max_plate_nesting(probe) + 1)
+            sites, skipped = _unit_sites(probe, data_plate)
+        vectorized = _in_particle_plate(guide, num_samples, particle_dim)
+        with rng.seeded(rng.tile_seed(base, 1, start, 0), device), poutine.block():
+            trace = poutine.trace(vectorized).get_trace(*batch_args, **batch_kwargs)
+        for name in sites:
+            means.setdefault(name, []).append(
+                _site_mean(trace.nodes[name], particle_dim, data_plate)
+            )
+    variance = {name: torch.cat(m).var(0) for name, m in means.items()}
+    active = {name: v > threshold for name, v in variance.items()}
+    return ActiveUnits(
+        count=int(sum(a.sum().item() for a in active.values())),
+        num_units=sum(math.prod(a.shape) for a in active.values()),
+        active=active,
+        variance=variance,
+        threshold=threshold,
+        skipped=skipped,
+    )

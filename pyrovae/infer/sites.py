@@ -1,0 +1,191 @@
+"""Sample sites of a model/guide pair: which are latent, which observed, where the data plate is.
+
+Nothing here knows a site's name in advance: sites are classified from the traces, and every
+per-site quantity is reduced to one number per particle and data point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from pyro.distributions.util import scale_and_mask
+from pyro.poutine.util import site_is_subsample
+
+from pyrovae.errors import ModelSpecError
+
+
+def sample_sites(trace) -> dict:
+    """The sample sites of ``trace`` by name, without plate subsample and deterministic sites."""
+    return {
+        name: site
+        for name, site in trace.nodes.items()
+        if site["type"] == "sample"
+        and not site_is_subsample(site)
+        and not site["infer"].get("_deterministic", False)
+    }
+
+
+def latent_sites(trace) -> dict:
+    """Sample sites that are not observed."""
+    return {n: s for n, s in sample_sites(trace).items() if not s["is_observed"]}
+
+
+def observed_sites(trace) -> dict:
+    """Observed sample sites (``obs=...`` and ``pyro.factor``)."""
+    return {n: s for n, s in sample_sites(trace).items() if s["is_observed"]}
+
+
+def plate_frame(site, plate: str):
+    """The ``cond_indep_stack`` frame of ``site`` named ``plate``, or ``None``."""
+    for frame in site["cond_indep_stack"]:
+        if frame.name == plate:
+            return frame
+    return None
+
+
+def max_plate_nesting(*traces) -> int:
+    """Number of batch dims the vectorized plates of ``traces`` use (as Pyro's ELBOs guess it)."""
+    dims = [
+        frame.dim
+        for trace in traces
+        for site in sample_sites(trace).values()
+        for frame in site["cond_indep_stack"]
+        if frame.vectorized and frame.dim is not None
+    ]
+    return -min(dims) if dims else 0
+
+
+def reduce_per_datapoint(
+    tensor: torch.Tensor, particle_dim: int, data_dim: int | None
+) -> torch.Tensor:
+    """Sum a batch-shaped ``tensor`` over every dim except ``particle_dim`` and ``data_dim``.
+
+    :param tensor: shaped like a site's batch shape (e.g. a ``log_prob``).
+    :param particle_dim: negative dim of the particle plate.
+    :param data_dim: negative dim of the data plate, or ``None`` for a site outside it (the
+        result then has one column, which broadcasts over data points).
+    :returns: float64 tensor ``[C, n]`` (or ``[C, 1]``, ``[1, n]`` where a dim is broadcast).
+    """
+    tensor = tensor.to(torch.float64)
+    ndim = max(tensor.dim(), -particle_dim)
+    tensor = tensor.reshape((1,) * (ndim - tensor.dim()) + tensor.shape)
+    keep = {particle_dim} if data_dim is None else {particle_dim, data_dim}
+    other = [d for d in range(-ndim, 0) if d not in keep]
+    if other:
+        tensor = tensor.sum(other, keepdim=True)
+    num_data = 1 if data_dim is None else tensor.shape[data_dim]
+    return tensor.reshape(tensor.shape[particle_dim], num_data)
+
+
+def site_log_prob(site, particle_dim: int, data_plate: str) -> torch.Tensor:
+    """``log_prob`` of a site's value, masked by the site's mask, as ``[C, n]`` float64.
+
+    The site's ``scale`` (``poutine.scale``, e.g. a KL weight) is ignored: estimators evaluate the
+    unscaled model.
+    """
+    log_prob = site["fn"].log_prob(site["value"])
+    log_prob = scale_and_mask(log_prob, mask=site["mask"])
+    frame = plate_frame(site, data_plate)
+    return reduce_per_datapoint(log_prob, particle_dim, None if frame is None else frame.dim)
+
+
+def sum_log_probs(sites: dict, particle_dim: int, data_plate: str, like: torch.Tensor):
+    """Sum of :func:`site_log_prob` over ``sites``, broadcast to ``like``'s ``[C, n]`` shape."""
+    total = torch.zeros(like.shape, dtype=torch.float64, device=like.device)
+    for site in sites.values():
+        total = total + site_log_prob(site, particle_dim, data_plate)
+    return total
+
+
+@dataclass(frozen=True)
+class Structure:
+    """What a probe run found out about a model/guide pair.
+
+    :param max_plate_nesting: batch dims used by the pair's plates.
+    :param latent: names of the model's latent sites.
+    :param observed: names of the model's observed sites.
+    """
+
+    max_plate_nesting: int
+    latent: tuple[str, ...]
+    observed: tuple[str, ...]
+
+    @property
+    def particle_dim(self) -> int:
+        """Dim of the particle plate: left of every plate of the model and guide."""
+        return -(self.max_plate_nesting + 1)
+
+
+def _quote(names) -> str:
+    return ", ".join(f"'{n}'" for n in names)
+
+
+def check_structure(model_trace, guide_trace, data_plate: str, num_data: int) -> Structure:
+    """Check a model trace (replayed on ``guide_trace``, or run alone when ``guide_trace`` is
+    ``None``) against the protocol and return its :class:`Structure`.
+
+    :raises ModelSpecError: the model has no plate ``data_plate``; an observed site does not
+        match the plate's size; the plate's size is not the number of data points; the guide
+        misses a latent site of the model or samples a site the model does not have; a latent
+        site is inside ``data_plate`` in one program and outside it in the other.
+    """
+    model_sites = sample_sites(model_trace)
+    plates = sorted({f.name for s in model_sites.values() for f in s["cond_indep_stack"]})
+    if data_plate not in plates:
+        has = f"its plates are {_quote(plates)}" if plates else "it opens no plate"
+        raise ModelSpecError(
+            f"the model has no plate named '{data_plate}' ({has}). Sample the per-datapoint "
+            f"sites inside `with pyro.plate('{data_plate}', N):`, or pass data_plate=<name>."
+        )
+
+    observed = observed_sites(model_trace)
+    for name, site in observed.items():
+        frame = plate_frame(site, data_plate)
+        if frame is None:
+            if site["infer"].get("is_auxiliary", False):
+                continue
+            raise ModelSpecError(
+                f"observed site '{name}' is outside plate '{data_plate}': observe the data "
+                f"inside `with pyro.plate('{data_plate}', N):`."
+            )
+        value = site["value"]
+        batch_shape = value.shape[: value.dim() - len(site["fn"].event_shape)]
+        if len(batch_shape) >= -frame.dim and batch_shape[frame.dim] != frame.size:
+            raise ModelSpecError(
+                f"observed site '{name}' has {batch_shape[frame.dim]} entries along plate "
+                f"'{data_plate}' (dim {frame.dim}) but the plate has size {frame.size}: the "
+                f"observed data do not match the plate."
+            )
+        if frame.size != num_data:
+            raise ModelSpecError(
+                f"plate '{data_plate}' has size {frame.size} at observed site '{name}' but "
+                f"the data have {num_data} rows: open the plate with size x.shape[0]."
+            )
+
+    latent = latent_sites(model_trace)
+    if guide_trace is not None:
+        guide_latent = latent_sites(guide_trace)
+        missing = [n for n in latent if n not in guide_latent]
+        if missing:
+            raise ModelSpecError(
+                f"the guide does not sample latent site(s) {_quote(missing)} of the model: "
+                f"sample each of the model's latent sites in the guide."
+            )
+        extra = [n for n in guide_latent if n not in latent]
+        if extra:
+            raise ModelSpecError(
+                f"the guide samples site(s) {_quote(extra)} that the model does not have: "
+                f"the model's latent sites are {_quote(latent) or 'none'}."
+            )
+        for name, site in latent.items():
+            in_model = plate_frame(site, data_plate) is not None
+            in_guide = plate_frame(guide_latent[name], data_plate) is not None
+            if in_model != in_guide:
+                where = ("inside", "outside") if in_model else ("outside", "inside")
+                raise ModelSpecError(
+                    f"latent site '{name}' is {where[0]} plate '{data_plate}' in the model but "
+                    f"{where[1]} it in the guide."
+                )
+    traces = (model_trace,) if guide_trace is None else (model_trace, guide_trace)
+    return Structure(max_plate_nesting(*traces), tuple(latent), tuple(observed))

@@ -1,0 +1,86 @@
+"""ModelSpecError messages name the plate or site at fault."""
+
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from infer_toys import Chain, ChainGuide, ppca
+
+from guides.ppca import PPCAPosterior
+from pyrovae.errors import ModelSpecError
+from pyrovae.infer import active_units, log_px, rate_distortion
+
+
+def test_model_without_the_data_plate():
+    def model(x):
+        with pyro.plate("batch", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(0.0, 1.0))
+            pyro.sample("x", dist.Normal(z, 1.0), obs=x)
+
+    def guide(x):
+        with pyro.plate("batch", x.shape[0]):
+            pyro.sample("z", dist.Normal(0.0, 1.0))
+
+    with pytest.raises(ModelSpecError, match="no plate named 'data'.*'batch'"):
+        log_px(model, guide, torch.zeros(4), num_samples=3)
+    result = log_px(model, guide, torch.zeros(4), num_samples=3, data_plate="batch")
+    assert result.value.shape == (4,)
+
+
+def test_guide_misses_a_latent_site():
+    model = Chain()
+    x = torch.zeros(5, 4, dtype=torch.float64)
+    with pytest.raises(ModelSpecError, match="does not sample latent site.*'z2'"):
+        log_px(model, ChainGuide(model, sites=("z1",)), x, num_samples=3)
+
+
+def test_guide_samples_a_site_the_model_lacks():
+    model, x = ppca(num_data=5)
+    exact = PPCAPosterior(model)
+
+    def guide(x):
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("z", exact.posterior_dist(x))
+            pyro.sample("extra", dist.Normal(torch.zeros(x.shape[0], dtype=x.dtype), 1.0))
+
+    with pytest.raises(ModelSpecError, match="'extra'.*model does not have"):
+        rate_distortion(model, guide, x, num_samples=3)
+
+
+def test_observed_data_do_not_match_the_plate():
+    def model(x):
+        with pyro.plate("data", 7):
+            z = pyro.sample("z", dist.Normal(0.0, 1.0))
+            pyro.sample("x", dist.Normal(z.unsqueeze(-1), 1.0).to_event(1), obs=x)
+
+    def guide(x):
+        with pyro.plate("data", 7):
+            pyro.sample("z", dist.Normal(0.0, 1.0))
+
+    with pytest.raises(ModelSpecError, match=r"'x' has 10 entries.*plate has size 7"):
+        log_px(model, guide, torch.zeros(10, 1), num_samples=3)
+
+
+def test_plate_size_differs_from_the_number_of_rows():
+    def model(x):
+        with pyro.plate("data", 7):
+            pyro.sample("x", dist.Normal(0.0, 1.0), obs=x[:7])
+
+    with pytest.raises(ModelSpecError, match="size 7 .*10 rows"):
+        log_px(model, None, torch.zeros(10), num_samples=3, proposal="prior")
+
+
+def test_latent_site_outside_the_plate_in_the_guide_only():
+    model, x = ppca(num_data=5)
+
+    def guide(x):
+        pyro.sample("z", dist.Normal(torch.zeros(x.shape[0], 2, dtype=x.dtype), 1.0).to_event(2))
+
+    with pytest.raises(ModelSpecError, match="'z' is inside plate 'data' in the model but outside"):
+        log_px(model, guide, x, num_samples=3)
+
+
+def test_active_units_need_the_guide_data_plate():
+    model, x = ppca(num_data=5)
+    with pytest.raises(ModelSpecError, match="guide has no plate named 'batch'.*'data'"):
+        active_units(PPCAPosterior(model), x, data_plate="batch")
