@@ -17,7 +17,7 @@ from typing import Any
 from pyrovae.errors import ConfigError
 from pyrovae.registry import suggest
 
-LOSSES = ("trace_elbo", "meanfield_elbo", "iwae")
+LOSSES = ("trace_elbo", "meanfield_elbo", "trace_enum_elbo", "iwae")
 OPTIMIZERS = ("adam", "clipped_adam")
 LR_SCHEDULES = ("constant", "exponential", "cosine")
 

@@ -18,7 +18,7 @@ import torch
 from pyrovae import checks, config, io
 from pyrovae.data import Dataset, load_dataset
 from pyrovae.device import fits_on, resolve_device
-from pyrovae.errors import ConfigError
+from pyrovae.errors import ConfigError, DataError
 from pyrovae.pictures import save_pictures
 from pyrovae.registry import DataInfo, check_options, get_guide, get_model
 from pyrovae.train import checkpoint
@@ -43,8 +43,17 @@ class Built:
     device: torch.device
 
     def tensors(self, split: str) -> tuple[torch.Tensor, ...]:
-        """The per-data-point arguments of model and guide for ``split``."""
-        return (self.data.split(split),)
+        """The per-data-point arguments of model and guide for ``split``: the data, then the
+        labels for a model whose ``uses_labels`` attribute is true."""
+        x = self.data.split(split)
+        if not getattr(self.model, "uses_labels", False):
+            return (x,)
+        labels = self.data.labels.get(split)
+        if labels is None:
+            raise DataError(f"model '{self.cfg.model['name']}' takes labels, but dataset "
+                            f"'{self.data.name}' has none for its {split} split. Use a labelled "
+                            f"dataset (e.g. mnist) or an unconditional model.")
+        return (x, labels)
 
 
 def _options(section: dict, drop=("name",)) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
-from pyro.infer import RenyiELBO, Trace_ELBO, TraceMeanField_ELBO
+from pyro.infer import RenyiELBO, Trace_ELBO, TraceEnum_ELBO, TraceMeanField_ELBO
 from pyro.infer.util import get_dependent_plate_dims, torch_sum
 from pyro.poutine.messenger import Messenger
 from torch import nn
@@ -56,13 +56,17 @@ class DifferentiableRenyiELBO(RenyiELBO):
 def make_elbo(loss: str, num_particles: int = 1):
     """The Pyro ELBO object for a ``train.loss`` name.
 
-    :param loss: ``trace_elbo``, ``meanfield_elbo`` or ``iwae``.
+    :param loss: ``trace_elbo``, ``meanfield_elbo``, ``trace_enum_elbo`` (sums out enumerated
+        discrete sites, e.g. the label of a semi-supervised model) or ``iwae``.
     :param num_particles: particles per data point (K of the IWAE bound).
     """
     vectorize = num_particles > 1
     table = {
         "trace_elbo": lambda: Trace_ELBO(num_particles=num_particles, vectorize_particles=vectorize),
         "meanfield_elbo": lambda: TraceMeanField_ELBO(
+            num_particles=num_particles, vectorize_particles=vectorize
+        ),
+        "trace_enum_elbo": lambda: TraceEnum_ELBO(
             num_particles=num_particles, vectorize_particles=vectorize
         ),
         "iwae": lambda: DifferentiableRenyiELBO(
@@ -74,7 +78,7 @@ def make_elbo(loss: str, num_particles: int = 1):
 
 def objective_name(loss: str, num_particles: int, beta: float) -> str:
     """What the training column measures: ``elbo``, ``iwae_k5``, ``elbo_beta0.5``, ..."""
-    name = {"trace_elbo": "elbo", "meanfield_elbo": "elbo", "iwae": f"iwae_k{num_particles}"}[loss]
+    name = f"iwae_k{num_particles}" if loss == "iwae" else "elbo"
     return name if beta == 1.0 else f"{name}_beta{beta:g}"
 
 
