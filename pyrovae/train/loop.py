@@ -15,6 +15,7 @@ from pyrovae.config import TrainConfig
 from pyrovae.errors import TrainingError
 from pyrovae.train.objective import Objective, objective_name
 from pyrovae.train.optim import beta_at
+from pyrovae.train.step import sgd_step
 
 
 @dataclass
@@ -84,6 +85,7 @@ def fit(
     n = train[0].shape[0]
     steps_per_epoch = math.ceil(n / t.batch_size)
     column = objective_name(t.loss, t.num_particles, t.beta)
+    clip_norm = t.clip_norm if t.optimizer == "adam" else 0.0  # ClippedAdam clips by itself
     while state.epoch < t.epochs and not state.stopped_early:
         epoch = state.epoch + 1
         start_time = time.perf_counter()
@@ -97,16 +99,12 @@ def fit(
                 if dynamic_binarize:
                     batch = (torch.bernoulli(batch[0]), *batch[1:])
                 beta = beta_at(t, state.global_step / steps_per_epoch)
-                loss = objective(*batch, scale=n / len(idx), beta=beta)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if t.clip_norm > 0 and t.optimizer == "adam":
-                    torch.nn.utils.clip_grad_norm_(objective.parameters(), t.clip_norm)
-                optimizer.step()
-                total += loss.detach()
+                loss = sgd_step(objective, optimizer, batch, scale=n / len(idx), beta=beta,
+                                clip_norm=clip_norm)
+                total += loss
                 state.global_step += 1
                 if not quiet and i % 25 == 0:
-                    bar.set_postfix(loss=f"{float(loss.detach()) / n:.3f}")
+                    bar.set_postfix(loss=f"{float(loss) / n:.3f}")
         except ValueError as e:
             # Pyro's argument validation is where a NaN usually surfaces first.
             bad = _nonfinite_params(objective)

@@ -14,6 +14,8 @@ from pyro.infer.util import get_dependent_plate_dims, torch_sum
 from pyro.poutine.messenger import Messenger
 from torch import nn
 
+from pyrovae.train.fast_elbo import LeanTraceELBO
+
 
 class DifferentiableRenyiELBO(RenyiELBO):
     r"""Pyro's :class:`~pyro.infer.RenyiELBO` with a ``differentiable_loss``.
@@ -56,13 +58,17 @@ class DifferentiableRenyiELBO(RenyiELBO):
 def make_elbo(loss: str, num_particles: int = 1):
     """The Pyro ELBO object for a ``train.loss`` name.
 
-    :param loss: ``trace_elbo``, ``meanfield_elbo``, ``trace_enum_elbo`` (sums out enumerated
+    :param loss: ``trace_elbo`` (one particle: :class:`~pyrovae.train.fast_elbo.LeanTraceELBO`,
+        the same loss with less overhead), ``meanfield_elbo``, ``trace_enum_elbo`` (sums out enumerated
         discrete sites, e.g. the label of a semi-supervised model) or ``iwae``.
     :param num_particles: particles per data point (K of the IWAE bound).
     """
     vectorize = num_particles > 1
     table = {
-        "trace_elbo": lambda: Trace_ELBO(num_particles=num_particles, vectorize_particles=vectorize),
+        "trace_elbo": lambda: (
+            LeanTraceELBO() if num_particles == 1
+            else Trace_ELBO(num_particles=num_particles, vectorize_particles=vectorize)
+        ),
         "meanfield_elbo": lambda: TraceMeanField_ELBO(
             num_particles=num_particles, vectorize_particles=vectorize
         ),
