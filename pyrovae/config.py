@@ -182,6 +182,11 @@ def load(path: str | Path, overrides: list[str] = ()) -> Config:
     return from_dict(apply_overrides(raw, list(overrides)))
 
 
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() and key.isascii() else \
+        _toml_value(str(key))
+
+
 def _toml_value(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -191,6 +196,9 @@ def _toml_value(value) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table, e.g. a spec model's decoder = { ... }
+        items = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None]
+        return "{ " + ", ".join(items) + " }" if items else "{}"
     raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) to TOML.")
 
 

@@ -59,6 +59,17 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
     ``stderr_of_mean`` are over the data points; ``kl`` and ``reconstruction`` are the mean rate
     :math:`E_q[\\log q(z|x) - \\log p(z)]` and :math:`E_q[\\log p(x|z)]`.
 
+    A conditional model (label role ``"input"``, e.g. a CVAE) is given the labels, so its rows
+    estimate :math:`\\log p(x \\mid y)`: they are named ``is_log_px_given_y``, ``iwae_given_y``
+    and ``elbo_given_y`` (per data point: ``log_px_given_y``). A model that observes labels
+    (role ``"observed"``, e.g. M2) is not given them: its rows estimate :math:`\\log p(x)`. When
+    the guide has ``predict(x)`` (a classifier) and the split has labels, a row ``accuracy``
+    (K = 1: one prediction per point) gives the fraction of labelled points it predicts right,
+    with the binomial standard error.
+
+    A run trained with dynamic binarization is scored on one Bernoulli draw of the split's
+    grayscale images, seeded with ``seed``.
+
     :param limit: evaluate only the first ``limit`` data points of the split.
     :param batch_size: data points per estimator call (the progress bar's step).
     """
@@ -67,7 +78,10 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
     if too_large:
         raise ConfigError(f"--ks {too_large} must lie in 1..{num_samples} (--num-samples); the IWAE "
                           f"bounds are computed from the same {num_samples} samples.")
-    tensors = tuple(t[:limit] for t in built.tensors(split))
+    tensors = tuple(t[:limit] for t in built.tensors(split, marginal=True))
+    if built.data.dynamic_binarize:  # trained on Bernoulli draws: score one fixed draw
+        tensors = (run.binarized_once(tensors[0], seed), *tensors[1:])
+    given_y = "_given_y" if built.label_role == "input" else ""
     name = built.cfg.model["name"]
     checks.check_fits(built.model, name, split, *tensors)
     pyro.set_rng_seed(seed)
@@ -86,9 +100,17 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
     value = torch.cat([p.value for p in parts])
     rate = torch.cat([r.rate for r in rates])
     recon = -torch.cat([r.distortion for r in rates])
-    estimates = [("is_log_px", num_samples, value)]
-    estimates += [("iwae", k, torch.cat([p.iwae[k] for p in parts])) for k in ks]
-    estimates += [("elbo", 1, torch.cat([p.elbo for p in parts]))]
+    estimates = [(f"is_log_px{given_y}", num_samples, value)]
+    estimates += [(f"iwae{given_y}", k, torch.cat([p.iwae[k] for p in parts])) for k in ks]
+    estimates += [(f"elbo{given_y}", 1, torch.cat([p.elbo for p in parts]))]
+    labels = built.data.labels.get(split)
+    labels = None if labels is None else labels[:n]
+    predictions = None
+    if hasattr(built.guide, "predict") and labels is not None:
+        predictions = torch.cat([built.guide.predict(tensors[0][lo:lo + batch_size])
+                                 for lo in range(0, n, batch_size)])
+        known = labels >= 0
+        estimates += [("accuracy", 1, (predictions[known] == labels[known]).double())]
     common = {
         "run": run_name, "model": name, "guide": built.cfg.guide["name"],
         "dataset": built.cfg.data["name"], "split": split, "seed": seed, "n": n,
@@ -100,13 +122,16 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
     rows = []
     for estimator, k, values in estimates:
         mean, stderr = _mean_and_stderr(values)
-        rows.append({**common, "estimator": estimator, "K": k, "mean": mean, "stderr_of_mean": stderr})
+        rows.append({**common, "estimator": estimator, "K": k, "n": values.numel(), "mean": mean,
+                     "stderr_of_mean": stderr})
     summary = pd.DataFrame(rows)[SUMMARY_COLUMNS]
     per_point = pd.concat([p.to_frame() for p in parts], ignore_index=True)
     per_point.insert(0, "index", range(n))
-    labels = built.data.labels.get(split)
+    per_point = per_point.rename(columns={"log_px": f"log_px{given_y}"})
     if labels is not None:
-        per_point.insert(1, "label", labels[:n].cpu().numpy())
+        per_point.insert(1, "label", labels.cpu().numpy())
+    if predictions is not None:
+        per_point.insert(2, "prediction", predictions.cpu().numpy())
     per_point["kl"] = rate.cpu().numpy()
     per_point["reconstruction"] = recon.cpu().numpy()
     for key in ("seed", "split", "run"):

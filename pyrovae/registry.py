@@ -97,7 +97,9 @@ def _load_from_file(spec: str) -> Entry:
     if not hasattr(module, attr):
         names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
         raise ConfigError(f"'{spec}': '{path}' defines no '{attr}'.{suggest(attr, names)}")
-    return Entry(spec, getattr(module, attr))
+    factory = getattr(module, attr)
+    registered = [e for e in (*_MODELS.values(), *_GUIDES.values()) if e.factory is factory]
+    return Entry(spec, factory, registered[0].default_guide if registered else None)
 
 
 def _lookup(kind: str, table: dict[str, Entry], name: str) -> Entry:

@@ -17,6 +17,7 @@ import torch
 
 from pyrovae import checks, config, io
 from pyrovae.data import Dataset, load_dataset
+from pyrovae.data.dataset import MISSING_LABEL
 from pyrovae.device import fits_on, resolve_device
 from pyrovae.errors import ConfigError, DataError
 from pyrovae.pictures import save_pictures
@@ -42,18 +43,51 @@ class Built:
     spec: dict
     device: torch.device
 
-    def tensors(self, split: str) -> tuple[torch.Tensor, ...]:
+    @property
+    def label_role(self) -> str | None:
+        """What the labels are to the model; see :func:`label_role`."""
+        return label_role(self.model)
+
+    def tensors(self, split: str, *, marginal: bool = False) -> tuple[torch.Tensor, ...]:
         """The per-data-point arguments of model and guide for ``split``: the data, then the
-        labels for a model whose ``uses_labels`` attribute is true."""
+        labels for a model whose ``uses_labels`` attribute is true.
+
+        :param marginal: leave out the labels of a model that observes them (label role
+            ``"observed"``), so that it marginalizes them (evaluation of :math:`\\log p(x)`).
+        """
         x = self.data.split(split)
-        if not getattr(self.model, "uses_labels", False):
+        role = self.label_role
+        if role is None or (marginal and role == "observed"):
             return (x,)
         labels = self.data.labels.get(split)
         if labels is None:
             raise DataError(f"model '{self.cfg.model['name']}' takes labels, but dataset "
                             f"'{self.data.name}' has none for its {split} split. Use a labelled "
                             f"dataset (e.g. mnist) or an unconditional model.")
+        missing = int((labels == MISSING_LABEL).sum())
+        if role == "input" and missing:
+            raise DataError(f"model '{self.cfg.model['name']}' is conditioned on the label of "
+                            f"every point, but {missing} of the {split} labels are missing "
+                            f"(data.num_labelled). Give all labels, or use a model that observes "
+                            f"labels where known (e.g. m2).")
         return (x, labels)
+
+
+LABEL_ROLES = ("input", "observed")
+
+
+def label_role(model) -> str | None:
+    """``None`` for a model without ``uses_labels``; else its ``label_role`` attribute:
+    ``"input"`` (the default; a conditional model :math:`p(x \\mid y)` given every label) or
+    ``"observed"`` (the model generates the label and observes it where known, -1 elsewhere;
+    evaluation leaves the labels out to estimate :math:`\\log p(x)`)."""
+    if not getattr(model, "uses_labels", False):
+        return None
+    role = getattr(model, "label_role", "input")
+    if role not in LABEL_ROLES:
+        raise ConfigError(f"{type(model).__name__}.label_role = {role!r} is not valid. Choose one "
+                          f"of: {', '.join(LABEL_ROLES)}.")
+    return role
 
 
 def _options(section: dict, drop=("name",)) -> dict:
@@ -89,7 +123,7 @@ def build(cfg: config.Config, *, data_dir=None, device=None) -> Built:
     return Built(cfg, data, info, model, guide, spec, device)
 
 
-def _binarized_once(x: torch.Tensor, seed: int) -> torch.Tensor:
+def binarized_once(x: torch.Tensor, seed: int) -> torch.Tensor:
     """One fixed Bernoulli draw of grayscale ``x`` (validation data of dynamic binarization)."""
     gen = torch.Generator(device=x.device).manual_seed(seed)
     return torch.bernoulli(x, generator=gen)
@@ -146,10 +180,10 @@ def train(cfg: config.Config, run_dir, *, resume: bool = False, quiet: bool = Fa
     t = cfg.train
     train_x, valid_x = built.tensors("train"), built.tensors("valid")
     if built.data.dynamic_binarize:
-        valid_x = (_binarized_once(valid_x[0], cfg.seed), *valid_x[1:])
+        valid_x = (binarized_once(valid_x[0], cfg.seed), *valid_x[1:])
     name = cfg.model["name"]
     checks.check_fits(built.model, name, "train",
-                      _binarized_once(train_x[0], 0) if built.data.dynamic_binarize else train_x[0],
+                      binarized_once(train_x[0], 0) if built.data.dynamic_binarize else train_x[0],
                       *train_x[1:])
     checks.check_fits(built.model, name, "valid", *valid_x)
     valid_x = tuple(v.to(built.device) for v in valid_x)

@@ -27,3 +27,11 @@ def test_model_from_user_file(tmp_path):
         registry.get_model(f"{src}:bild")
     with pytest.raises(ConfigError, match="not found"):
         registry.get_model(f"{tmp_path}/missing.py:build")
+
+
+def test_user_file_keeps_its_registered_default_guide(tmp_path):
+    src = tmp_path / "registered.py"
+    src.write_text("from pyrovae import register_model\n\n"
+                   "@register_model('from_file', default_guide='mlp_normal')\n"
+                   "def build(data):\n    return None\n")
+    assert registry.get_model(f"{src}:build").default_guide == "mlp_normal"

@@ -9,6 +9,8 @@ import torch
 from pyrovae.errors import DataError
 from pyrovae.registry import suggest
 
+MISSING_LABEL = -1  # the label of an unlabelled point in a partly labelled split
+
 
 @dataclass
 class Dataset:
@@ -16,7 +18,8 @@ class Dataset:
 
     :param name: dataset name as given to :func:`pyrovae.data.load_dataset`.
     :param splits: ``"train"``, ``"valid"``, ``"test"`` -> float32 ``[N, *event_shape]``.
-    :param labels: split -> int64 ``[N]`` class labels; only splits that carry labels appear.
+    :param labels: split -> int64 ``[N]`` class labels; only splits that carry labels appear;
+        :data:`MISSING_LABEL` marks an unlabelled point (``data.num_labelled``).
     :param factors: split -> float32 ``[N, F]`` ground-truth generative factors, or ``{}``.
     :param factor_names: names of the ``F`` factor columns, or ``()``.
     :param event_shape: shape of one data point, e.g. ``(1, 28, 28)``.

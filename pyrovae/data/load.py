@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pyrovae.data import binarized_mnist, mnist, sprites, tensor_file
 from pyrovae.data.dataset import Dataset
+from pyrovae.data.labelled import keep_labels
 from pyrovae.data.options import check_options
 from pyrovae.data.paths import default_cache_dir, default_data_dir
 from pyrovae.data.validate import validate_dataset
@@ -21,6 +22,9 @@ LOADERS = {
     "file": tensor_file.load,
 }
 
+# Options every dataset takes, besides its loader's own.
+GENERIC_OPTIONS = ("num_labelled",)
+
 
 def dataset_names() -> list[str]:
     """Names :func:`load_dataset` accepts, sorted."""
@@ -33,6 +37,7 @@ def load_dataset(
     data_dir: str | Path | None = None,
     cache_dir: str | Path | None = None,
     seed: int = 0,
+    num_labelled: int | None = None,
     **options,
 ) -> Dataset:
     """Load dataset ``name`` and check it (finite values, consistent shapes, labels in range).
@@ -43,6 +48,8 @@ def load_dataset(
     :param cache_dir: where parsed copies and fall-back downloads are written; default
         ``$PYROVAE_CACHE_DIR`` or ``~/.cache/pyrovae``.
     :param seed: seed for generated data and for random splits of a user's file.
+    :param num_labelled: keep only this many training labels, class-balanced and drawn with
+        ``seed`` (semi-supervised learning); the others become -1. Any labelled dataset.
     :param options: dataset-specific options, e.g. ``num_train=`` for ``"sprites"``.
     :raises ConfigError: unknown dataset or option, or a bad option value.
     :raises DataError: the data are missing or malformed.
@@ -55,7 +62,10 @@ def load_dataset(
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"seed must be a whole number, got {seed!r}.")
     loader = LOADERS[name]
-    check_options(name, loader, options)
+    check_options(name, loader, options, generic=GENERIC_OPTIONS)
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    return validate_dataset(loader(data_dir, cache_dir, seed, **options))
+    dataset = validate_dataset(loader(data_dir, cache_dir, seed, **options))
+    if num_labelled is not None:
+        dataset = keep_labels(dataset, num_labelled, seed)
+    return dataset

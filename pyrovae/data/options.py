@@ -15,19 +15,20 @@ def loader_options(loader: Callable) -> dict[str, inspect.Parameter]:
     return {p.name: p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
-def check_options(dataset: str, loader: Callable, options: dict) -> None:
+def check_options(dataset: str, loader: Callable, options: dict, generic=()) -> None:
     """Raise :class:`ConfigError` for an option ``loader`` does not take, or a missing one.
 
     :param dataset: dataset name, for the message.
     :param loader: the dataset's loader function.
     :param options: the options the user gave.
+    :param generic: options every dataset takes (listed in the message, never passed here).
     """
     valid = loader_options(loader)
-    listed = ", ".join(valid) or "none"
+    listed = ", ".join([*valid, *generic]) or "none"
     for key in options:
         if key not in valid:
             raise ConfigError(
-                f"dataset '{dataset}' has no option '{key}'.{suggest(key, valid)} "
+                f"dataset '{dataset}' has no option '{key}'.{suggest(key, [*valid, *generic])} "
                 f"Valid options of '{dataset}': {listed}."
             )
     for key, param in valid.items():

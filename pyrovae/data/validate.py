@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from pyrovae.data.dataset import Dataset
+from pyrovae.data.dataset import MISSING_LABEL, Dataset
 from pyrovae.errors import DataError
 
 
@@ -59,7 +59,10 @@ def _check_labels(dataset: Dataset, split: str, y: torch.Tensor, fix: str) -> No
             f"{what} must be an int64 tensor of shape ({n},) (one per data point), "
             f"got {y.dtype} of shape {tuple(y.shape)}. {fix}"
         )
-    low, high = int(y.min()), int(y.max())
+    given = y[y != MISSING_LABEL]
+    if given.numel() == 0:
+        return
+    low, high = int(given.min()), int(given.max())
     if low < 0 or high >= dataset.num_classes:
         raise DataError(
             f"{what} range from {low} to {high}, but num_classes={dataset.num_classes} allows "

@@ -62,6 +62,11 @@ class _Record(Messenger):
         self.log_prob = self.log_prob + scale_and_mask(lp, msg["scale"], msg["mask"]).sum()
 
 
+def _accelerators(args) -> list:
+    return sorted({a.device for a in args if isinstance(a, torch.Tensor) and a.device.type != "cpu"},
+                  key=str)
+
+
 def lean_elbo_loss(model, guide, *args, **kwargs) -> torch.Tensor:
     """Minus the one-sample ELBO of ``model``/``guide`` (see module docstring), differentiable."""
     with _Record() as q:
@@ -85,6 +90,11 @@ class LeanTraceELBO(Trace_ELBO):
         self._mode = None  # None: not checked yet; "lean" or "pyro"
 
     def _check(self, model, guide, args, kwargs) -> None:
+        # Leaves the random streams untouched, so a resumed run draws what an uninterrupted one does.
+        with torch.no_grad(), torch.random.fork_rng(devices=_accelerators(args)):
+            self._check_traces(model, guide, args, kwargs)
+
+    def _check_traces(self, model, guide, args, kwargs) -> None:
         guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
         model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
         guide_trace, model_trace = prune_subsample_sites(guide_trace), prune_subsample_sites(model_trace)
@@ -101,16 +111,16 @@ class LeanTraceELBO(Trace_ELBO):
                       stacklevel=4)
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
-        if self._mode is None:
+        first = self._mode is None
+        if first:
             try:
                 self._check(model, guide, args, kwargs)
                 self._mode = "lean"
             except _Unsupported as e:
                 self._fall_back(str(e))
-            return super().differentiable_loss(model, guide, *args, **kwargs)
         if self._mode == "lean":
             try:
-                if self.validate_every_step:
+                if first or self.validate_every_step:
                     return lean_elbo_loss(model, guide, *args, **kwargs)
                 with pyro.validation_enabled(False):
                     return lean_elbo_loss(model, guide, *args, **kwargs)

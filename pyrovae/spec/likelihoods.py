@@ -1,0 +1,101 @@
+"""Likelihoods :math:`p(x \\mid \\eta)` of a decoder's output :math:`\\eta`, by name.
+
+A likelihood reads ``num_params`` decoder outputs per data value: the decoder emits a tensor
+``[..., num_params, *event_shape]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pyrovae.spec.discretized_logistic import DiscretizedLogistic
+
+SCALE_FLOOR = 1e-3
+LOG_SCALE_MIN = -7.0  # keeps a discretized logistic's bins from collapsing to a point mass
+
+
+class Likelihood(nn.Module):
+    """Base class: a table of distribution parameters per data value -> a distribution.
+
+    :param event_shape: shape of one data point.
+    """
+
+    num_params = 1
+    needs_binary = False
+    options: tuple[str, ...] = ()  # fields of the spec's likelihood table this one reads
+
+    def __init__(self, event_shape):
+        super().__init__()
+        self.event_shape = tuple(event_shape)
+
+    def forward(self, params: torch.Tensor) -> dist.Distribution:
+        """:math:`p(x \\mid \\eta)` for decoder outputs ``[..., num_params, *event_shape]``,
+        with event shape ``event_shape``."""
+        parts = params.unbind(-1 - len(self.event_shape))
+        return self.values_dist(*parts).to_event(len(self.event_shape))
+
+    def values_dist(self, *parts) -> dist.Distribution:
+        raise NotImplementedError
+
+
+class Bernoulli(Likelihood):
+    r""":math:`x_i \sim \mathrm{Bernoulli}(\sigma(\eta_i))`, for binary data."""
+
+    needs_binary = True
+
+    def values_dist(self, logits):
+        return dist.Bernoulli(logits=logits, validate_args=False)
+
+
+class ContinuousBernoulli(Likelihood):
+    r""":math:`x_i \sim \mathcal{CB}(\sigma(\eta_i))` on :math:`[0, 1]` (Loaiza-Ganem and
+    Cunningham 2019), the normalized Bernoulli density for grayscale data."""
+
+    def values_dist(self, logits):
+        return dist.ContinuousBernoulli(logits=logits)
+
+
+class Normal(Likelihood):
+    r""":math:`x_i \sim \mathcal N(\eta_i, s_i^2)` with a learned per-value scale
+    :math:`s_i = \operatorname{softplus}(\rho_i) + 10^{-3}`, or a fixed scale :math:`s`.
+
+    :param scale: ``"learned"`` or a positive number.
+    """
+
+    options = ("scale",)
+
+    def __init__(self, event_shape, scale="learned"):
+        super().__init__(event_shape)
+        self.learned = scale == "learned"
+        if self.learned:
+            self.raw_scale = nn.Parameter(torch.full(self.event_shape, math.log(math.e - 1.0)))
+        else:
+            self.register_buffer("fixed_scale", torch.tensor(float(scale)))
+
+    def values_dist(self, loc):
+        scale = F.softplus(self.raw_scale) + SCALE_FLOOR if self.learned else self.fixed_scale
+        return dist.Normal(loc, scale)
+
+
+class DiscretizedLogisticLikelihood(Likelihood):
+    r""":math:`x_i \sim \mathrm{DiscretizedLogistic}(\eta_{i,1}, \max(\eta_{i,2}, -7))` on the
+    8-bit grid :math:`\{0, \ldots, 255\}/255`; see
+    :class:`~pyrovae.spec.discretized_logistic.DiscretizedLogistic`."""
+
+    num_params = 2
+
+    def values_dist(self, loc, log_scale):
+        return DiscretizedLogistic(loc, log_scale.clamp(min=LOG_SCALE_MIN))
+
+
+LIKELIHOODS = {
+    "bernoulli": Bernoulli,
+    "continuous_bernoulli": ContinuousBernoulli,
+    "normal": Normal,
+    "discretized_logistic": DiscretizedLogisticLikelihood,
+}

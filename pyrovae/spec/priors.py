@@ -1,0 +1,145 @@
+"""Priors of latent groups, by name: :math:`p(z)` for a top group, :math:`p(z \\mid
+\\text{parents})` for a group given others.
+
+A top-group prior is a module with ``dist(n, like)`` returning a distribution with batch shape
+``[n]`` and event shape ``[dim]`` on ``like``'s device and dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pyro.distributions as dist
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pyrovae.errors import ModelSpecError
+from pyrovae.nn import mlp
+
+SCALE_FLOOR = 1e-5
+SOFTPLUS_ONE = math.log(math.e - 1.0)  # softplus(SOFTPLUS_ONE) = 1
+
+
+class StandardNormal(nn.Module):
+    r""":math:`p(z) = \mathcal N(0, I)`."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def dist(self, n: int, like: torch.Tensor) -> dist.Distribution:
+        return dist.Normal(like.new_zeros(n, self.dim), 1.0).to_event(1)
+
+
+class LearnedNormal(nn.Module):
+    r""":math:`p(z) = \mathcal N(\mu, \operatorname{diag}\sigma^2)` with learned
+    :math:`\mu, \sigma` (initially :math:`\mathcal N(0, I)`)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.loc = nn.Parameter(torch.zeros(dim))
+        self.raw_scale = nn.Parameter(torch.full((dim,), SOFTPLUS_ONE))
+
+    def dist(self, n: int, like: torch.Tensor) -> dist.Distribution:
+        scale = F.softplus(self.raw_scale) + SCALE_FLOOR
+        return dist.Normal(self.loc, scale).to_event(1).expand([n])
+
+
+def mixture_dist(logits: torch.Tensor, components: dist.Distribution, n: int):
+    r""":math:`\sum_k \pi_k\, p_k(z)`, :math:`\pi = \operatorname{softmax}(\text{logits})`, for
+    ``components`` with batch shape ``[K]``, expanded to batch shape ``[n]``."""
+    return dist.MixtureSameFamily(dist.Categorical(logits=logits), components).expand([n])
+
+
+class MixturePrior(nn.Module):
+    r"""A learned mixture of :math:`K` diagonal Gaussians,
+    :math:`p(z) = \sum_{k=1}^K \pi_k \mathcal N(z; \mu_k, \operatorname{diag}\sigma_k^2)`.
+
+    Means start at random (standard Normal), scales at 1 and weights uniform.
+
+    :param dim: dimension of :math:`z`.
+    :param components: :math:`K`.
+    """
+
+    def __init__(self, dim: int, components: int):
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(components))
+        self.locs = nn.Parameter(torch.randn(components, dim))
+        self.raw_scales = nn.Parameter(torch.full((components, dim), SOFTPLUS_ONE))
+
+    def components_dist(self) -> dist.Distribution:
+        """The :math:`K` Gaussians, batch shape ``[K]``."""
+        return dist.Normal(self.locs, F.softplus(self.raw_scales) + SCALE_FLOOR).to_event(1)
+
+    def dist(self, n: int, like: torch.Tensor) -> dist.Distribution:
+        return mixture_dist(self.logits, self.components_dist(), n)
+
+
+class VampPrior(nn.Module):
+    r"""The variational mixture of posteriors (Tomczak and Welling 2018),
+    :math:`p(z) = \frac1K \sum_{k=1}^K q_\phi(z \mid u_k)`, with learned pseudo-inputs
+    :math:`u_k` and the guide's own encoder :math:`q_\phi`.
+
+    The pseudo-inputs are this module's parameters; the encoder's parameters stay the guide's:
+    the guide calls :meth:`bind` with its encoder, which is kept as a plain reference (not a
+    submodule), so every parameter lives in exactly one ``state_dict``.
+
+    :param dim: dimension of :math:`z`.
+    :param components: :math:`K`.
+    :param input_shape: shape of one encoder input (a data point for a group that generates
+        the data).
+    :param init_mean: initial mean of the pseudo-inputs (they start at
+        :math:`\mathcal N(\text{init\_mean}, 0.01^2)`, as in Tomczak and Welling).
+    """
+
+    def __init__(self, dim: int, components: int, input_shape, init_mean: float = 0.05):
+        super().__init__()
+        self.dim = dim
+        self.pseudo_inputs = nn.Parameter(init_mean + 0.01 * torch.randn(components, *input_shape))
+        object.__setattr__(self, "encoder", None)
+
+    def bind(self, encoder) -> None:
+        """Use ``encoder(u) -> q(z | u)`` (batch shape ``[K]``) for the mixture components."""
+        object.__setattr__(self, "encoder", encoder)
+
+    def dist(self, n: int, like: torch.Tensor) -> dist.Distribution:
+        if self.encoder is None:
+            raise ModelSpecError(
+                "a VampPrior is a mixture of the guide's posteriors at its pseudo-inputs, but no "
+                "guide encoder was bound to it: use guide 'spec_encoder' (it binds its encoder)."
+            )
+        logits = self.pseudo_inputs.new_zeros(self.pseudo_inputs.shape[0])
+        return mixture_dist(logits, self.encoder(self.pseudo_inputs), n)
+
+
+class ConditionalNormal(nn.Module):
+    r""":math:`p(z \mid h) = \mathcal N(\mu(h), \operatorname{diag}\sigma(h)^2)` with
+    :math:`(\mu, \sigma) = \mathrm{MLP}(h)`, :math:`\sigma` through a softplus.
+
+    :param in_dim: size of :math:`h` (the parent groups, and the label when conditioned).
+    :param dim: dimension of :math:`z`.
+    :param hidden: hidden layer widths.
+    :param act: activation name.
+    """
+
+    def __init__(self, in_dim: int, dim: int, hidden, act: str):
+        super().__init__()
+        self.dim = dim
+        self.net = mlp([in_dim, *hidden, 2 * dim], act)
+
+    def dist(self, h: torch.Tensor) -> dist.Distribution:
+        loc, raw_scale = self.net(h).split(self.dim, dim=-1)
+        return dist.Normal(loc, F.softplus(raw_scale) + SCALE_FLOOR).to_event(1)
+
+
+# name -> factory(dim, components, input_shape) of a top group's prior
+PRIORS = {
+    "normal": lambda dim, components, input_shape: StandardNormal(dim),
+    "learned_normal": lambda dim, components, input_shape: LearnedNormal(dim),
+    "mixture": lambda dim, components, input_shape: MixturePrior(dim, components),
+    "vamp": lambda dim, components, input_shape: VampPrior(dim, components, input_shape),
+}
+DEFAULT_COMPONENTS = {"mixture": 10, "vamp": 500}
+# Priors a group given other groups may name: its prior is a conditional Normal.
+CONDITIONAL_PRIORS = ("normal",)

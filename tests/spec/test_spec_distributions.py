@@ -1,0 +1,84 @@
+"""The spec's distributions: discretized logistic, mixture prior, VampPrior."""
+
+import math
+
+import pytest
+import torch
+
+from guides.spec_encoder import make_spec_encoder
+from models.spec import build
+from pyrovae.registry import DataInfo
+from pyrovae.spec import DiscretizedLogistic
+from pyrovae.spec.discretized_logistic import grid
+from pyrovae.spec.priors import MixturePrior
+
+GRID = torch.arange(256, dtype=torch.float64) / 255
+
+
+@pytest.mark.parametrize("loc, log_scale", [
+    (0.5, -3.0), (0.0, -7.0), (1.0, -7.0), (0.3, 2.0), (-4.0, -1.0), (5.0, -5.0), (0.123, -6.5),
+])
+def test_discretized_logistic_sums_to_one_over_the_grid(loc, log_scale):
+    d = DiscretizedLogistic(torch.tensor(loc, dtype=torch.float64),
+                            torch.tensor(log_scale, dtype=torch.float64))
+    log_p = d.log_prob(GRID)
+    assert torch.isfinite(log_p).all()
+    assert torch.logsumexp(log_p, 0).exp().item() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_discretized_logistic_bins_are_logistic_cdf_differences():
+    loc, scale = 0.4, 0.05
+    d = DiscretizedLogistic(torch.tensor(loc, dtype=torch.float64),
+                            torch.tensor(math.log(scale), dtype=torch.float64))
+    cdf = lambda t: 1 / (1 + math.exp(-(t - loc) / scale))  # noqa: E731
+    for k in (0, 1, 100, 254, 255):
+        x = k / 255
+        upper = 1.0 if k == 255 else cdf(x + 0.5 / 255)
+        lower = 0.0 if k == 0 else cdf(x - 0.5 / 255)
+        assert d.log_prob(torch.tensor(x, dtype=torch.float64)).exp().item() == \
+            pytest.approx(upper - lower, rel=1e-9)
+
+
+def test_discretized_logistic_gradients_samples_and_support():
+    loc = torch.tensor([0.2, 0.9, -3.0], requires_grad=True)
+    log_scale = torch.tensor([-7.0, -2.0, 1.0], requires_grad=True)
+    x = torch.tensor([0.0, 200 / 255, 1.0])
+    DiscretizedLogistic(loc, log_scale).log_prob(x).sum().backward()
+    assert torch.isfinite(loc.grad).all() and torch.isfinite(log_scale.grad).all()
+    samples = DiscretizedLogistic(loc, log_scale).sample((500,))
+    assert samples.shape == (500, 3) and grid.check(samples).all()
+    assert not grid.check(torch.tensor([0.5, -0.1, 1.2])).any()  # 0.5 is between grid points
+
+
+def test_mixture_prior_log_prob_is_a_logsumexp():
+    torch.manual_seed(0)
+    prior = MixturePrior(dim=3, components=4)
+    with torch.no_grad():
+        prior.logits.normal_()
+        prior.raw_scales.normal_()
+    z = torch.randn(7, 3)
+    log_p = prior.dist(7, z).log_prob(z)
+    weights = torch.log_softmax(prior.logits, 0)
+    scales = torch.nn.functional.softplus(prior.raw_scales) + 1e-5
+    manual = torch.stack([
+        weights[k] + torch.distributions.Normal(prior.locs[k], scales[k]).log_prob(z).sum(-1)
+        for k in range(4)
+    ]).logsumexp(0)
+    assert log_p.shape == (7,)
+    torch.testing.assert_close(log_p, manual)
+
+
+@pytest.mark.parametrize("family", ["diag", "full"])
+def test_vamp_prior_is_the_mean_of_the_encoder_at_the_pseudo_inputs(family):
+    info = DataInfo((1, 28, 28), binary=True)
+    model = build({"latents": [{"name": "z", "dim": 3, "prior": "vamp", "components": 5}]}, info)
+    guide = make_spec_encoder(model, info, family=family, hidden=[16])
+    z = torch.randn(4, 3)
+    log_p = model.priors["z"].dist(4, z).log_prob(z)
+    u = model.priors["z"].pseudo_inputs
+    manual = torch.stack([guide.encoders["z"](u[k:k + 1]).log_prob(z) for k in range(5)])
+    torch.testing.assert_close(log_p, manual.logsumexp(0) - math.log(5))
+    # the encoder's weights are the guide's alone, the pseudo-inputs the model's alone
+    assert not any(k.startswith("encoders") for k in model.state_dict())
+    assert "priors.z.pseudo_inputs" in model.state_dict()
+    assert any(k.startswith("encoders.z") for k in guide.state_dict())
