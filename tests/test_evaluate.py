@@ -64,3 +64,20 @@ def test_evaluate_checks_ks_and_run_dir(run_dir, tmp_path):
         evaluate.evaluate(built, "r", num_samples=10, ks=[1, 50])
     with pytest.raises(ConfigError, match="not a run directory"):
         evaluate.load_run(tmp_path)
+
+
+def test_dynamically_binarized_run_is_scored_on_a_fixed_draw(shared_data_dir, tmp_path):
+    from pyrovae import evaluate
+
+    cfg = config.from_dict({
+        "data": {"name": "mnist", "dynamic_binarize": True},
+        "model": {"name": "vae", "latent_dim": 2, "hidden": [16], "likelihood": "bernoulli"},
+        "guide": {"name": "mlp_normal", "hidden": [16]},
+        "train": {"epochs": 1, "batch_size": 200},
+    })
+    run.train(cfg, tmp_path, quiet=True, data_dir=shared_data_dir)
+    built = evaluate.load_run(tmp_path, data_dir=shared_data_dir)
+    first, _ = evaluate.evaluate(built, "r", num_samples=5, ks=[1], limit=30, quiet=True, seed=1)
+    again, _ = evaluate.evaluate(built, "r", num_samples=5, ks=[1], limit=30, quiet=True, seed=1)
+    assert first["mean"].notna().all()
+    pd.testing.assert_frame_equal(first.drop(columns="seconds"), again.drop(columns="seconds"))
