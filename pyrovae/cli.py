@@ -58,6 +58,55 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _sweep(args) -> int:
+    from pyrovae.sweep import load_spec, run_sweep
+
+    spec = load_spec(args.sweep, out=args.out, runs_dir=args.runs_dir)
+    report = run_sweep(spec, jobs=args.jobs, data_dir=args.data_dir, device=args.device,
+                       dry_run=args.dry_run)
+    if args.dry_run:
+        return 0
+    print(f"{report['ran']} points run, {report['rows']} rows appended to {spec.out}; "
+          f"{report['complete']} points were already there")
+    if report["failed"]:
+        print(f"pyrovae sweep: {len(report['failed'])} points failed (listed above); the rows of "
+              f"the others are in {spec.out}. Fix the cause and run the sweep again: it runs only "
+              f"the points still missing.", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _report(args) -> int:
+    from pyrovae import io, report
+
+    by = [c.strip() for c in args.by.split(",") if c.strip()] if args.by else None
+    table = report.read_results(args.results)
+    summary, notes = report.summarize(table, by=by, value=args.value, where=args.where)
+    text = report.markdown(summary, digits=args.digits, fixed=["mean", "stderr"])
+    md = Path(args.md) if args.md else Path(args.results).with_suffix(".md")
+    caption = (f"Mean and standard error across seeds of `{args.value}` in {args.results}"
+               f" ({report.seed_column(table)} is the seed).")
+    io.write_text(md, f"{caption}\n\n{text}")
+    for note in notes:
+        print(f"note: {note}")
+    print(text, end="")
+    print(f"wrote: {md}")
+    return 0
+
+
+def _plot(args) -> int:
+    from pyrovae.plots import plot_run
+
+    paths, notes = plot_run(args.run_dir, split=args.split, data_dir=args.data_dir,
+                            device=args.device, seed=args.seed, num_points=args.points)
+    for note in notes:
+        print(f"note: {note}")
+    print("wrote:")
+    for path in paths:
+        print(f"  {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyrovae", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +138,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="data directory (default $PYROVAE_DATA_DIR, else ./data)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("sweep", help="train and evaluate a grid of configs and seeds into one CSV")
+    p.add_argument("sweep", help="sweep file (.toml): base config, [grid], [zip], seeds, [evaluate]")
+    p.add_argument("--jobs", type=int, default=1, help="points run at once, each in its own process")
+    p.add_argument("--out", help="CSV to append to (default: the sweep file's out)")
+    p.add_argument("--runs-dir", help="where run directories go (default: the sweep file's runs_dir)")
+    p.add_argument("--dry-run", action="store_true", help="list the points still to run, run none")
+    p.add_argument("--device", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--data-dir", help="data directory (default $PYROVAE_DATA_DIR, else ./data)")
+    p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("report", help="mean and standard error across seeds of a results CSV")
+    p.add_argument("results", help="CSV written by 'pyrovae sweep' or 'pyrovae evaluate'")
+    p.add_argument("--by", help="columns to group by, e.g. model,K (split and estimator are "
+                                "always added); default: model, swept keys, split, estimator, K")
+    p.add_argument("--value", default="mean", help="column to summarize (default mean)")
+    p.add_argument("--where", action="append", default=[], metavar="COLUMN=VALUE",
+                   help="keep only rows where COLUMN equals VALUE (repeatable)")
+    p.add_argument("--md", help="Markdown file to write (default: RESULTS with suffix .md)")
+    p.add_argument("--digits", type=int, default=2, help="decimals in the table (default 2)")
+    p.set_defaults(func=_report)
+
+    p = sub.add_parser("plot", help="write the figures of a trained run into its directory")
+    p.add_argument("run_dir", help="run directory written by 'pyrovae train' or a sweep")
+    p.add_argument("--split", default="test", help="data split the figures use (default test)")
+    p.add_argument("--points", type=int, default=1000,
+                   help="data points in the latent scatter (default 1000)")
+    p.add_argument("--seed", type=int, help="seed of the figures' random draws (default: the "
+                                            "run's seed)")
+    p.add_argument("--device", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--data-dir", help="data directory (default $PYROVAE_DATA_DIR, else ./data)")
+    p.set_defaults(func=_plot)
     return parser
 
 

@@ -1,0 +1,21 @@
+"""Matplotlib figures without pyplot: no global state, no GUI backend, written atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from pyrovae import io
+
+
+def new_figure(width: float = 6.0, height: float = 4.0) -> Figure:
+    """A figure of ``width`` x ``height`` inches, drawn by the Agg renderer when saved."""
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save_figure(fig: Figure, path: Path, dpi: int = 120) -> Path:
+    """Write ``fig`` as a PNG to ``path`` atomically; returns ``path``."""
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return Path(path)

@@ -1,0 +1,99 @@
+"""All figures of a trained run, written as PNG files into its directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyro
+import torch
+
+from pyrovae import evaluate
+from pyrovae.errors import ConfigError
+from pyrovae.pictures import as_images, save_pictures
+from pyrovae.plots.curves import save_log_px_vs_k, save_training_curves
+from pyrovae.plots.grids import pick_pairs, save_interpolations, save_traversals, traversal_dims
+from pyrovae.plots.latents import posterior_means
+from pyrovae.plots.scatter import save_latent_scatter
+from pyrovae.sweep.subset import spread, spread_indices
+
+FIGURES = ("samples.png", "reconstructions.png", "traversals.png", "interpolation.png",
+           "latent_scatter.png", "training_curves.png", "log_px_vs_k.png")
+# Errors a model raises when it cannot run a figure's calls (e.g. it needs labels to sample).
+MODEL_ERRORS = (TypeError, ValueError, RuntimeError, KeyError, IndexError, AttributeError)
+
+
+def _k_rows(built, run_dir: Path, split: str, k_max: int, num_points: int, seed: int):
+    """Rows for log p(x) vs K: ``k_convergence.csv`` of the run when present (written by
+    ``scripts/k_convergence.py``), else a small evaluation (``k_max`` samples, ``num_points``
+    points)."""
+    path = run_dir / "k_convergence.csv"
+    if path.is_file():
+        rows = pd.read_csv(path)
+        if split in set(rows["split"]):
+            return rows[rows["split"] == split], f"from {path.name}"
+    ks = sorted({k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if k <= k_max} | {k_max})
+    part, _ = spread(built, split, num_points)
+    summary, _ = evaluate.evaluate(part, str(run_dir), split=split, num_samples=k_max, ks=ks,
+                                   seed=seed, quiet=True)
+    return summary, f"{summary['n'].iloc[0]} points, K up to {k_max}"
+
+
+def plot_run(run_dir, *, split: str = "test", data_dir=None, device=None, seed: int | None = None,
+             num_points: int = 1000, k_max: int = 100, k_points: int = 20) -> tuple[list[Path], list[str]]:
+    """Write the figures of the run in ``run_dir`` (its best weights) into that directory.
+
+    ``samples.png`` (means of p(x|z), z from the prior), ``reconstructions.png``, ``traversals.png``
+    (one row per latent dimension of the guide's first latent site, moved over [-3, 3] from the
+    posterior mean of the split's first point), ``interpolation.png`` (between the posterior
+    means of pairs of inputs), ``latent_scatter.png`` (posterior means of ``num_points`` points,
+    PCA above 2 dimensions, coloured by label), ``training_curves.png`` (from ``history.csv``) and
+    ``log_px_vs_k.png`` (from ``k_convergence.csv`` when present, else estimated on ``k_points``
+    points with up to ``k_max`` samples). Image grids need image-shaped data.
+
+    :param seed: seed of every random draw (default: the run's seed).
+    :returns: the paths written, and notes on figures that could not be drawn.
+    """
+    run_dir = Path(run_dir)
+    if num_points < 1:
+        raise ConfigError(f"--points must be >= 1, got {num_points}.")
+    built = evaluate.load_run(run_dir, data_dir=data_dir, device=device)
+    seed = built.cfg.seed if seed is None else seed
+    pyro.set_rng_seed(seed)
+    model, guide = built.model, built.guide
+    tensors = built.tensors(split)
+    labels = built.data.labels.get(split)
+    written, notes = [], []
+    images = as_images(tensors[0][:1]) is not None
+    index = spread_indices(tensors[0].shape[0], num_points)
+    subset = tensors if index is None else tuple(t[index.to(t.device)] for t in tensors)
+    sub_labels = None if labels is None else (labels if index is None else labels[index.to(labels.device)])
+    with torch.no_grad():
+        site, means = posterior_means(guide, *subset)
+    written.append(save_latent_scatter(means, sub_labels, run_dir / "latent_scatter.png", site))
+    if images:
+        written += save_pictures(model, guide, tuple(t[:32] for t in subset), run_dir, seed=seed)
+        try:
+            dims = traversal_dims(means)
+            written.append(save_traversals(model, site, means[0], dims, run_dir / "traversals.png",
+                                           *subset[1:], like=subset[0]))
+            pairs = pick_pairs(sub_labels, subset[0].shape[0], 4)
+            if pairs:
+                written.append(save_interpolations(model, site, means, subset[0], pairs,
+                                                   run_dir / "interpolation.png", *subset[1:]))
+            else:
+                notes.append("no interpolation: it needs two data points (--points >= 2)")
+        except MODEL_ERRORS as e:
+            notes.append(f"no traversals/interpolation: decoding latent site '{site}' failed ({e})")
+    else:
+        notes.append(f"the data are not images (one point has shape {tuple(tensors[0].shape[1:])}): "
+                     f"no sample, reconstruction, traversal or interpolation grids")
+    history = run_dir / "history.csv"
+    if history.is_file():
+        written.append(save_training_curves(pd.read_csv(history), run_dir / "training_curves.png"))
+    else:
+        notes.append(f"no training curves: {history} not found")
+    rows, how = _k_rows(built, run_dir, split, k_max, k_points, seed)
+    written.append(save_log_px_vs_k(rows, run_dir / "log_px_vs_k.png",
+                                    f"log p(x) versus K, {split} split ({how})"))
+    return written, notes

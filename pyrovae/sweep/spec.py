@@ -1,0 +1,243 @@
+"""Sweep files: a base config, overrides swept as a grid (cartesian product) and a zip (in
+step), seeds, and how to evaluate each point.
+
+.. code-block:: toml
+
+    base = "configs/binarized_mnist_vae.toml"
+    out = "results/vae-sweep.csv"           # default results/<sweep file name>.csv
+    runs_dir = "runs/vae-sweep"             # default runs/<sweep file name>
+    seeds = [0, 1]                          # default: the base config's seed
+
+    [set]                                   # fixed overrides of every point
+    "train.epochs" = 10
+    [grid]                                  # every combination of these values
+    "model.latent_dim" = [10, 50]
+    [zip]                                   # these lists advance together
+    "train.loss" = ["trace_elbo", "iwae"]
+    "train.num_particles" = [1, 5]
+    [tags]                                  # constant columns added to every row
+    study = "latent size"
+    [evaluate]
+    split = "test"                          # or a list of splits
+    num_samples = 5000
+    ks = [1, 10, 100, 1000, 5000]
+    limit = 1000                            # N points spread evenly over the split
+
+Keys may be quoted (``"model.latent_dim"``) or plain TOML dotted keys; both mean the same.
+Relative paths are taken from the working directory.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyrovae.errors import ConfigError
+from pyrovae.evaluate import SUMMARY_COLUMNS
+from pyrovae.registry import suggest
+from pyrovae.sweep.points import Point, expand
+
+TOP_KEYS = ("base", "out", "runs_dir", "seeds", "set", "grid", "zip", "tags", "evaluate")
+EVAL_KEYS = ("split", "num_samples", "ks", "limit", "seed", "batch_size", "per_datapoint")
+# Columns a sweep adds to those of ``pyrovae evaluate``: how each row's run was trained.
+RUN_COLUMNS = ["train_seed", "config_hash", "epochs", "best_epoch", "train_seconds"]
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """How each point is evaluated (the options of ``pyrovae evaluate``).
+
+    :param splits: data splits to evaluate.
+    :param num_samples: K of the importance-sampled log p(x).
+    :param ks: IWAE bounds reported from the same samples.
+    :param limit: evaluate this many points spread evenly over the split (None: all).
+    :param seed: seed of the importance samples.
+    :param batch_size: data points per estimator call.
+    :param per_datapoint: also write ``RUN_DIR/points_<split>.csv``.
+    """
+
+    splits: tuple[str, ...] = ("test",)
+    num_samples: int = 5000
+    ks: tuple[int, ...] = (1, 10, 100, 1000, 5000)
+    limit: int | None = None
+    seed: int = 0
+    batch_size: int = 100
+    per_datapoint: bool = False
+
+    def estimators(self) -> list[tuple[str, int]]:
+        """The (estimator, K) pairs one evaluation of one split writes, in row order."""
+        return [("is_log_px", self.num_samples), *(("iwae", k) for k in self.ks), ("elbo", 1)]
+
+
+@dataclass
+class SweepSpec:
+    """A parsed sweep file: see the module docstring for the format."""
+
+    source: str
+    base: Path
+    out: Path
+    runs_dir: Path
+    seeds: tuple[int, ...]
+    fixed: dict[str, Any]
+    grid: dict[str, list]
+    zipped: dict[str, list]
+    tags: dict[str, Any]
+    evaluate: EvalSpec
+    points: list[Point] = field(default_factory=list)
+
+    @property
+    def swept_keys(self) -> list[str]:
+        return [*self.grid, *self.zipped]
+
+    @property
+    def columns(self) -> list[str]:
+        """Columns of the sweep's CSV, in order."""
+        return [*SUMMARY_COLUMNS, *RUN_COLUMNS, *self.tags, *self.swept_keys]
+
+
+def flatten(table: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"latent_dim": v}}`` -> ``{"model.latent_dim": v}`` (TOML dotted keys)."""
+    out = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _table(raw: dict, key: str, source: str) -> dict:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: '{key}' must be a table ([{key}]), got {value!r}.")
+    return flatten(value)
+
+
+def _int(value, what: str, source: str, low: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
+        bound = f" >= {low}" if low is not None else ""
+        raise ConfigError(f"{source}: {what} must be a whole number{bound}, got {value!r}.")
+    return value
+
+
+def _check_keys(keys, valid, where: str, source: str) -> None:
+    for key in keys:
+        if key not in valid:
+            raise ConfigError(f"{source}: unknown key '{key}' in {where}.{suggest(key, valid)} "
+                              f"Valid keys: {', '.join(valid)}.")
+
+
+def parse_evaluate(raw: dict, source: str) -> EvalSpec:
+    """The ``[evaluate]`` table as an :class:`EvalSpec`, checked."""
+    _check_keys(raw, EVAL_KEYS, "[evaluate]", source)
+    split = raw.get("split", "test")
+    splits = [split] if isinstance(split, str) else split
+    if not isinstance(splits, list) or not splits or not all(isinstance(s, str) for s in splits):
+        raise ConfigError(f"{source}: evaluate.split must be a split name or a list of them, "
+                          f"e.g. \"test\" or [\"valid\", \"test\"]; got {split!r}.")
+    num_samples = _int(raw.get("num_samples", 5000), "evaluate.num_samples", source, 1)
+    ks = raw.get("ks", [k for k in (1, 10, 100, 1000, 5000) if k <= num_samples])
+    if not isinstance(ks, list):
+        raise ConfigError(f"{source}: evaluate.ks must be a list of whole numbers, got {ks!r}.")
+    ks = sorted({_int(k, "each of evaluate.ks", source, 1) for k in ks})
+    if ks and ks[-1] > num_samples:
+        raise ConfigError(f"{source}: evaluate.ks {ks} must not exceed evaluate.num_samples = "
+                          f"{num_samples}: the bounds come from the same samples.")
+    limit = raw.get("limit")
+    per_datapoint = raw.get("per_datapoint", False)
+    if not isinstance(per_datapoint, bool):
+        raise ConfigError(f"{source}: evaluate.per_datapoint must be true or false.")
+    return EvalSpec(
+        splits=tuple(dict.fromkeys(splits)), num_samples=num_samples, ks=tuple(ks),
+        limit=None if limit is None else _int(limit, "evaluate.limit", source, 1),
+        seed=_int(raw.get("seed", 0), "evaluate.seed", source),
+        batch_size=_int(raw.get("batch_size", 100), "evaluate.batch_size", source, 1),
+        per_datapoint=per_datapoint)
+
+
+def _check_swept(grid: dict, zipped: dict, fixed: dict, source: str) -> None:
+    for name, table in (("grid", grid), ("zip", zipped)):
+        for key, values in table.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"{source}: [{name}] '{key}' must be a non-empty list of values, "
+                                  f"got {values!r}.")
+    lengths = {key: len(values) for key, values in zipped.items()}
+    if len(set(lengths.values())) > 1:
+        raise ConfigError(f"{source}: the [zip] lists advance together, so they need equal "
+                          f"lengths; got {lengths}. Make them equal, or move a key to [grid].")
+    tables = {"set": fixed, "grid": grid, "zip": zipped}
+    for key in {k for t in tables.values() for k in t}:
+        where = [name for name, t in tables.items() if key in t]
+        if key == "seed":
+            raise ConfigError(f"{source}: set seeds with the top-level 'seeds = [...]', not in "
+                              f"[{where[0]}].")
+        if len(where) > 1:
+            raise ConfigError(f"{source}: '{key}' appears in [{'] and ['.join(where)}]; keep it "
+                              f"in one table.")
+
+
+def _read_base(path: Path, source: str) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{source}: base config '{path}' not found (relative paths are taken "
+                          f"from the working directory). Give the path to a .toml config.")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: base config '{path}' is not valid TOML: {e}.") from None
+
+
+def make_spec(raw: dict, *, source: str = "sweep", out=None, runs_dir=None) -> SweepSpec:
+    """Check a parsed sweep document and resolve every point's config (no data is loaded).
+
+    :param raw: the sweep as a dict (see the module docstring).
+    :param source: name used in messages (the sweep file).
+    :param out: CSV path that replaces the document's ``out``.
+    :param runs_dir: directory that replaces the document's ``runs_dir``.
+    """
+    _check_keys(raw, TOP_KEYS, "the sweep", source)
+    if not isinstance(raw.get("base"), str):
+        raise ConfigError(f"{source}: needs 'base = \"path/to/config.toml\"', the config every "
+                          f"point starts from.")
+    stem = Path(source).stem
+    base = Path(raw["base"])
+    base_raw = _read_base(base, source)
+    fixed, grid, zipped = (_table(raw, k, source) for k in ("set", "grid", "zip"))
+    tags = _table(raw, "tags", source)
+    _check_swept(grid, zipped, fixed, source)
+    clash = [t for t in tags if t in SUMMARY_COLUMNS + RUN_COLUMNS or "." in t]
+    if clash or not all(isinstance(v, (str, int, float, bool)) for v in tags.values()):
+        raise ConfigError(f"{source}: [tags] must map new column names (no dots, none of the "
+                          f"result columns; clashing: {clash}) to single values.")
+    seeds = raw.get("seeds", [base_raw.get("seed", 0)])
+    if not isinstance(seeds, list) or not seeds:
+        raise ConfigError(f"{source}: seeds must be a non-empty list of whole numbers, got {seeds!r}.")
+    seeds = [_int(s, "each seed", source) for s in seeds]
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{source}: seeds {seeds} repeat a seed; list each once.")
+    for key in ("out", "runs_dir"):
+        if key in raw and not isinstance(raw[key], str):
+            raise ConfigError(f"{source}: '{key}' must be a path (a string), got {raw[key]!r}.")
+    spec = SweepSpec(
+        source=source, base=base,
+        out=Path(out or raw.get("out", f"results/{stem}.csv")),
+        runs_dir=Path(runs_dir or raw.get("runs_dir", f"runs/{stem}")),
+        seeds=tuple(seeds), fixed=fixed, grid=grid, zipped=zipped, tags=tags,
+        evaluate=parse_evaluate(raw.get("evaluate", {}), source))
+    spec.points = expand(base_raw, spec.fixed, spec.grid, spec.zipped, spec.seeds,
+                         spec.runs_dir, source)
+    return spec
+
+
+def load_spec(path, *, out=None, runs_dir=None) -> SweepSpec:
+    """Read and check the sweep file ``path`` (see :func:`make_spec`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"sweep file '{path}' not found. Give the path to a .toml sweep file, "
+                          f"e.g. configs/sweeps/sprites_latent.toml.")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"sweep file '{path}' is not valid TOML: {e}.") from None
+    return make_spec(raw, source=str(path), out=out, runs_dir=runs_dir)

@@ -1,0 +1,90 @@
+import math
+
+import pandas as pd
+import pytest
+
+from pyrovae import report
+from pyrovae.cli import main
+from pyrovae.errors import ConfigError
+
+
+def results() -> pd.DataFrame:
+    rows = []
+    for model, values in (("vae", [-90.0, -92.0, -94.0]), ("iwae", [-88.0, -89.0, -90.0])):
+        for seed, value in enumerate(values):
+            rows.append({"run": f"r-{model}-{seed}", "model": model, "split": "test",
+                         "estimator": "is_log_px", "K": 5000, "seed": 0, "mean": value,
+                         "train_seed": seed, "train.lr": 0.001})
+            rows.append({"run": f"r-{model}-{seed}", "model": model, "split": "test",
+                         "estimator": "iwae", "K": 1, "seed": 0, "mean": value - 5,
+                         "train_seed": seed, "train.lr": 0.001})
+    return pd.DataFrame(rows)
+
+
+def test_mean_and_standard_error_across_seeds():
+    summary, notes = report.summarize(results())
+    assert list(summary.columns) == ["model", "train.lr", "split", "estimator", "K", "n_seeds",
+                                     "mean", "stderr", "seeds"]
+    vae = summary[(summary["model"] == "vae") & (summary["estimator"] == "is_log_px")].iloc[0]
+    # values -90, -92, -94: mean -92, sample sd 2, standard error 2 / sqrt(3)
+    assert vae["n_seeds"] == 3 and vae["mean"] == pytest.approx(-92.0)
+    assert vae["stderr"] == pytest.approx(2 / math.sqrt(3))
+    assert vae["seeds"] == "0 1 2"
+    assert len(summary) == 4 and not notes
+
+
+def test_by_always_keeps_split_and_estimator_apart():
+    summary, notes = report.summarize(results(), by=["model", "K"])
+    assert list(summary.columns[:4]) == ["model", "K", "split", "estimator"]
+    assert len(summary) == 4 and "also grouped by split, estimator" in notes[0]
+
+
+def test_repeated_rows_of_a_seed_are_averaged_first():
+    table = pd.concat([results(), results().assign(mean=lambda t: t["mean"] + 2)])
+    summary, notes = report.summarize(table, where=["estimator=is_log_px", "model=vae"])
+    assert len(summary) == 1 and summary["n_seeds"].iloc[0] == 3
+    assert summary["mean"].iloc[0] == pytest.approx(-91.0)
+    assert "averaged before the mean across seeds" in notes[0]
+
+
+def test_one_seed_has_no_standard_error_and_markdown_leaves_it_empty():
+    summary, _ = report.summarize(results()[lambda t: t["train_seed"] == 0])
+    assert summary["stderr"].isna().all()
+    text = report.markdown(summary, fixed=["mean", "stderr"])
+    assert text.splitlines()[0] == ("| model | train.lr | split | estimator | K | n_seeds | mean | "
+                                    "stderr | seeds |")
+    assert text.splitlines()[1].startswith("| --- | ---: | --- | --- | ---: | ---: | ---: | ---: |")
+    assert "| iwae | 0.001 | test | is_log_px | 5000 | 1 | -88.00 |  | 0 |" in text
+
+
+def test_cli_prints_and_writes_markdown(tmp_path, capsys):
+    path = tmp_path / "results.csv"
+    results().to_csv(path, index=False)
+    assert main(["report", str(path), "--by", "model,K", "--digits", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "| vae | 5000 | test | is_log_px | 3 | -92.000 | 1.155 | 0 1 2 |" in printed
+    written = (tmp_path / "results.md").read_text()
+    assert "Mean and standard error across seeds of `mean`" in written
+    assert "| vae | 5000 | test | is_log_px | 3 | -92.000 | 1.155 | 0 1 2 |" in written
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--by", "modle"], "no column 'modle' in the results. Did you mean 'model'?"),
+    (["--value", "model"], "is not numeric"),
+    (["--where", "model"], "is not COLUMN=VALUE"),
+    (["--where", "model=vea"], "no rows left"),
+])
+def test_bad_report_options_are_clear_errors(tmp_path, capsys, args, message):
+    path = tmp_path / "results.csv"
+    results().to_csv(path, index=False)
+    assert main(["report", str(path), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "results.md").exists()
+
+
+def test_missing_or_empty_results_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        report.read_results(tmp_path / "nope.csv")
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(ConfigError, match="not a readable CSV"):
+        report.read_results(tmp_path / "empty.csv")
