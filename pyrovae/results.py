@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io as _io
 from pathlib import Path
 
 import pandas as pd
@@ -10,20 +12,34 @@ from pyrovae import io
 from pyrovae.errors import ConfigError
 
 
-def append_rows(path: str | Path, rows: pd.DataFrame) -> pd.DataFrame:
-    """Append ``rows`` to the CSV at ``path`` (created if absent) by rewriting it atomically.
+def header(path: str | Path) -> list[str] | None:
+    """The column names of the CSV at ``path``; None when there is no such file or it is empty."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    with open(path, newline="") as f:
+        return next(csv.reader(f), None)
+
+
+def append_rows(path: str | Path, rows: pd.DataFrame) -> None:
+    """Append ``rows`` to the CSV at ``path`` (created if absent) in one atomic rename.
+
+    The bytes already in the file are kept as they are (no parse and re-print of old numbers).
 
     :raises ConfigError: the existing file has other columns; it is left untouched.
-    :returns: the whole table as written.
     """
     path = Path(path)
-    if path.exists():
-        old = pd.read_csv(path)
-        if list(old.columns) != list(rows.columns):
-            raise ConfigError(
-                f"{path} has the columns {list(old.columns)}, not the {list(rows.columns)} of "
-                f"these results; it was left as it was. Write to another file (--out)."
-            )
-        rows = pd.concat([old, rows], ignore_index=True)
-    io.write_csv(rows, path)
-    return rows
+    found = header(path)
+    if found is not None and found != list(rows.columns):
+        raise ConfigError(
+            f"{path} has the columns {found}, not the {list(rows.columns)} of these results; it "
+            f"was left as it was. Write to another file (--out)."
+        )
+    old = path.read_bytes() if found is not None else b""
+    buffer = _io.StringIO()
+    rows.to_csv(buffer, index=False, header=not old, lineterminator="\n")
+    with io.atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(old)
+        if old and not old.endswith(b"\n"):
+            f.write(b"\n")
+        f.write(buffer.getvalue().encode())

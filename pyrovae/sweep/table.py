@@ -1,30 +1,19 @@
 """The sweep's CSV: which rows it holds, and appending rows without ever leaving it half-written.
 
-Appending keeps the bytes already in the file as they are (no parse and re-print of old
-numbers) and adds the new rows after them, in one atomic rename.
+Appending is :func:`pyrovae.results.append_rows`: the bytes already in the file stay as they
+are, the new rows follow, in one atomic rename.
 """
 
 from __future__ import annotations
 
-import csv
-import io as _io
 from pathlib import Path
 
 import pandas as pd
 
-from pyrovae import io
 from pyrovae.errors import ConfigError
+from pyrovae.results import append_rows, header
 
 KEY = ("run", "split", "estimator", "K")
-
-
-def header(path: Path) -> list[str] | None:
-    """The column names of the CSV at ``path``, or None when there is no such file (or it is
-    empty)."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return None
-    with open(path, newline="") as f:
-        return next(csv.reader(f), None)
 
 
 def check_columns(path: Path, columns: list[str]) -> None:
@@ -58,14 +47,5 @@ def append(path: Path, rows: pd.DataFrame, columns: list[str]) -> None:
 
     :raises ConfigError: the file has other columns; it is left untouched.
     """
-    path = Path(path)
-    check_columns(path, columns)
-    old = path.read_bytes() if header(path) is not None else b""
-    buffer = _io.StringIO()
-    rows[columns].to_csv(buffer, index=False, header=not old, lineterminator="\n")
-    with io.atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(old)
-            if old and not old.endswith(b"\n"):
-                f.write(b"\n")
-            f.write(buffer.getvalue().encode())
+    check_columns(Path(path), columns)
+    append_rows(path, rows[columns])
