@@ -122,6 +122,11 @@ class Objective(nn.Module):
     def forward(self, *batch, scale: float = 1.0, beta: float = 1.0) -> torch.Tensor:
         """``scale`` times the negative objective; ``scale = N / batch size`` makes it estimate the
         full-data loss. ``beta`` weights the latent sites."""
+        if getattr(self.elbo, "vectorize_particles", False) and self.elbo.max_plate_nesting == float("inf"):
+            # Pyro guesses the plate nesting by running the pair once; keep that off the random
+            # streams so a resumed run draws what an uninterrupted one does.
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                self.elbo._guess_max_plate_nesting(self.model, self.guide, batch, {})
         if beta == 1.0:
             loss = self.elbo.differentiable_loss(self.model, self.guide, *batch)
         else:
