@@ -169,16 +169,22 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def load(path: str | Path, overrides: list[str] = ()) -> Config:
-    """Read a TOML config file, apply ``key=value`` overrides and validate."""
+def read_toml(path: str | Path, what: str, example: str) -> dict:
+    """The parsed TOML file ``path``; a ConfigError naming ``what`` (e.g. "config file") when it is
+    missing or malformed, suggesting ``example``."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file '{path}' not found. Give the path to a .toml file, "
-                          f"e.g. configs/quickstart.toml.")
+        raise ConfigError(f"{what} '{path}' not found. Give the path to a .toml file, "
+                          f"e.g. {example}.")
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config file '{path}' is not valid TOML: {e}.") from None
+        raise ConfigError(f"{what} '{path}' is not valid TOML: {e}.") from None
+
+
+def load(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read a TOML config file, apply ``key=value`` overrides and validate."""
+    raw = read_toml(path, "config file", "configs/quickstart.toml")
     return from_dict(apply_overrides(raw, list(overrides)))
 
 

@@ -29,11 +29,11 @@ Relative paths are taken from the working directory.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pyrovae.config import read_toml
 from pyrovae.errors import ConfigError
 from pyrovae.evaluate import SUMMARY_COLUMNS
 from pyrovae.registry import suggest
@@ -179,13 +179,8 @@ def _check_swept(grid: dict, zipped: dict, fixed: dict, source: str) -> None:
 
 
 def _read_base(path: Path, source: str) -> dict:
-    if not path.is_file():
-        raise ConfigError(f"{source}: base config '{path}' not found (relative paths are taken "
-                          f"from the working directory). Give the path to a .toml config.")
-    try:
-        return tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{source}: base config '{path}' is not valid TOML: {e}.") from None
+    return read_toml(path, f"{source}: base config", "configs/binarized_mnist_vae.toml "
+                     "(relative paths are taken from the working directory)")
 
 
 def make_spec(raw: dict, *, source: str = "sweep", out=None, runs_dir=None) -> SweepSpec:
@@ -232,12 +227,5 @@ def make_spec(raw: dict, *, source: str = "sweep", out=None, runs_dir=None) -> S
 
 def load_spec(path, *, out=None, runs_dir=None) -> SweepSpec:
     """Read and check the sweep file ``path`` (see :func:`make_spec`)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep file '{path}' not found. Give the path to a .toml sweep file, "
-                          f"e.g. configs/sweeps/sprites_latent.toml.")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"sweep file '{path}' is not valid TOML: {e}.") from None
+    raw = read_toml(path, "sweep file", "configs/sweeps/sprites_latent.toml")
     return make_spec(raw, source=str(path), out=out, runs_dir=runs_dir)
