@@ -40,6 +40,10 @@ class TrainConfig:
     :param kl_warmup_epochs: epochs over which beta rises linearly from 0; 0 turns warm-up off.
     :param patience: stop after this many epochs without a better valid ELBO; 0 turns it off.
     :param eval_batch_size: data points per batch when computing the valid ELBO.
+    :param replay: with ``trace_elbo`` and one particle, record each step's tensor operations
+        once and replay them without Pyro's Python overhead (same values, gradients and random
+        draws; checked against the Pyro program). Turn it off for a model whose operations
+        depend on Python state that changes during training.
     """
 
     epochs: int = 10
@@ -55,6 +59,7 @@ class TrainConfig:
     kl_warmup_epochs: float = 0.0
     patience: int = 0
     eval_batch_size: int = 1000
+    replay: bool = True
 
 
 @dataclass

@@ -188,7 +188,7 @@ def train(cfg: config.Config, run_dir, *, resume: bool = False, quiet: bool = Fa
     checks.check_fits(built.model, name, "valid", *valid_x)
     valid_x = tuple(v.to(built.device) for v in valid_x)
 
-    objective = Objective(built.model, built.guide, make_elbo(t.loss, t.num_particles))
+    objective = Objective(built.model, built.guide, make_elbo(t.loss, t.num_particles, t.replay))
     optimizer = make_optimizer(objective.parameters(), t)
     schedule = make_schedule(optimizer, t)
     state = TrainState()

@@ -8,7 +8,7 @@ programs and the loss is Pyro's ELBO); the hand-written loop computes the same e
 plain tensor code. The two run alternately in one process, ``--rounds`` times per batch size;
 ratio = median pyrovae time / median PyTorch time. The last line is one JSON object.
 
-    python scripts/bench_train.py [--batch-sizes 20,100,1000] [--device cpu]
+    python scripts/bench_train.py [--batch-sizes 20,100,1000] [--device cpu] [--pyro-trace-elbo | --no-replay]
 """
 
 from __future__ import annotations
@@ -70,10 +70,10 @@ def time_steps(step, batches, device) -> float:
 
 
 def bench(batch_size: int, device, steps: int, rounds: int, data: torch.Tensor,
-          pyro_trace_elbo: bool = False) -> dict:
+          pyro_trace_elbo: bool = False, replay: bool = True) -> dict:
     pyro.set_rng_seed(0)
     model, guide = build(device)
-    elbo = pyro.infer.Trace_ELBO() if pyro_trace_elbo else make_elbo("trace_elbo")
+    elbo = pyro.infer.Trace_ELBO() if pyro_trace_elbo else make_elbo("trace_elbo", replay=replay)
     objective = Objective(model, guide, elbo)
     ref_model, ref_guide = build(device)
     ref_model.load_state_dict(model.state_dict())
@@ -120,6 +120,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--pyro-trace-elbo", action="store_true",
                         help="time Pyro's own Trace_ELBO instead of pyrovae's lean one")
+    parser.add_argument("--no-replay", action="store_true",
+                        help="run pyrovae's lean ELBO without recording and replaying steps")
     args = parser.parse_args()
     devices = args.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     results = {}
@@ -130,12 +132,13 @@ def main() -> None:
         results[name] = {}
         for bs in (int(b) for b in args.batch_sizes.split(",")):
             steps = max(10, math.ceil(args.samples / bs))
-            r = bench(bs, device, steps, args.rounds, data, args.pyro_trace_elbo)
+            r = bench(bs, device, steps, args.rounds, data, args.pyro_trace_elbo, not args.no_replay)
             results[name][str(bs)] = r
             print(f"{name:5s} batch {bs:5d}: pyrovae {r['pyrovae_samples_per_s']:10.1f} samples/s, "
                   f"PyTorch {r['torch_samples_per_s']:10.1f} samples/s, ratio {r['ratio']:.3f} "
                   f"(rounds {r['ratio_min_max'][0]:.3f}..{r['ratio_min_max'][1]:.3f})", flush=True)
-    elbo = "pyro Trace_ELBO" if args.pyro_trace_elbo else "pyrovae trace_elbo"
+    elbo = ("pyro Trace_ELBO" if args.pyro_trace_elbo
+            else "pyrovae trace_elbo" + (" (no replay)" if args.no_replay else ""))
     print(json.dumps({"elbo": elbo, "threads": torch.get_num_threads(), **results}))
 
 

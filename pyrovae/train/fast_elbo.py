@@ -13,6 +13,15 @@ program, under the same effect handlers (plates, scale, mask) as Pyro. The first
 the structure with Pyro's own machinery; a model/guide pair it cannot handle (discrete or
 non-reparameterized guide sites, enumeration, latent sites the guide lacks, several particles)
 falls back to ``Trace_ELBO`` with a one-line notice.
+
+Then the tensor operations of a step are recorded once per input signature (shapes, dtypes,
+devices) and replayed (:mod:`pyrovae.train.replay`): the second call with a signature records,
+the third runs the replay and the Pyro program side by side on the same random draws and keeps
+the replay only if the two losses are equal, and later calls replay (the training loop repeats
+that comparison once per epoch, :meth:`LeanTraceELBO.reverify`). The Python work of
+Pyro's messengers, plates and distribution objects is gone from those steps; the operations,
+values, gradients and random draws are those of the Pyro program. Calls under an outer Pyro
+handler (a beta below 1 scales the latent sites) run the Pyro program.
 """
 
 from __future__ import annotations
@@ -25,7 +34,10 @@ from pyro import poutine
 from pyro.distributions.util import scale_and_mask
 from pyro.infer import Trace_ELBO
 from pyro.poutine.messenger import Messenger
+from pyro.poutine.runtime import _PYRO_STACK
 from pyro.poutine.util import prune_subsample_sites, site_is_subsample
+
+from pyrovae.train.replay import NotReplayable, Program, record
 
 
 class _Unsupported(Exception):
@@ -40,7 +52,7 @@ class _Record(Messenger):
         super().__init__()
         self.replay = replay
         self.values: dict[str, torch.Tensor] = {}
-        self.log_prob = 0.0
+        self.log_prob: torch.Tensor | float = 0.0
 
     def _pyro_sample(self, msg) -> None:
         if self.replay is None or msg["is_observed"] or site_is_subsample(msg):
@@ -58,8 +70,9 @@ class _Record(Messenger):
         if self.replay is None and not msg["fn"].has_rsample:
             raise _Unsupported(f"guide site '{msg['name']}' is not reparameterized")
         self.values[msg["name"]] = msg["value"]
-        lp = msg["fn"].log_prob(msg["value"])
-        self.log_prob = self.log_prob + scale_and_mask(lp, msg["scale"], msg["mask"]).sum()
+        lp = scale_and_mask(msg["fn"].log_prob(msg["value"]), msg["scale"], msg["mask"]).sum()
+        # Starts from the first site's term rather than 0.0: one operation fewer per step.
+        self.log_prob = lp if isinstance(self.log_prob, float) else self.log_prob + lp
 
 
 def _accelerators(args) -> list:
@@ -73,21 +86,45 @@ def lean_elbo_loss(model, guide, *args, **kwargs) -> torch.Tensor:
         guide(*args, **kwargs)
     with _Record(replay=q.values) as p:
         model(*args, **kwargs)
-    return -(p.log_prob - q.log_prob)
+    return q.log_prob - p.log_prob
+
+
+class _Unverified:
+    """A freshly recorded program, not yet compared with the Pyro program."""
+
+    def __init__(self, program: Program):
+        self.program = program
+
+
+def _rng_states(devices) -> list:
+    return [torch.get_rng_state(), *(torch.cuda.get_rng_state(d) for d in devices if d.type == "cuda")]
+
+
+def _set_rng_states(devices, states) -> None:
+    torch.set_rng_state(states[0])
+    for d, s in zip([d for d in devices if d.type == "cuda"], states[1:]):
+        torch.cuda.set_rng_state(s, d)
 
 
 class LeanTraceELBO(Trace_ELBO):
     """``Trace_ELBO`` (one particle) with a lean ``differentiable_loss`` (see module docstring).
 
-    :param validate_every_step: keep Pyro's argument validation on every step; by default it
-        runs on the first step only (where the structure is checked), then the data-support check
-        before training and the epoch's NaN check stand in for it.
+    :param validate_every_step: keep Pyro's argument validation on every step (and so never
+        replay); by default it runs on the first step only (where the structure is checked), then
+        the data-support check before training and the epoch's NaN check stand in for it.
+    :param replay: record and replay each input signature's tensor operations (see module
+        docstring). Turn it off for a model whose operations depend on Python state that changes
+        during training (a temperature attribute, say), not only on its inputs' shapes.
+    :param max_programs: input signatures to keep programs for; others run the Pyro program.
     """
 
-    def __init__(self, validate_every_step: bool = False):
+    def __init__(self, validate_every_step: bool = False, replay: bool = True, max_programs: int = 4):
         super().__init__(num_particles=1)
         self.validate_every_step = validate_every_step
+        self.replay = replay and not validate_every_step
+        self.max_programs = max_programs
         self._mode = None  # None: not checked yet; "lean" or "pyro"
+        self._programs: dict[tuple, object] = {}  # signature -> "seen" | _Unverified | Program
 
     def _check(self, model, guide, args, kwargs) -> None:
         # Leaves the random streams untouched, so a resumed run draws what an uninterrupted one does.
@@ -110,6 +147,73 @@ class LeanTraceELBO(Trace_ELBO):
         warnings.warn(f"pyrovae: using Pyro's Trace_ELBO for this model/guide pair ({reason}).",
                       stacklevel=4)
 
+    def _stop_replay(self, reason: str) -> None:
+        self.replay = False
+        self._programs.clear()
+        warnings.warn(f"pyrovae: not replaying recorded steps for this model/guide pair ({reason}); "
+                      f"every step runs the Pyro program.", stacklevel=5)
+
+    def reverify(self) -> None:
+        """Compare the next replay of each program with the Pyro program again (see
+        :meth:`differentiable_loss`): catches a model whose Python state changed since recording."""
+        self._programs = {k: _Unverified(v) if isinstance(v, Program) else v for k, v in self._programs.items()}
+
+    @staticmethod
+    def _signature(model, guide, args, kwargs) -> tuple | None:
+        if kwargs or _PYRO_STACK:
+            return None
+        sig: list = [id(model), id(guide), getattr(model, "training", None),
+                     getattr(guide, "training", None), torch.is_grad_enabled()]
+        for a in args:
+            if isinstance(a, torch.Tensor):
+                sig.append((a.shape, a.dtype, a.device, a.stride(), a.requires_grad))
+            elif a is None or isinstance(a, (bool, int, float, str)):
+                sig.append((type(a), a))
+            else:
+                return None
+        return tuple(sig)
+
+    def _replayed(self, model, guide, args, kwargs) -> torch.Tensor | None:
+        """The loss from a recorded program, or None where the Pyro program must run."""
+        sig = self._signature(model, guide, args, kwargs)
+        entry = self._programs.get(sig) if sig is not None else None
+        if entry is None:
+            if sig is not None and len(self._programs) < self.max_programs:
+                self._programs[sig] = "seen"
+            return None
+        if isinstance(entry, Program):
+            return entry(*[a for a in args if isinstance(a, torch.Tensor)])
+        where = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
+
+        def loss_of(*tensors):
+            full = list(args)
+            for i, t in zip(where, tensors):
+                full[i] = t
+            return lean_elbo_loss(model, guide, *full)
+
+        tensors = [args[i] for i in where]
+        devices = _accelerators(args)
+        if entry == "seen":
+            states = _rng_states(devices)
+            try:
+                loss, program = record(loss_of, *tensors)
+            except NotReplayable as e:
+                _set_rng_states(devices, states)  # the step runs again, drawing what it would have
+                self._stop_replay(str(e))
+                return None
+            self._programs[sig] = _Unverified(program)
+            return loss
+        with torch.random.fork_rng(devices=devices):
+            expected = loss_of(*tensors)
+        loss = entry.program(*tensors)
+        if not torch.allclose(loss.detach(), expected.detach(), rtol=0.0, atol=0.0, equal_nan=True):
+            self._stop_replay("a replayed step differed from the Pyro program: its operations depend "
+                              "on more than the inputs' shapes, e.g. on a Python attribute that changed; "
+                              "set train.replay = false to skip the recording")
+            return expected
+        self._programs[sig] = entry.program
+        return loss
+
     def differentiable_loss(self, model, guide, *args, **kwargs):
         first = self._mode is None
         if first:
@@ -123,7 +227,8 @@ class LeanTraceELBO(Trace_ELBO):
                 if first or self.validate_every_step:
                     return lean_elbo_loss(model, guide, *args, **kwargs)
                 with pyro.validation_enabled(False):
-                    return lean_elbo_loss(model, guide, *args, **kwargs)
+                    loss = self._replayed(model, guide, args, kwargs) if self.replay else None
+                    return loss if loss is not None else lean_elbo_loss(model, guide, *args, **kwargs)
             except _Unsupported as e:
                 self._fall_back(str(e))
         return super().differentiable_loss(model, guide, *args, **kwargs)

@@ -90,6 +90,8 @@ def fit(
         epoch = state.epoch + 1
         start_time = time.perf_counter()
         objective.train()
+        if hasattr(objective.elbo, "reverify"):
+            objective.elbo.reverify()
         total = torch.zeros((), device=device)
         bar = tqdm(_batches(n, t.batch_size, train[0].device), desc=f"epoch {epoch}/{t.epochs}",
                    disable=quiet, leave=False, unit="batch")

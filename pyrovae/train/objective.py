@@ -55,18 +55,19 @@ class DifferentiableRenyiELBO(RenyiELBO):
         return -(log_mean / one_minus_alpha).sum()
 
 
-def make_elbo(loss: str, num_particles: int = 1):
+def make_elbo(loss: str, num_particles: int = 1, replay: bool = True):
     """The Pyro ELBO object for a ``train.loss`` name.
 
     :param loss: ``trace_elbo`` (one particle: :class:`~pyrovae.train.fast_elbo.LeanTraceELBO`,
         the same loss with less overhead), ``meanfield_elbo``, ``trace_enum_elbo`` (sums out enumerated
         discrete sites, e.g. the label of a semi-supervised model) or ``iwae``.
     :param num_particles: particles per data point (K of the IWAE bound).
+    :param replay: let ``trace_elbo`` record and replay its steps (:mod:`pyrovae.train.replay`).
     """
     vectorize = num_particles > 1
     table = {
         "trace_elbo": lambda: (
-            LeanTraceELBO() if num_particles == 1
+            LeanTraceELBO(replay=replay) if num_particles == 1
             else Trace_ELBO(num_particles=num_particles, vectorize_particles=vectorize)
         ),
         "meanfield_elbo": lambda: TraceMeanField_ELBO(

@@ -1,0 +1,226 @@
+"""Record the tensor operations of one call and replay them without the Python around them.
+
+An SVI step on inputs of fixed shapes runs the same tensor operations every time: Pyro's
+messengers, plates and distribution objects only decide *which* operations run, and decide the
+same way on every step. :func:`record` runs a function once under a
+:class:`~torch.utils._python_dispatch.TorchDispatchMode` that notes each ATen operation (after
+autograd, so composite operations arrive decomposed) and turns that list into a
+straight-line Python function, a :class:`Program`. Replaying it calls the same operations in the
+same order on the new inputs, so under autograd it gives the same values and gradients bit for
+bit, and random operations draw from the same generators in the same order.
+
+What a program assumes, and how it is checked:
+
+- **The inputs change, nothing else.** Tensors that are not inputs (parameters, buffers,
+  constants) are held by reference, so in-place optimizer updates are seen; their shapes must not
+  change. Python values that steer the program (a float attribute that changes during training,
+  a global flag) are frozen at recording time; :class:`~pyrovae.train.fast_elbo.LeanTraceELBO`
+  compares a replay with the Pyro program once before trusting it.
+- **No data-dependent control flow.** An operation that hands a value to Python (``.item()``,
+  ``bool(tensor)``, ``torch.equal``) or whose output shape depends on the data (``nonzero``,
+  boolean indexing) makes :func:`record` raise :class:`NotReplayable`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten, tree_map
+
+_DATA_TO_PYTHON = torch.Tag.data_dependent_output
+_DYNAMIC_SHAPE = torch.Tag.dynamic_output_shape
+
+
+class NotReplayable(Exception):
+    """The recorded function cannot be replayed as a fixed list of tensor operations."""
+
+
+class _Ref:
+    """A tensor in a recording: slot ``index`` of the program's variables."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int):
+        self.index = index
+
+
+def _is_ref(v) -> bool:
+    return isinstance(v, _Ref)
+
+
+class _Recorder(TorchDispatchMode):
+    def __init__(self, inputs: Sequence[torch.Tensor]):
+        super().__init__()
+        self.slots: dict[int, int] = {}
+        self.held: list[torch.Tensor] = []  # keeps every seen tensor alive, so ids stay unique
+        self.constants: dict[int, torch.Tensor] = {}
+        # (operation, args, kwargs, output slots, whether it returns a sequence)
+        self.ops: list[tuple[Any, Any, Any, list[int | None], bool]] = []
+        for t in inputs:
+            self._new_slot(t)
+        self.num_inputs = len(inputs)
+
+    def _new_slot(self, t: torch.Tensor) -> int:
+        index = len(self.held)
+        self.held.append(t)
+        self.slots[id(t)] = index
+        return index
+
+    def _ref(self, v):
+        if not isinstance(v, torch.Tensor):
+            return v
+        index = self.slots.get(id(v))
+        if index is None:
+            index = self._new_slot(v)
+            self.constants[index] = v
+        return _Ref(index)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if _DATA_TO_PYTHON in func.tags:
+            raise NotReplayable(f"{func} hands a tensor's value to Python (.item(), bool(tensor), "
+                                f"a branch on the data)")
+        if _DYNAMIC_SHAPE in func.tags:
+            raise NotReplayable(f"the output shape of {func} depends on the data")
+        out = func(*args, **kwargs)
+        flat, _ = tree_flatten(out)
+        if any(not isinstance(o, torch.Tensor) and o is not None for o in flat):
+            raise NotReplayable(f"{func} hands a value to Python (a branch on the data)")
+        refs = (tree_map(self._ref, args), tree_map(self._ref, kwargs))
+        outs = [self._new_slot(o) if o is not None else None for o in flat]
+        self.ops.append((func, *refs, outs, isinstance(out, (list, tuple))))
+        return out
+
+
+_aten = torch.ops.aten
+# Fresh tensors whose values do not depend on the values of their tensor arguments.
+_SHAPE_ONLY = {_aten.new_zeros.default, _aten.new_ones.default, _aten.new_full.default,
+               _aten.zeros_like.default, _aten.ones_like.default, _aten.full_like.default,
+               _aten.lift_fresh.default, _aten.lift_fresh_copy.default}
+# Fresh tensors with undefined contents, to be filled in place (by a random draw, say).
+_UNINITIALIZED = {_aten.empty.memory_format, _aten.empty_like.default, _aten.new_empty.default,
+                  _aten.empty_strided.default, _aten.new_empty_strided.default}
+_VIEWS = {_aten.expand.default, _aten.view.default, _aten._unsafe_view.default, _aten.alias.default}
+
+
+def _keeps_state(func) -> bool:
+    """Operations that must run even if nothing reads their output: in-place and random ones."""
+    return func._schema.is_mutable or torch.Tag.nondeterministic_seeded in func.tags
+
+
+def _tensor_refs(args, kwargs) -> list[int]:
+    return [v.index for v in tree_flatten((args, kwargs), is_leaf=_is_ref)[0] if _is_ref(v)]
+
+
+def _static_slots(rec: _Recorder) -> set[int]:
+    """Slots whose values are the same on every call: built from Python constants alone (the
+    prior's ``Normal(0, 1)`` parameters, say). Empty when an in-place operation writes to one."""
+    static: set[int] = set()
+    for func, args, kwargs, outs, _ in rec.ops:
+        refs = _tensor_refs(args, kwargs)
+        if _keeps_state(func):
+            if any(i in static for i in refs):
+                return set()
+            continue
+        if func in _SHAPE_ONLY or (func not in _UNINITIALIZED and all(i in static for i in refs)):
+            static.update(i for i in outs if i is not None)
+    return static
+
+
+def _aliases(rec: _Recorder) -> dict[int, int]:
+    """Views that change nothing (an ``expand`` or ``view`` to the same shape and strides): the
+    slot of each such output, mapped to the slot of the tensor it views."""
+    alias: dict[int, int] = {}
+    for func, args, _, outs, _ in rec.ops:
+        if func in _VIEWS and _is_ref(args[0]) and len(outs) == 1:
+            src, out = rec.held[args[0].index], rec.held[outs[0]]
+            if (src.shape, src.stride(), src.storage_offset()) == (out.shape, out.stride(), out.storage_offset()):
+                alias[outs[0]] = alias.get(args[0].index, args[0].index)
+    return alias
+
+
+class Program:
+    """A recorded list of tensor operations, callable on new inputs of the recorded shapes.
+
+    :param source: the generated Python source (for reading and debugging).
+    :param num_ops: operations it runs, after dropping those whose results nothing uses,
+        precomputing those that depend on constants alone and skipping views that change nothing.
+    """
+
+    def __init__(self, fn: Callable, source: str, num_ops: int):
+        self._fn = fn
+        self.source = source
+        self.num_ops = num_ops
+
+    def __call__(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self._fn(*inputs)
+
+
+def _compile(rec: _Recorder, output: torch.Tensor) -> Program:
+    out_index = rec.slots.get(id(output))
+    if out_index is None or out_index < rec.num_inputs:
+        raise NotReplayable("the output is not computed by tensor operations on the inputs")
+    static, alias = _static_slots(rec), _aliases(rec)
+
+    def canonical(i: int) -> int:
+        return alias.get(i, i)
+
+    live, kept, produced = {canonical(out_index)}, [], set()
+    for op in reversed(rec.ops):
+        func, args, kwargs, outs, _ = op
+        if len(outs) == 1 and outs[0] in alias:
+            continue
+        if _keeps_state(func) or any(i in live and i not in static for i in outs if i is not None):
+            kept.append(op)
+            produced.update(i for i in outs if i is not None)
+            live.update(canonical(i) for i in _tensor_refs(args, kwargs))
+    kept.reverse()
+
+    scope: dict[str, Any] = {}
+
+    def name_of(value, prefix: str) -> str:
+        key = f"{prefix}{len(scope)}"
+        scope[key] = value
+        return key
+
+    def source_of(v) -> str:
+        if _is_ref(v):
+            return f"v{canonical(v.index)}"
+        if isinstance(v, (list, tuple)):
+            inner = ", ".join(source_of(u) for u in v)
+            return f"[{inner}]" if isinstance(v, list) else f"({inner}{',' if len(v) == 1 else ''})"
+        return name_of(v, "c")
+
+    lines = [f"def replay({', '.join(f'v{i}' for i in range(rec.num_inputs))}):"]
+    lines += [f"    v{i} = {name_of(rec.held[i], 'k')}"
+              for i in sorted(live - produced) if i >= rec.num_inputs]
+    for func, args, kwargs, outs, sequence in kept:
+        call = ", ".join([source_of(a) for a in args] + [f"{k}={source_of(v)}" for k, v in kwargs.items()])
+        targets = ", ".join(f"v{i}" if i is not None else "_" for i in outs) or "_"
+        if sequence:
+            targets = f"({targets},)" if outs else "_"
+        lines.append(f"    {targets} = {name_of(getattr(func, '_op', func), 'op')}({call})")
+    lines.append(f"    return v{canonical(out_index)}")
+    source = "\n".join(lines)
+    exec(compile(source, "<pyrovae replay>", "exec"), scope)  # noqa: S102 - our own generated code
+    return Program(scope["replay"], source, len(kept))
+
+
+def record(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor) -> tuple[torch.Tensor, Program]:
+    """Call ``fn(*inputs)`` once, recording its tensor operations.
+
+    :param fn: a function of tensors returning one tensor.
+    :param inputs: the tensors that change from call to call (a minibatch); every other tensor
+        ``fn`` touches is held by reference.
+    :returns: ``fn``'s result (with its autograd graph, as an ordinary call gives) and the
+        :class:`Program` that replays it for inputs of the same shapes.
+    :raises NotReplayable: ``fn`` has data-dependent control flow or output shapes.
+    """
+    rec = _Recorder(inputs)
+    with rec:
+        output = fn(*inputs)
+    if not isinstance(output, torch.Tensor):
+        raise NotReplayable("the recorded function must return one tensor")
+    return output, _compile(rec, output)
