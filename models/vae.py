@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from pyro.nn import PyroModule
 from torch import nn
 
+from pyrovae.distributions import independent_bernoulli
 from pyrovae.errors import ConfigError
 from pyrovae.nn import mlp
 from pyrovae.registry import DataInfo, register_model, suggest
@@ -54,7 +55,7 @@ class VAE(PyroModule):
         shape = (*z.shape[:-1], *self.event_shape)
         rank = len(self.event_shape)
         if self.likelihood == "bernoulli":
-            return dist.Bernoulli(logits=out.view(shape), validate_args=False).to_event(rank)
+            return independent_bernoulli(out.view(shape), rank)
         scale = F.softplus(self.raw_scale) + self.scale_floor
         return dist.Normal(out.view(shape), scale.view(self.event_shape)).to_event(rank)
 

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pyrovae.distributions import independent_bernoulli
 from pyrovae.spec.discretized_logistic import DiscretizedLogistic
 
 SCALE_FLOOR = 1e-3
@@ -36,10 +37,14 @@ class Likelihood(nn.Module):
     def forward(self, params: torch.Tensor) -> dist.Distribution:
         """:math:`p(x \\mid \\eta)` for decoder outputs ``[..., num_params, *event_shape]``,
         with event shape ``event_shape``."""
-        parts = params.unbind(-1 - len(self.event_shape))
+        return self.event_dist(*params.unbind(-1 - len(self.event_shape)))
+
+    def event_dist(self, *parts) -> dist.Distribution:
+        """The distribution of one data point (event shape ``event_shape``) from its parameters."""
         return self.values_dist(*parts).to_event(len(self.event_shape))
 
     def values_dist(self, *parts) -> dist.Distribution:
+        """The distribution of each data value, independent across values."""
         raise NotImplementedError
 
 
@@ -48,8 +53,8 @@ class Bernoulli(Likelihood):
 
     needs_binary = True
 
-    def values_dist(self, logits):
-        return dist.Bernoulli(logits=logits, validate_args=False)
+    def event_dist(self, logits):
+        return independent_bernoulli(logits, len(self.event_shape))
 
 
 class ContinuousBernoulli(Likelihood):

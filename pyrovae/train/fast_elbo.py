@@ -15,7 +15,7 @@ non-reparameterized guide sites, enumeration, latent sites the guide lacks, seve
 falls back to ``Trace_ELBO`` with a one-line notice.
 
 Then the tensor operations of a step are recorded once per input signature (shapes, dtypes,
-devices) and replayed (:mod:`pyrovae.train.replay`): the second call with a signature records,
+devices) and replayed (:mod:`pyrovae.replay`): the second call with a signature records,
 the third runs the replay and the Pyro program side by side on the same random draws and keeps
 the replay only if the two losses are equal, and later calls replay (the training loop repeats
 that comparison once per epoch, :meth:`LeanTraceELBO.reverify`). The Python work of
@@ -37,7 +37,7 @@ from pyro.poutine.messenger import Messenger
 from pyro.poutine.runtime import _PYRO_STACK
 from pyro.poutine.util import prune_subsample_sites, site_is_subsample
 
-from pyrovae.train.replay import NotReplayable, Program, record
+from pyrovae.replay import Replayer, signature
 
 
 class _Unsupported(Exception):
@@ -89,23 +89,6 @@ def lean_elbo_loss(model, guide, *args, **kwargs) -> torch.Tensor:
     return q.log_prob - p.log_prob
 
 
-class _Unverified:
-    """A freshly recorded program, not yet compared with the Pyro program."""
-
-    def __init__(self, program: Program):
-        self.program = program
-
-
-def _rng_states(devices) -> list:
-    return [torch.get_rng_state(), *(torch.cuda.get_rng_state(d) for d in devices if d.type == "cuda")]
-
-
-def _set_rng_states(devices, states) -> None:
-    torch.set_rng_state(states[0])
-    for d, s in zip([d for d in devices if d.type == "cuda"], states[1:]):
-        torch.cuda.set_rng_state(s, d)
-
-
 class LeanTraceELBO(Trace_ELBO):
     """``Trace_ELBO`` (one particle) with a lean ``differentiable_loss`` (see module docstring).
 
@@ -121,10 +104,9 @@ class LeanTraceELBO(Trace_ELBO):
     def __init__(self, validate_every_step: bool = False, replay: bool = True, max_programs: int = 4):
         super().__init__(num_particles=1)
         self.validate_every_step = validate_every_step
-        self.replay = replay and not validate_every_step
-        self.max_programs = max_programs
         self._mode = None  # None: not checked yet; "lean" or "pyro"
-        self._programs: dict[tuple, object] = {}  # signature -> "seen" | _Unverified | Program
+        self._replayer = Replayer(self._stop_replay, max_programs)
+        self._replayer.enabled = replay and not validate_every_step
 
     def _check(self, model, guide, args, kwargs) -> None:
         # Leaves the random streams untouched, so a resumed run draws what an uninterrupted one does.
@@ -148,71 +130,35 @@ class LeanTraceELBO(Trace_ELBO):
                       stacklevel=4)
 
     def _stop_replay(self, reason: str) -> None:
-        self.replay = False
-        self._programs.clear()
-        warnings.warn(f"pyrovae: not replaying recorded steps for this model/guide pair ({reason}); "
-                      f"every step runs the Pyro program.", stacklevel=5)
+        warnings.warn(f"pyrovae: not replaying recorded steps for this model/guide pair ({reason}; "
+                      f"set train.replay = false to skip the recording); every step runs the Pyro "
+                      f"program.", stacklevel=6)
+
+    @property
+    def replay(self) -> bool:
+        """Whether steps are recorded and replayed (turned off for good by a failed check)."""
+        return self._replayer.enabled
 
     def reverify(self) -> None:
-        """Compare the next replay of each program with the Pyro program again (see
-        :meth:`differentiable_loss`): catches a model whose Python state changed since recording."""
-        self._programs = {k: _Unverified(v) if isinstance(v, Program) else v for k, v in self._programs.items()}
+        """Compare the next replay of each program with the Pyro program again: catches a model
+        whose Python state changed since recording. The training loop calls it each epoch."""
+        self._replayer.reverify()
 
-    @staticmethod
-    def _signature(model, guide, args, kwargs) -> tuple | None:
-        if kwargs or _PYRO_STACK:
-            return None
-        sig: list = [id(model), id(guide), getattr(model, "training", None),
-                     getattr(guide, "training", None), torch.is_grad_enabled()]
-        for a in args:
-            if isinstance(a, torch.Tensor):
-                sig.append((a.shape, a.dtype, a.device, a.stride(), a.requires_grad))
-            elif a is None or isinstance(a, (bool, int, float, str)):
-                sig.append((type(a), a))
-            else:
-                return None
-        return tuple(sig)
-
-    def _replayed(self, model, guide, args, kwargs) -> torch.Tensor | None:
-        """The loss from a recorded program, or None where the Pyro program must run."""
-        sig = self._signature(model, guide, args, kwargs)
-        entry = self._programs.get(sig) if sig is not None else None
-        if entry is None:
-            if sig is not None and len(self._programs) < self.max_programs:
-                self._programs[sig] = "seen"
-            return None
-        if isinstance(entry, Program):
-            return entry(*[a for a in args if isinstance(a, torch.Tensor)])
+    def _replayed(self, model, guide, args, kwargs) -> torch.Tensor:
+        """The loss, replayed where a checked recording exists (see :class:`~pyrovae.replay.Replayer`)."""
+        sig = None if kwargs or _PYRO_STACK else signature(args)
+        if sig is not None:
+            sig = (id(model), id(guide), getattr(model, "training", None),
+                   getattr(guide, "training", None), *sig)
         where = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
 
         def loss_of(*tensors):
             full = list(args)
             for i, t in zip(where, tensors):
                 full[i] = t
-            return lean_elbo_loss(model, guide, *full)
+            return lean_elbo_loss(model, guide, *full, **kwargs)
 
-        tensors = [args[i] for i in where]
-        devices = _accelerators(args)
-        if entry == "seen":
-            states = _rng_states(devices)
-            try:
-                loss, program = record(loss_of, *tensors)
-            except NotReplayable as e:
-                _set_rng_states(devices, states)  # the step runs again, drawing what it would have
-                self._stop_replay(str(e))
-                return None
-            self._programs[sig] = _Unverified(program)
-            return loss
-        with torch.random.fork_rng(devices=devices):
-            expected = loss_of(*tensors)
-        loss = entry.program(*tensors)
-        if not torch.allclose(loss.detach(), expected.detach(), rtol=0.0, atol=0.0, equal_nan=True):
-            self._stop_replay("a replayed step differed from the Pyro program: its operations depend "
-                              "on more than the inputs' shapes, e.g. on a Python attribute that changed; "
-                              "set train.replay = false to skip the recording")
-            return expected
-        self._programs[sig] = entry.program
-        return loss
+        return self._replayer(sig, loss_of, [args[i] for i in where], _accelerators(args))
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
         first = self._mode is None
@@ -227,8 +173,7 @@ class LeanTraceELBO(Trace_ELBO):
                 if first or self.validate_every_step:
                     return lean_elbo_loss(model, guide, *args, **kwargs)
                 with pyro.validation_enabled(False):
-                    loss = self._replayed(model, guide, args, kwargs) if self.replay else None
-                    return loss if loss is not None else lean_elbo_loss(model, guide, *args, **kwargs)
+                    return self._replayed(model, guide, args, kwargs)
             except _Unsupported as e:
                 self._fall_back(str(e))
         return super().differentiable_loss(model, guide, *args, **kwargs)

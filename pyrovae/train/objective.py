@@ -62,7 +62,7 @@ def make_elbo(loss: str, num_particles: int = 1, replay: bool = True):
         the same loss with less overhead), ``meanfield_elbo``, ``trace_enum_elbo`` (sums out enumerated
         discrete sites, e.g. the label of a semi-supervised model) or ``iwae``.
     :param num_particles: particles per data point (K of the IWAE bound).
-    :param replay: let ``trace_elbo`` record and replay its steps (:mod:`pyrovae.train.replay`).
+    :param replay: let ``trace_elbo`` record and replay its steps (:mod:`pyrovae.replay`).
     """
     vectorize = num_particles > 1
     table = {

@@ -224,3 +224,103 @@ def record(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor) -> tuple[torc
     if not isinstance(output, torch.Tensor):
         raise NotReplayable("the recorded function must return one tensor")
     return output, _compile(rec, output)
+
+
+def signature(args) -> tuple | None:
+    """What a recording depends on in ``args``: each tensor's shape, dtype, device, strides and
+    ``requires_grad``, and each plain value (``None`` where an argument is neither)."""
+    sig: list = [torch.is_grad_enabled()]
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            sig.append((a.shape, a.dtype, a.device, a.stride(), a.requires_grad))
+        elif a is None or isinstance(a, (bool, int, float, str)):
+            sig.append((type(a), a))
+        else:
+            return None
+    return tuple(sig)
+
+
+def _rng_states(devices) -> list:
+    return [torch.get_rng_state(), *(torch.cuda.get_rng_state(d) for d in devices if d.type == "cuda")]
+
+
+def _set_rng_states(devices, states) -> None:
+    torch.set_rng_state(states[0])
+    for d, s in zip([d for d in devices if d.type == "cuda"], states[1:]):
+        torch.cuda.set_rng_state(s, d)
+
+
+class _Unverified:
+    """A freshly recorded program, not yet compared with the function it replays."""
+
+    def __init__(self, program: Program):
+        self.program = program
+
+
+class Replayer:
+    """Calls of a function, replayed once it has been recorded and checked for a signature.
+
+    For each key (see :func:`signature`): the first call runs the function; the second records
+    it (:func:`record`, its result is that call's result); the third runs the function and the
+    replay on the same random draws and keeps the program only if the two results are equal
+    (``NaN`` included); later calls replay. A call that cannot be recorded or a replay that
+    differs turns replay off for good, restoring the random streams of a failed recording, and
+    calls ``on_stop(reason)``.
+
+    :param on_stop: told why replay was turned off (to warn the user once).
+    :param max_programs: keys to keep; calls with other keys run the function.
+    """
+
+    def __init__(self, on_stop: Callable[[str], None], max_programs: int = 4):
+        self.on_stop = on_stop
+        self.max_programs = max_programs
+        self.enabled = True
+        self._entries: dict[tuple, object] = {}  # key -> "seen" | _Unverified | Program
+
+    def reverify(self) -> None:
+        """Compare the next replay of each program with the function again."""
+        self._entries = {k: _Unverified(v) if isinstance(v, Program) else v
+                         for k, v in self._entries.items()}
+
+    def _stop(self, reason: str) -> None:
+        self.enabled = False
+        self._entries.clear()
+        self.on_stop(reason)
+
+    @property
+    def programs(self) -> list[Program]:
+        """The programs in use."""
+        return [v for v in self._entries.values() if isinstance(v, Program)]
+
+    def __call__(self, key: tuple | None, fn: Callable[..., torch.Tensor],
+                 tensors: Sequence[torch.Tensor], devices=()) -> torch.Tensor:
+        """``fn(*tensors)``, run or replayed; ``key=None`` always runs it.
+
+        :param devices: accelerators whose random streams ``fn`` draws from (besides the CPU's).
+        """
+        entry = self._entries.get(key) if key is not None and self.enabled else None
+        if isinstance(entry, Program):
+            return entry(*tensors)
+        if entry is None:
+            if key is not None and self.enabled and len(self._entries) < self.max_programs:
+                self._entries[key] = "seen"
+            return fn(*tensors)
+        if entry == "seen":
+            states = _rng_states(devices)
+            try:
+                result, program = record(fn, *tensors)
+            except NotReplayable as e:
+                _set_rng_states(devices, states)  # the call runs again, drawing what it would have
+                self._stop(str(e))
+                return fn(*tensors)
+            self._entries[key] = _Unverified(program)
+            return result
+        with torch.random.fork_rng(devices=[d for d in devices if d.type == "cuda"]):
+            expected = fn(*tensors)
+        result = entry.program(*tensors)
+        if not torch.allclose(result.detach(), expected.detach(), rtol=0.0, atol=0.0, equal_nan=True):
+            self._stop("a replay differed from the program it recorded: its operations depend on "
+                       "more than the inputs' shapes, e.g. on a Python attribute that changed")
+            return expected
+        self._entries[key] = entry.program
+        return result
