@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results.csv", help="CSV file the rows are appended to")
     p.add_argument("--per-datapoint", metavar="FILE", help="also write one row per data point")
     p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
-    p.add_argument("--limit", type=int, help="evaluate only the first N data points")
+    p.add_argument("--limit", type=int, help="evaluate only N data points, spread evenly over the split")
     p.add_argument("--batch-size", type=int, default=100, help="data points per estimator call")
     p.add_argument("--device", help="auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--data-dir", help="data directory (default $PYROVAE_DATA_DIR, else ./data)")

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 import pyrovae
 from pyrovae import checks, config, run
+from pyrovae.data.splitting import spread_indices
 from pyrovae.errors import ConfigError
 from pyrovae.infer import active_units, log_px, rate_distortion
 from pyrovae.train import checkpoint
@@ -70,7 +71,8 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
     A run trained with dynamic binarization is scored on one Bernoulli draw of the split's
     grayscale images, seeded with ``seed``.
 
-    :param limit: evaluate only the first ``limit`` data points of the split.
+    :param limit: evaluate only ``limit`` data points spread evenly over the split
+        (:func:`~pyrovae.data.splitting.spread_indices`); the per-point ``index`` column says which.
     :param batch_size: data points per estimator call (the progress bar's step).
     """
     ks = sorted({int(k) for k in ks})
@@ -78,7 +80,10 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
     if too_large:
         raise ConfigError(f"--ks {too_large} must lie in 1..{num_samples} (--num-samples); the IWAE "
                           f"bounds are computed from the same {num_samples} samples.")
-    tensors = tuple(t[:limit] for t in built.tensors(split, marginal=True))
+    tensors = built.tensors(split, marginal=True)
+    index = spread_indices(tensors[0].shape[0], limit)
+    if index is not None:
+        tensors = tuple(t[index] for t in tensors)
     if built.data.dynamic_binarize:  # trained on Bernoulli draws: score one fixed draw
         tensors = (run.binarized_once(tensors[0], seed), *tensors[1:])
     given_y = "_given_y" if built.label_role == "input" else ""
@@ -104,7 +109,7 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
     estimates += [(f"iwae{given_y}", k, torch.cat([p.iwae[k] for p in parts])) for k in ks]
     estimates += [(f"elbo{given_y}", 1, torch.cat([p.elbo for p in parts]))]
     labels = built.data.labels.get(split)
-    labels = None if labels is None else labels[:n]
+    labels = labels if labels is None or index is None else labels[index]
     predictions = None
     if hasattr(built.guide, "predict") and labels is not None:
         predictions = torch.cat([built.guide.predict(tensors[0][lo:lo + batch_size])
@@ -126,7 +131,7 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
                      "stderr_of_mean": stderr})
     summary = pd.DataFrame(rows)[SUMMARY_COLUMNS]
     per_point = pd.concat([p.to_frame() for p in parts], ignore_index=True)
-    per_point.insert(0, "index", range(n))
+    per_point.insert(0, "index", range(n) if index is None else index.tolist())
     per_point = per_point.rename(columns={"log_px": f"log_px{given_y}"})
     if labels is not None:
         per_point.insert(1, "label", labels.cpu().numpy())

@@ -81,3 +81,14 @@ def test_dynamically_binarized_run_is_scored_on_a_fixed_draw(shared_data_dir, tm
     again, _ = evaluate.evaluate(built, "r", num_samples=5, ks=[1], limit=30, quiet=True, seed=1)
     assert first["mean"].notna().all()
     pd.testing.assert_frame_equal(first.drop(columns="seconds"), again.drop(columns="seconds"))
+
+
+def test_limit_takes_points_spread_over_the_split(run_dir):
+    from pyrovae import evaluate
+
+    built = evaluate.load_run(run_dir)
+    _, per_point = evaluate.evaluate(built, "r", num_samples=5, ks=[1], limit=4, quiet=True)
+    assert per_point["index"].tolist() == [0, 20, 39, 59]
+    labels = built.data.labels.get("test")
+    if labels is not None:
+        assert per_point["label"].tolist() == labels[[0, 20, 39, 59]].tolist()

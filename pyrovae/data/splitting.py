@@ -1,4 +1,4 @@
-"""Deterministic train/valid/test split of one array."""
+"""Deterministic train/valid/test split of one array, and evenly spread subsets of a split."""
 
 from __future__ import annotations
 
@@ -23,3 +23,12 @@ def split_indices(n: int, num_valid: int, num_test: int, seed: int) -> dict[str,
         "valid": perm[num_train : num_train + num_valid],
         "test": perm[num_train + num_valid :],
     }
+
+
+def spread_indices(n: int, limit: int | None) -> torch.Tensor | None:
+    """``limit`` distinct indices spread evenly over ``range(n)``, first and last included
+    (``round(i (n-1)/(limit-1))``); None when ``limit`` is None or not below ``n``. A class-sorted
+    split (binarized MNIST's test set) keeps its mix of classes, unlike its first rows."""
+    if limit is None or limit >= n:
+        return None
+    return torch.linspace(0, n - 1, limit, dtype=torch.float64).round().long()

@@ -7,15 +7,10 @@ import dataclasses
 
 import torch
 
+from pyrovae.data.splitting import spread_indices
 from pyrovae.run import Built
 
-
-def spread_indices(n: int, limit: int | None) -> torch.Tensor | None:
-    """``limit`` distinct indices spread evenly over ``range(n)``, first and last included
-    (``round(i (n-1)/(limit-1))``); None when ``limit`` is None or not below ``n``."""
-    if limit is None or limit >= n:
-        return None
-    return torch.linspace(0, n - 1, limit, dtype=torch.float64).round().long()
+__all__ = ["spread", "spread_indices"]
 
 
 def spread(built: Built, split: str, limit: int | None) -> tuple[Built, torch.Tensor | None]:
