@@ -14,8 +14,9 @@ What a program assumes, and how it is checked:
 - **The inputs change, nothing else.** Tensors that are not inputs (parameters, buffers,
   constants) are held by reference, so in-place optimizer updates are seen; their shapes must not
   change. Python values that steer the program (a float attribute that changes during training,
-  a global flag) are frozen at recording time; :class:`~pyrovae.train.fast_elbo.LeanTraceELBO`
-  compares a replay with the Pyro program once before trusting it.
+  a global flag) are frozen at recording time; :class:`Replayer` compares a replay with the
+  recorded function before trusting it, and again whenever asked (the training loop asks once
+  per epoch).
 - **No data-dependent control flow.** An operation that hands a value to Python (``.item()``,
   ``bool(tensor)``, ``torch.equal``) or whose output shape depends on the data (``nonzero``,
   boolean indexing) makes :func:`record` raise :class:`NotReplayable`.
