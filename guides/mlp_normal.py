@@ -9,6 +9,7 @@ import pyro.distributions as dist
 import torch.nn.functional as F
 from pyro.nn import PyroModule
 
+from pyrovae.distributions import independent_normal
 from pyrovae.errors import ConfigError
 from pyrovae.nn import mlp
 from pyrovae.registry import DataInfo, register_guide
@@ -38,7 +39,7 @@ class DiagNormalEncoder(PyroModule):
         """:math:`q_\\phi(z \\mid x)` for a batch ``x`` of shape ``[N, *event_shape]``."""
         out = self.net(x.flatten(-self.rank))
         loc, raw_scale = out.split(self.latent_dim, dim=-1)
-        return dist.Normal(loc, F.softplus(raw_scale) + 1e-5).to_event(1)
+        return independent_normal(loc, F.softplus(raw_scale) + 1e-5, 1)
 
     def forward(self, x=None, *, batch_size=None):
         with pyro.plate("data", x.shape[0]):

@@ -9,6 +9,7 @@ import torch
 from pyro import poutine
 from pyro.nn import PyroModule
 
+from pyrovae.distributions import independent_normal
 from pyrovae.errors import ConfigError
 from pyrovae.registry import DataInfo, register_model
 from pyrovae.spec import checks
@@ -62,7 +63,7 @@ class M2(PyroModule):
         like = x if x is not None else self.anchor
         known = known_labels(y)
         with pyro.plate("data", n):
-            z = pyro.sample("z", dist.Normal(like.new_zeros(n, self.latent_dim), 1.0).to_event(1))
+            z = pyro.sample("z", independent_normal(like.new_zeros(n, self.latent_dim), 1.0, 1))
             with poutine.mask(mask=True if known is None else ~known):
                 label = pyro.sample("y", self.label_prior(n, like))
             if known is not None:

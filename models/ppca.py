@@ -14,6 +14,7 @@ import torch
 from pyro.nn import PyroModule
 from torch import nn
 
+from pyrovae.distributions import independent_normal
 from pyrovae.errors import DataError
 from pyrovae.registry import DataInfo, register_model
 
@@ -44,11 +45,11 @@ class PPCA(PyroModule):
     def prior_dist(self) -> dist.Distribution:
         """:math:`p(z) = \\mathcal N(0, I_d)`, event shape ``(d,)``."""
         zeros = torch.zeros(self.latent_dim, dtype=self.b.dtype, device=self.b.device)
-        return dist.Normal(zeros, 1.0).to_event(1)
+        return independent_normal(zeros, 1.0, 1)
 
     def likelihood_dist(self, z: torch.Tensor) -> dist.Distribution:
         """:math:`p(x \\mid z) = \\mathcal N(Wz + b, s^2 I_D)`, event shape ``(D,)``."""
-        return dist.Normal(z @ self.W.T + self.b, self.log_s.exp()).to_event(1)
+        return independent_normal(z @ self.W.T + self.b, self.log_s.exp(), 1)
 
     def marginal_dist(self) -> dist.MultivariateNormal:
         """:math:`p(x) = \\mathcal N(b, WW^\\top + s^2 I_D)`."""

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from pyro.nn import PyroModule
 from torch import nn
 
-from pyrovae.distributions import independent_bernoulli
+from pyrovae.distributions import independent_bernoulli, independent_normal
 from pyrovae.errors import ConfigError
 from pyrovae.nn import mlp
 from pyrovae.registry import DataInfo, register_model, suggest
@@ -47,7 +47,7 @@ class VAE(PyroModule):
     def prior_dist(self, n: int, like: torch.Tensor) -> dist.Distribution:
         """:math:`\\mathcal N(0, I)` over ``n`` latent vectors, on ``like``'s device and dtype."""
         zeros = like.new_zeros((n, self.latent_dim))
-        return dist.Normal(zeros, 1.0).to_event(1)
+        return independent_normal(zeros, 1.0, 1)
 
     def likelihood_dist(self, z: torch.Tensor) -> dist.Distribution:
         """:math:`p_\\theta(x \\mid z)`, with event shape ``event_shape``."""
@@ -57,7 +57,7 @@ class VAE(PyroModule):
         if self.likelihood == "bernoulli":
             return independent_bernoulli(out.view(shape), rank)
         scale = F.softplus(self.raw_scale) + self.scale_floor
-        return dist.Normal(out.view(shape), scale.view(self.event_shape)).to_event(rank)
+        return independent_normal(out.view(shape), scale.view(self.event_shape), rank)
 
     def forward(self, x=None, *, batch_size=None):
         n = x.shape[0] if x is not None else batch_size

@@ -10,6 +10,13 @@ Prints the ratios (ii)/(i) and (i)/(iii), checks that (i), (ii) and (iii) agree 
 standard errors, and measures the peak memory of (i) at K=100 and K=5000 in fresh processes.
 The last line is one JSON object.
 
+Peak memory on CUDA is ``torch.cuda.max_memory_allocated``: the bytes of live tensors, not what
+the caching allocator keeps. Its CPU counterpart is the growth of the peak resident set with
+glibc's caching of freed memory switched off (``MALLOC_MMAP_THRESHOLD_``: every block of 1 MB or
+more is mapped on allocation and unmapped on free): the bytes of live tensors, an operation's
+scratch included. The same figure with glibc's defaults is printed too; it also counts freed
+memory that glibc keeps for reuse, which grows with the number of tiles a run allocates.
+
     python scripts/bench_log_px.py --run runs/bmnist100 --data-dir ../shared/data
 """
 
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import statistics
 import subprocess
@@ -116,12 +124,19 @@ def peak_memory_child(args) -> None:
     print(json.dumps({"peak_mb": peak / 2**20}))
 
 
-def peak_memory(args, num_samples: int) -> float:
+#: glibc settings that return every freed block of 1 MB or more to the system at once.
+NO_ALLOCATOR_CACHE = {"MALLOC_MMAP_THRESHOLD_": str(1 << 20)}
+
+
+def peak_memory(args, num_samples: int, allocator_env: dict | None = None) -> float:
+    """Peak memory (MB) of one ``log_px`` call at ``num_samples``, in a fresh process whose
+    environment has ``allocator_env`` added."""
     cmd = [sys.executable, __file__, "--memory-child", "--run", args.run, "--n", str(args.memory_n),
            "--K", str(num_samples)]
     cmd += ["--data-dir", args.data_dir] if args.data_dir else []
     cmd += ["--device", args.device] if args.device else []
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    env = {**os.environ, **(allocator_env or {})}
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])["peak_mb"]
 
 
@@ -133,7 +148,7 @@ def main() -> None:
     parser.add_argument("--K", type=int, default=1000, help="importance samples per point")
     parser.add_argument("--importance-points", type=int, default=5,
                         help="points timed for pyro.infer.Importance (scaled to --n)")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating timings of (i), (iii)")
+    parser.add_argument("--repeats", type=int, default=5, help="alternating timings of (i), (iii)")
     parser.add_argument("--memory-n", type=int, default=100, help="test points of the memory runs")
     parser.add_argument("--data-dir")
     parser.add_argument("--device")
@@ -176,9 +191,14 @@ def main() -> None:
     print(f"mean log p(x): (i) {value.mean():.3f}  (iii) {floor.mean():.3f}  "
           f"(ii, {m} points) {imp.mean():.3f} vs (i) {value[:m].mean():.3f}")
     print(f"points where (i) and (iii) agree within 4 combined stderr: {within:.1%}; (i) and (ii): {within_imp:.1%}")
-    mem = {k: peak_memory(args, k) for k in (100, 5000)}
-    print(f"peak memory of pyrovae.log_px on {args.memory_n} points: K=100 {mem[100]:.1f} MB, "
-          f"K=5000 {mem[5000]:.1f} MB")
+    cpu = device.type == "cpu"
+    mem = {k: peak_memory(args, k, NO_ALLOCATOR_CACHE if cpu else None) for k in (100, 5000)}
+    print(f"peak memory of pyrovae.log_px on {args.memory_n} points (live tensors): "
+          f"K=100 {mem[100]:.1f} MB, K=5000 {mem[5000]:.1f} MB")
+    cached = {k: peak_memory(args, k) for k in (100, 5000)} if cpu else {}
+    if cpu:
+        print(f"  with glibc's default caching of freed memory: K=100 {cached[100]:.1f} MB, "
+              f"K=5000 {cached[5000]:.1f} MB")
     print(json.dumps({
         "device": str(device), "n": x.shape[0], "K": args.K,
         "pyrovae_s": round(t_ours, 3), "importance_s_scaled": round(t_imp_scaled, 1),
@@ -187,6 +207,8 @@ def main() -> None:
         "mean_log_px": round(float(value.mean()), 3), "mean_log_px_floor": round(float(floor.mean()), 3),
         "agree_within_4se": round(float(within), 3),
         "peak_mb_k100": round(mem[100], 1), "peak_mb_k5000": round(mem[5000], 1),
+        **({"peak_mb_glibc_cache_k100": round(cached[100], 1),
+            "peak_mb_glibc_cache_k5000": round(cached[5000], 1)} if cpu else {}),
     }))
 
 

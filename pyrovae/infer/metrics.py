@@ -143,24 +143,36 @@ class ActiveUnits:
     """Active latent units (Burda et al., 2015): unit :math:`u` is active when
     :math:`\\mathrm{Var}_x(\\mathbb E_{q(z \\mid x)}[z_u]) > \\text{threshold}`.
 
-    :param count: number of active units over all sites.
+    :param count: number of active units over all sites (``None`` when no site has units).
     :param num_units: number of units over all sites.
     :param active: per site, a bool tensor of the site's unit shape.
     :param variance: per site, :math:`\\mathrm{Var}_x(\\mathbb E_q[z_u])` (float64).
     :param threshold: the activity threshold.
-    :param skipped: latent sites left out (discrete, without a mean, or outside the data plate).
+    :param num_samples: particles per data point.
+    :param sampled: sites whose distribution has no closed-form mean (a flow, say): their
+        :math:`\\mathbb E_q[z]` is the mean of the sampled values.
+    :param skipped: latent sites left out (discrete or outside the data plate).
     """
 
-    count: int
+    count: int | None
     num_units: int
     active: dict[str, torch.Tensor]
     variance: dict[str, torch.Tensor]
     threshold: float
+    num_samples: int = 1
+    sampled: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
 
 
+def _has_mean(fn) -> bool:
+    try:
+        return fn.mean is not None
+    except NotImplementedError:
+        return False
+
+
 def _unit_sites(trace, data_plate: str) -> tuple[dict, tuple[str, ...]]:
-    """Latent sites of a guide trace with a mean inside ``data_plate``, and the others."""
+    """Continuous latent sites of a guide trace inside ``data_plate``, and the others."""
     plates = {f.name for site in sample_sites(trace).values() for f in site["cond_indep_stack"]}
     if data_plate not in plates:
         raise ModelSpecError(
@@ -169,21 +181,19 @@ def _unit_sites(trace, data_plate: str) -> tuple[dict, tuple[str, ...]]:
         )
     sites, skipped = {}, []
     for name, site in latent_sites(trace).items():
-        try:
-            usable = not site["fn"].support.is_discrete and site["fn"].mean is not None
-        except NotImplementedError:
-            usable = False
-        if usable and plate_frame(site, data_plate) is not None:
+        if not site["fn"].support.is_discrete and plate_frame(site, data_plate) is not None:
             sites[name] = site
         else:
             skipped.append(name)
     return sites, tuple(skipped)
 
 
-def _site_mean(site, particle_dim: int, data_plate: str) -> torch.Tensor:
-    """:math:`\\frac1C\\sum_k \\mathbb E[z \\mid \\text{particle } k]` as ``[n, *unit_shape]``."""
+def _site_means(site, particle_dim: int, data_plate: str) -> torch.Tensor:
+    """Per particle :math:`k` and data point :math:`n`, the guide's mean of the site given the
+    particle's other sampled sites (its sampled value where the distribution has no
+    closed-form mean), as ``[C, n, *unit_shape]``."""
     fn = site["fn"]
-    mean = fn.mean
+    mean = fn.mean if _has_mean(fn) else site["value"]
     event_dim = len(fn.event_shape)
     batch_dims = mean.dim() - event_dim
     if batch_dims < -particle_dim:
@@ -191,9 +201,9 @@ def _site_mean(site, particle_dim: int, data_plate: str) -> torch.Tensor:
         batch_dims = -particle_dim
     data_axis = batch_dims + plate_frame(site, data_plate).dim
     particle_axis = batch_dims + particle_dim
-    mean = mean.movedim((particle_axis, data_axis), (0, 1)).mean(0)
-    while mean.dim() > 1 + event_dim and mean.shape[1] == 1:
-        mean = mean.squeeze(1)
+    mean = mean.movedim((particle_axis, data_axis), (0, 1))
+    while mean.dim() > 2 + event_dim and mean.shape[2] == 1:
+        mean = mean.squeeze(2)
     return mean.to(torch.float64)
 
 
@@ -203,58 +213,79 @@ def active_units(
     x: torch.Tensor,
     *args,
     threshold: float = 0.01,
-    num_samples: int = 1,
+    num_samples: int | None = None,
     data_plate: str = "data",
     batch_size: int | None = None,
     **kwargs,
 ) -> ActiveUnits:
     """Count the latent units whose posterior mean varies across the data.
 
-    For each continuous latent site of the guide inside ``data_plate``, the guide's distribution
-    mean :math:`\\mathbb E_q[z \\mid x_n]` is read from a trace (averaged over ``num_samples``
-    particles, which matters only for sites conditioned on other sampled sites), and
-    :math:`A_u = \\mathrm{Var}_n(\\mathbb E_q[z_u \\mid x_n])` (unbiased, over the ``N`` data
-    points) is compared with ``threshold``.
+    For each continuous latent site of the guide inside ``data_plate``, :math:`C` particles give
+    per data point :math:`n` the values :math:`m_{kn}`: the guide's mean given the particle's
+    other sampled sites, or, for a distribution without a closed-form mean (a flow), the sampled
+    value. :math:`\\bar m_n = \\frac1C \\sum_k m_{kn}` estimates
+    :math:`\\mathbb E_q[z \\mid x_n]`, and
+
+    .. math:: A_u = \\mathrm{Var}_n(\\bar m_{nu}) - \\frac1C\\,\\overline{s^2_{nu}},
+
+    with :math:`s^2_{nu}` the variance of :math:`m_{kn u}` over the particles (both unbiased), is
+    an unbiased estimate of :math:`\\mathrm{Var}_n(\\mathbb E_q[z_u \\mid x_n])`: the second term
+    removes the Monte Carlo noise of :math:`\\bar m`, which would otherwise make every unit of a
+    flow look active. Unit :math:`u` is active when :math:`A_u > \\text{threshold}`.
 
     :param guide: a guide following the pyrovae protocol.
     :param x: the data ``[N, *event_shape]`` (``N >= 2``).
     :param args: any extra arguments of the guide.
     :param threshold: activity threshold (0.01 in Burda et al.).
-    :param num_samples: particles per data point.
+    :param num_samples: :math:`C`, particles per data point; by default 1 when every site has a
+        closed-form mean not conditioned on other sites, else 100.
     :param data_plate: name of the guide's data plate.
     :param batch_size: data points per batch.
     :param kwargs: extra keyword arguments of the guide.
     """
     args = (x,) + args
     x = batching.data_tensor(args, kwargs)
+    batching.check_positive("num_samples", num_samples)
     num_data, device = x.shape[0], x.device
     if num_data < 2:
         raise ValueError("active_units needs at least 2 data points.")
-    batch_size, _ = tile_plan(x, num_samples, batch_size, num_samples)
     base = rng.draw_base_seed()
-    means: dict[str, list] = {}
-    sites = skipped = particle_dim = None
+    probe_args, probe_kwargs = batching.slice_args(args, kwargs, num_data, 0, 1)
+    with rng.seeded(rng.tile_seed(base, 0), device), poutine.block():
+        probe = poutine.trace(guide).get_trace(*probe_args, **probe_kwargs)
+    particle_dim = -(max_plate_nesting(probe) + 1)
+    sites, skipped = _unit_sites(probe, data_plate)
+    sampled = tuple(name for name, site in sites.items() if not _has_mean(site["fn"]))
+    if num_samples is None:
+        conditioned = len(latent_sites(probe)) > 1
+        num_samples = 100 if sampled or conditioned else 1
+    batch_size, _ = tile_plan(x, num_samples, batch_size, num_samples)
+    vectorized = _in_particle_plate(guide, num_samples, particle_dim)
+    sums: dict[str, list] = {name: [] for name in sites}
+    noise: dict[str, torch.Tensor] = {}
     for start, stop in batching.ranges(num_data, batch_size):
         batch_args, batch_kwargs = batching.slice_args(args, kwargs, num_data, start, stop)
-        if particle_dim is None:
-            with rng.seeded(rng.tile_seed(base, 0), device), poutine.block():
-                probe = poutine.trace(guide).get_trace(*batch_args, **batch_kwargs)
-            particle_dim = -(max_plate_nesting(probe) + 1)
-            sites, skipped = _unit_sites(probe, data_plate)
-        vectorized = _in_particle_plate(guide, num_samples, particle_dim)
         with rng.seeded(rng.tile_seed(base, 1, start, 0), device), poutine.block():
             trace = poutine.trace(vectorized).get_trace(*batch_args, **batch_kwargs)
         for name in sites:
-            means.setdefault(name, []).append(
-                _site_mean(trace.nodes[name], particle_dim, data_plate)
-            )
-    variance = {name: torch.cat(m).var(0) for name, m in means.items()}
+            means = _site_means(trace.nodes[name], particle_dim, data_plate)
+            sums[name].append(means.mean(0))
+            if means.shape[0] > 1:
+                within = means.var(0).sum(0) / means.shape[0]
+                noise[name] = noise.get(name, 0) + within
+    variance = {
+        name: torch.cat(m).var(0) - (noise[name] / num_data if name in noise else 0)
+        for name, m in sums.items()
+    }
     active = {name: v > threshold for name, v in variance.items()}
+    num_units = sum(math.prod(a.shape) for a in active.values())
     return ActiveUnits(
-        count=int(sum(a.sum().item() for a in active.values())),
-        num_units=sum(math.prod(a.shape) for a in active.values()),
+        count=int(sum(a.sum().item() for a in active.values())) if num_units else None,
+        num_units=num_units,
         active=active,
         variance=variance,
         threshold=threshold,
+        num_samples=num_samples,
+        sampled=sampled,
         skipped=skipped,
     )

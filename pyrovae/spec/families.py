@@ -10,6 +10,8 @@ from pyro.distributions.transforms import ConditionalAffineAutoregressive
 from pyro.nn import ConditionalAutoRegressiveNN
 from torch import nn
 
+from pyrovae.distributions import independent_normal
+
 SCALE_FLOOR = 1e-5
 
 
@@ -31,7 +33,7 @@ class DiagNormal(nn.Module):
 
     def forward(self, h: torch.Tensor) -> dist.Distribution:
         loc, raw_scale = self.linear(h).split(self.dim, dim=-1)
-        return dist.Normal(loc, F.softplus(raw_scale) + SCALE_FLOOR).to_event(1)
+        return independent_normal(loc, F.softplus(raw_scale) + SCALE_FLOOR, 1)
 
 
 class FullCovNormal(nn.Module):
@@ -106,7 +108,7 @@ class IAF(nn.Module):
 
     def forward(self, h: torch.Tensor) -> dist.Distribution:
         loc, raw_scale, context = self.linear(h).split([self.dim, self.dim, self.context], dim=-1)
-        base = dist.Normal(loc, F.softplus(raw_scale) + SCALE_FLOOR).to_event(1)
+        base = independent_normal(loc, F.softplus(raw_scale) + SCALE_FLOOR, 1)
         return dist.TransformedDistribution(base, [step.condition(context) for step in self.steps])
 
 

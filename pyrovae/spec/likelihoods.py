@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyrovae.distributions import independent_bernoulli
+from pyrovae.distributions import independent_bernoulli, independent_normal
 from pyrovae.spec.discretized_logistic import DiscretizedLogistic
 
 SCALE_FLOOR = 1e-3
@@ -82,9 +82,12 @@ class Normal(Likelihood):
         else:
             self.register_buffer("fixed_scale", torch.tensor(float(scale)))
 
-    def values_dist(self, loc):
-        scale = F.softplus(self.raw_scale) + SCALE_FLOOR if self.learned else self.fixed_scale
-        return dist.Normal(loc, scale)
+    def scale(self) -> torch.Tensor:
+        """:math:`s`, ``event_shape`` (learned) or a scalar (fixed)."""
+        return F.softplus(self.raw_scale) + SCALE_FLOOR if self.learned else self.fixed_scale
+
+    def event_dist(self, loc):
+        return independent_normal(loc, self.scale(), len(self.event_shape))
 
 
 class DiscretizedLogisticLikelihood(Likelihood):

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pyrovae.distributions import independent_normal
 from pyrovae.errors import ModelSpecError
 from pyrovae.nn import mlp
 
@@ -29,7 +30,7 @@ class StandardNormal(nn.Module):
         self.dim = dim
 
     def dist(self, n: int, like: torch.Tensor) -> dist.Distribution:
-        return dist.Normal(like.new_zeros(n, self.dim), 1.0).to_event(1)
+        return independent_normal(like.new_zeros(n, self.dim), 1.0, 1)
 
 
 class LearnedNormal(nn.Module):
@@ -43,7 +44,7 @@ class LearnedNormal(nn.Module):
 
     def dist(self, n: int, like: torch.Tensor) -> dist.Distribution:
         scale = F.softplus(self.raw_scale) + SCALE_FLOOR
-        return dist.Normal(self.loc, scale).to_event(1).expand([n])
+        return independent_normal(self.loc, scale, 1).expand([n])
 
 
 def mixture_dist(logits: torch.Tensor, components: dist.Distribution, n: int):
@@ -70,7 +71,7 @@ class MixturePrior(nn.Module):
 
     def components_dist(self) -> dist.Distribution:
         """The :math:`K` Gaussians, batch shape ``[K]``."""
-        return dist.Normal(self.locs, F.softplus(self.raw_scales) + SCALE_FLOOR).to_event(1)
+        return independent_normal(self.locs, F.softplus(self.raw_scales) + SCALE_FLOOR, 1)
 
     def dist(self, n: int, like: torch.Tensor) -> dist.Distribution:
         return mixture_dist(self.logits, self.components_dist(), n)
@@ -130,7 +131,7 @@ class ConditionalNormal(nn.Module):
 
     def dist(self, h: torch.Tensor) -> dist.Distribution:
         loc, raw_scale = self.net(h).split(self.dim, dim=-1)
-        return dist.Normal(loc, F.softplus(raw_scale) + SCALE_FLOOR).to_event(1)
+        return independent_normal(loc, F.softplus(raw_scale) + SCALE_FLOOR, 1)
 
 
 # name -> factory(dim, components, input_shape) of a top group's prior

@@ -77,12 +77,35 @@ def test_active_units_of_ppca_match_the_closed_form():
     torch.testing.assert_close(result.variance["z"], expected, atol=1e-10, rtol=0)
 
 
+class FlowPPCAPosterior(PPCAPosterior):
+    """The exact PPCA posterior behind an identity transform: the same law, no closed-form mean."""
+
+    def posterior_dist(self, x):
+        identity = pyro.distributions.transforms.AffineTransform(0.0, 1.0, event_dim=1)
+        return pyro.distributions.TransformedDistribution(super().posterior_dist(x), [identity])
+
+
+def test_active_units_of_a_guide_without_a_mean_remove_the_sampling_noise():
+    pyro.set_rng_seed(0)
+    model, x = ppca(num_data=400, latent_dim=3)
+    with torch.no_grad():
+        model.W[:, 2] = 0.0  # unit 2: posterior = prior, variance 1 for every x
+    result = active_units(FlowPPCAPosterior(model), x)
+    assert result.sampled == ("z",) and result.num_samples == 100
+    assert result.active["z"].tolist() == [True, True, False]
+    exact = active_units(PPCAPosterior(model), x)
+    assert exact.num_samples == 1 and exact.sampled == ()
+    # Without the correction unit 2 would score about 1/100; its standard error here is ~0.001.
+    assert abs(result.variance["z"][2]) < 0.004
+    torch.testing.assert_close(result.variance["z"], exact.variance["z"], atol=0.05, rtol=0.05)
+
+
 def test_active_units_skip_discrete_sites_and_count_every_site():
     model = Mixture()
     with torch.no_grad():
         x = model(batch_size=30)
     mixture = active_units(MixtureGuide(model), x)
-    assert mixture.skipped == ("c",) and (mixture.count, mixture.num_units) == (0, 0)
+    assert mixture.skipped == ("c",) and (mixture.count, mixture.num_units) == (None, 0)
     chain = Chain()
     with torch.no_grad():
         x = chain(batch_size=30)
