@@ -38,6 +38,9 @@ def independent_bernoulli(logits: torch.Tensor, event_dim: int) -> IndependentBe
     return IndependentBernoulli(dist.Bernoulli(logits=logits, validate_args=False), event_dim)
 
 
+_LOG_2PI = math.log(2 * math.pi)
+
+
 def _compact(t: torch.Tensor) -> tuple[torch.Tensor, list[int]]:
     """A view of ``t`` with each broadcast dim (stride 0, size > 1) cut to size 1, and the dims
     cut: the distinct elements of an ``expand`` ed tensor, without copying."""
@@ -75,9 +78,6 @@ class IndependentNormal(dist.Independent):
             log_det = log_det * repeats
         event_numel = math.prod(self.event_shape)
         return -0.5 * _sum_rightmost(std * std, d) - log_det - 0.5 * event_numel * _LOG_2PI
-
-
-_LOG_2PI = math.log(2 * math.pi)
 
 
 def independent_normal(loc, scale, event_dim: int) -> IndependentNormal:

@@ -120,7 +120,8 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
         "run": run_name, "model": name, "guide": built.cfg.guide["name"],
         "dataset": built.cfg.data["name"], "split": split, "seed": seed, "n": n,
         "kl": float(rate.double().mean()), "reconstruction": float(recon.double().mean()),
-        "active_units": math.nan if units.count is None else units.count, "seconds": seconds, "device": str(built.device),
+        "active_units": math.nan if units.count is None else units.count,
+        "seconds": seconds, "device": str(built.device),
         "pyrovae_version": pyrovae.__version__, "pyro_version": pyro.__version__,
         "torch_version": torch.__version__,
     }
