@@ -9,7 +9,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro import poutine
-from pyro.nn import PyroModule
+from torch import nn
 
 from guides.spec_encoder import FlatFeatures, GroupEncoder
 from models.m2 import M2, known_labels
@@ -21,7 +21,7 @@ from pyrovae.spec.families import DiagNormal
 from pyrovae.spec.tensors import one_hot
 
 
-class M2Encoder(PyroModule):
+class M2Encoder(nn.Module):
     r""":math:`q(y, z \mid x) = q(y \mid x)\, q(z \mid x, y)`.
 
     In training mode site ``y`` is marked for parallel enumeration: under ``train.loss =

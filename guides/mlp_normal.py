@@ -7,15 +7,15 @@ import math
 import pyro
 import pyro.distributions as dist
 import torch.nn.functional as F
-from pyro.nn import PyroModule
 
 from pyrovae.distributions import independent_normal
 from pyrovae.errors import ConfigError
 from pyrovae.nn import mlp
 from pyrovae.registry import DataInfo, register_guide
+from torch import nn
 
 
-class DiagNormalEncoder(PyroModule):
+class DiagNormalEncoder(nn.Module):
     r""":math:`q_\phi(z \mid x) = \mathcal N(\mu_\phi(x), \operatorname{diag}\sigma_\phi(x)^2)`.
 
     An MLP maps the flattened data point to :math:`(\mu, \sigma)`, with

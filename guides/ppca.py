@@ -9,14 +9,14 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
+from torch import nn
 
 from models.ppca import PPCA
 from pyrovae.errors import ModelSpecError
 from pyrovae.registry import DataInfo, register_guide
 
 
-class PPCAPosterior(PyroModule):
+class PPCAPosterior(nn.Module):
     """:math:`q(z \\mid x) = \\mathcal N(M^{-1} W^\\top (x - b) + \\delta, c^2 s^2 M^{-1})`.
 
     Shares the model's parameters (it keeps a reference to the model, not a copy, and does not

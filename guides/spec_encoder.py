@@ -11,7 +11,6 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
 from torch import nn
 
 from models.spec import SpecModel
@@ -70,7 +69,7 @@ class GroupEncoder(nn.Module):
         return self.head(self.trunk(cat_features(self.features(inputs), label)))
 
 
-class SpecEncoder(PyroModule):
+class SpecEncoder(nn.Module):
     """Samples every latent group of a :class:`~models.spec.SpecModel`, bottom-up.
 
     :param model: the model (only its structure is kept, not a reference).

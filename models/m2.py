@@ -7,7 +7,7 @@ import pyro
 import pyro.distributions as dist
 import torch
 from pyro import poutine
-from pyro.nn import PyroModule
+from torch import nn
 
 from pyrovae.distributions import independent_normal
 from pyrovae.errors import ConfigError
@@ -23,7 +23,7 @@ def known_labels(y: torch.Tensor | None) -> torch.Tensor | None:
     return None if y is None else y >= 0
 
 
-class M2(PyroModule):
+class M2(nn.Module):
     r""":math:`y \sim \mathrm{Cat}(1/C)`, :math:`z \sim \mathcal N(0, I)`,
     :math:`x \mid y, z \sim p(x \mid \mathrm{MLP}([z, \text{onehot}(y)]))`.
 

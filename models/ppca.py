@@ -11,7 +11,6 @@ import math
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
 from torch import nn
 
 from pyrovae.distributions import independent_normal
@@ -19,7 +18,7 @@ from pyrovae.errors import DataError
 from pyrovae.registry import DataInfo, register_model
 
 
-class PPCA(PyroModule):
+class PPCA(nn.Module):
     """Probabilistic PCA with parameters ``W`` ``[D, d]``, ``b`` ``[D]`` and ``log_s`` (scalar).
 
     :param data_dim: ``D``, size of a (flat) data point.

@@ -14,7 +14,6 @@ from __future__ import annotations
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.nn import PyroModule
 from torch import nn
 
 from pyrovae.errors import ConfigError
@@ -26,7 +25,7 @@ from pyrovae.spec.schema import ModelSpec
 from pyrovae.spec.tensors import cat_features, cycled_labels, one_hot
 
 
-class SpecModel(PyroModule):
+class SpecModel(nn.Module):
     r"""The generative model of a :class:`~pyrovae.spec.ModelSpec`:
 
     .. math:: p(x, z_{1:G} \mid y) = p(x \mid z_{\text{bottom}}, y)

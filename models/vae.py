@@ -8,7 +8,6 @@ import pyro
 import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
-from pyro.nn import PyroModule
 from torch import nn
 
 from pyrovae.distributions import independent_bernoulli, independent_normal
@@ -19,7 +18,7 @@ from pyrovae.registry import DataInfo, register_model, suggest
 LIKELIHOODS = ("auto", "bernoulli", "normal")
 
 
-class VAE(PyroModule):
+class VAE(nn.Module):
     r"""Latent-variable model :math:`z \sim \mathcal N(0, I)`, :math:`x \mid z \sim p_\theta(x \mid z)`.
 
     The decoder is an MLP from ``latent_dim`` to the flattened data; the likelihood is a Bernoulli

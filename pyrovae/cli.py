@@ -179,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except PyrovaeError as e:
         print(f"pyrovae {args.command}: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"pyrovae {args.command}: interrupted; files already written are whole.",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

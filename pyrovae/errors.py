@@ -2,7 +2,12 @@
 
 
 class PyrovaeError(Exception):
-    """Base class of every error pyrovae raises for bad input or a failed run."""
+    """Base class of every error pyrovae raises for bad input or a failed run.
+
+    :attr exit_code: the command line's exit status for this error.
+    """
+
+    exit_code = 2
 
 
 class ConfigError(PyrovaeError, ValueError):
@@ -23,3 +28,9 @@ class TrainingError(PyrovaeError, RuntimeError):
 
 class ModelSpecError(PyrovaeError, ValueError):
     """A model and guide do not fit together (missing site, missing plate, bad shape)."""
+
+
+class Interrupted(PyrovaeError):
+    """The user stopped a run (Ctrl-C); the message says what was kept and how to go on."""
+
+    exit_code = 130
