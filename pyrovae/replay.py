@@ -14,19 +14,34 @@ What a program assumes, and how it is checked:
 - **The inputs change, nothing else.** Tensors that are not inputs (parameters, buffers,
   constants) are held by reference, so in-place optimizer updates are seen; their shapes must not
   change. Python values that steer the program (a float attribute that changes during training,
-  a global flag) are frozen at recording time; :class:`Replayer` compares a replay with the
-  recorded function before trusting it, and again whenever asked (the training loop asks once
-  per epoch).
+  a global flag) are frozen at recording time, and Python code in the function (a forward hook,
+  a counter) does not run in a replay.
 - **No data-dependent control flow.** An operation that hands a value to Python (``.item()``,
   ``bool(tensor)``, ``torch.equal``) or whose output shape depends on the data (``nonzero``,
   boolean indexing) makes :func:`record` raise :class:`NotReplayable`.
+- **Every gradient is the derivative of the recorded operations.** The replay is differentiated
+  by autograd through the recorded ATen operations, so it has the gradients of the original
+  call exactly when the original's backward pass is made of those operations' derivatives.
+  :func:`record` refuses a call whose autograd graph holds anything else: a custom
+  :class:`torch.autograd.Function` (a straight-through estimator, Pyro's relaxed
+  straight-through distributions, ``torch.utils.checkpoint`` with reentrant segments, a module's
+  full backward hook), a hook on an intermediate tensor (``Tensor.register_hook``,
+  ``retain_grad``), or saved-tensor hooks (``torch.utils.checkpoint`` without reentrant
+  segments, activation offloading). Operations run under ``torch.no_grad()`` are replayed under
+  it. Hooks on an autograd node itself (``grad_fn.register_hook``) cannot be seen from Python:
+  the comparison below is what catches them.
+- **Checked before it is trusted.** :class:`Replayer` runs a replay and the original call on the
+  same random draws and keeps the replay only if the values and the gradients of every leaf
+  tensor (every parameter) are equal, bit for bit on the CPU. It repeats that comparison
+  whenever asked (the training loop asks once per epoch).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import torch
+from torch.autograd.function import BackwardCFunction
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
 
@@ -51,17 +66,29 @@ def _is_ref(v) -> bool:
     return isinstance(v, _Ref)
 
 
+class _Op(NamedTuple):
+    """One recorded operation: its arguments with tensors as :class:`_Ref`, the slots of its
+    outputs, whether it returns a sequence, and whether autograd was recording it."""
+
+    func: Any
+    args: Any
+    kwargs: Any
+    outs: list[int | None]
+    sequence: bool
+    grad: bool
+
+
 class _Recorder(TorchDispatchMode):
     def __init__(self, inputs: Sequence[torch.Tensor]):
         super().__init__()
         self.slots: dict[int, int] = {}
         self.held: list[torch.Tensor] = []  # keeps every seen tensor alive, so ids stay unique
         self.constants: dict[int, torch.Tensor] = {}
-        # (operation, args, kwargs, output slots, whether it returns a sequence)
-        self.ops: list[tuple[Any, Any, Any, list[int | None], bool]] = []
+        self.ops: list[_Op] = []
         for t in inputs:
             self._new_slot(t)
         self.num_inputs = len(inputs)
+        self.grad_at_entry = torch.is_grad_enabled()
 
     def _new_slot(self, t: torch.Tensor) -> int:
         index = len(self.held)
@@ -80,6 +107,10 @@ class _Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        if torch._C._autograd._top_saved_tensors_default_hooks(False) is not None:
+            raise NotReplayable("saved-tensor hooks are active (torch.utils.checkpoint or "
+                                "activation offloading): the backward pass recomputes or moves "
+                                "tensors outside the recorded operations")
         if _DATA_TO_PYTHON in func.tags:
             raise NotReplayable(f"{func} hands a tensor's value to Python (.item(), bool(tensor), "
                                 f"a branch on the data)")
@@ -91,7 +122,8 @@ class _Recorder(TorchDispatchMode):
             raise NotReplayable(f"{func} hands a value to Python (a branch on the data)")
         refs = (tree_map(self._ref, args), tree_map(self._ref, kwargs))
         outs = [self._new_slot(o) if o is not None else None for o in flat]
-        self.ops.append((func, *refs, outs, isinstance(out, (list, tuple))))
+        sequence = isinstance(out, (list, tuple))
+        self.ops.append(_Op(func, *refs, outs, sequence, torch.is_grad_enabled()))
         return out
 
 
@@ -119,7 +151,7 @@ def _static_slots(rec: _Recorder) -> set[int]:
     """Slots whose values are the same on every call: built from Python constants alone (the
     prior's ``Normal(0, 1)`` parameters, say). Empty when an in-place operation writes to one."""
     static: set[int] = set()
-    for func, args, kwargs, outs, _ in rec.ops:
+    for func, args, kwargs, outs, *_ in rec.ops:
         refs = _tensor_refs(args, kwargs)
         if _keeps_state(func):
             if any(i in static for i in refs):
@@ -134,7 +166,7 @@ def _aliases(rec: _Recorder) -> dict[int, int]:
     """Views that change nothing (an ``expand`` or ``view`` to the same shape and strides): the
     slot of each such output, mapped to the slot of the tensor it views."""
     alias: dict[int, int] = {}
-    for func, args, _, outs, _ in rec.ops:
+    for func, args, _, outs, *_ in rec.ops:
         if func in _VIEWS and _is_ref(args[0]) and len(outs) == 1:
             src, out = rec.held[args[0].index], rec.held[outs[0]]
             if (src.shape, src.stride(), src.storage_offset()) == (out.shape, out.stride(), out.storage_offset()):
@@ -170,7 +202,7 @@ def _compile(rec: _Recorder, output: torch.Tensor) -> Program:
 
     live, kept, produced = {canonical(out_index)}, [], set()
     for op in reversed(rec.ops):
-        func, args, kwargs, outs, _ = op
+        func, args, kwargs, outs = op[:4]
         if len(outs) == 1 and outs[0] in alias:
             continue
         if _keeps_state(func) or any(i in live and i not in static for i in outs if i is not None):
@@ -197,12 +229,19 @@ def _compile(rec: _Recorder, output: torch.Tensor) -> Program:
     lines = [f"def replay({', '.join(f'v{i}' for i in range(rec.num_inputs))}):"]
     lines += [f"    v{i} = {name_of(rec.held[i], 'k')}"
               for i in sorted(live - produced) if i >= rec.num_inputs]
-    for func, args, kwargs, outs, sequence in kept:
+    scope["_grad_mode"] = torch.set_grad_enabled
+    block = rec.grad_at_entry
+    for func, args, kwargs, outs, sequence, grad in kept:
+        if grad != block:  # a torch.no_grad() (or enable_grad()) block of the recorded call
+            if grad != rec.grad_at_entry:
+                lines.append(f"    with _grad_mode({grad}):")
+            block = grad
         call = ", ".join([source_of(a) for a in args] + [f"{k}={source_of(v)}" for k, v in kwargs.items()])
         targets = ", ".join(f"v{i}" if i is not None else "_" for i in outs) or "_"
         if sequence:
             targets = f"({targets},)" if outs else "_"
-        lines.append(f"    {targets} = {name_of(getattr(func, '_op', func), 'op')}({call})")
+        indent = "    " if grad == rec.grad_at_entry else "        "
+        lines.append(f"{indent}{targets} = {name_of(getattr(func, '_op', func), 'op')}({call})")
     lines.append(f"    return v{canonical(out_index)}")
     source = "\n".join(lines)
     exec(compile(source, "<pyrovae replay>", "exec"), scope)  # noqa: S102 - our own generated code
@@ -224,7 +263,42 @@ def record(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor) -> tuple[torc
         output = fn(*inputs)
     if not isinstance(output, torch.Tensor):
         raise NotReplayable("the recorded function must return one tensor")
+    _check_backward(output, rec.held)
     return output, _compile(rec, output)
+
+
+def graph_nodes(output: torch.Tensor) -> Iterator:
+    """Every node of ``output``'s autograd graph, each once."""
+    stack = [output.grad_fn] if output.grad_fn is not None else []
+    seen = set(stack)
+    while stack:
+        node = stack.pop()
+        yield node
+        for child, _ in node.next_functions:
+            if child is not None and child not in seen:
+                seen.add(child)
+                stack.append(child)
+
+
+def leaves(output: torch.Tensor) -> list[torch.Tensor]:
+    """The leaf tensors (parameters) ``output``'s gradient flows to, in a fixed order."""
+    return [node.variable for node in graph_nodes(output) if hasattr(node, "variable")]
+
+
+def _check_backward(output: torch.Tensor, tensors: Sequence[torch.Tensor]) -> None:
+    """Raise :class:`NotReplayable` when ``output``'s backward pass is not made of the
+    derivatives of its recorded operations alone (see the module docstring)."""
+    for node in graph_nodes(output):
+        if isinstance(node, BackwardCFunction):
+            name = type(node).__name__.removesuffix("Backward")
+            raise NotReplayable(f"its autograd graph holds the custom torch.autograd.Function "
+                                f"'{name}', whose backward is its own, not the derivative of "
+                                f"the operations it records")
+    for t in tensors:
+        if not t.is_leaf and (t._backward_hooks or t.retains_grad):
+            raise NotReplayable("a hook is registered on an intermediate tensor "
+                                "(Tensor.register_hook or retain_grad), which a replay would "
+                                "not call")
 
 
 def signature(args) -> tuple | None:
@@ -239,6 +313,41 @@ def signature(args) -> tuple | None:
         else:
             return None
     return tuple(sig)
+
+
+def _equal(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Bit for bit on the CPU (NaN equal to NaN); on an accelerator, whose reductions may
+    accumulate in another order from call to call, within 1e-6 of the largest magnitude."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.device.type == "cpu":
+        return torch.allclose(a, b, rtol=0.0, atol=0.0, equal_nan=True)
+    scale = float(b.detach().abs().nan_to_num(posinf=0.0, neginf=0.0).max()) if b.numel() else 0.0
+    return torch.allclose(a, b, rtol=0.0, atol=1e-6 * scale, equal_nan=True)
+
+
+def differs(result: torch.Tensor, expected: torch.Tensor) -> str | None:
+    """What differs between a replayed ``result`` and the ``expected`` result of the original
+    call, each with its autograd graph: the value, the leaf tensors (parameters) the gradient
+    reaches, or the gradient of one of them; ``None`` when nothing does. Both graphs are
+    kept, so that the caller can back-propagate through either."""
+    if not _equal(result.detach(), expected.detach()):
+        return "the value"
+    if not expected.requires_grad and not result.requires_grad:
+        return None
+    params = leaves(expected) if expected.requires_grad else []
+    replayed = leaves(result) if result.requires_grad else []
+    if {id(p) for p in params} != {id(p) for p in replayed}:
+        return "the parameters its gradient reaches"
+    if not params:
+        return None
+    wanted = torch.autograd.grad(expected, params, retain_graph=True, allow_unused=True)
+    got = torch.autograd.grad(result, params, retain_graph=True, allow_unused=True)
+    for i, (g, w) in enumerate(zip(got, wanted)):
+        if (g is None) != (w is None) or (g is not None and not _equal(g, w)):
+            shape = tuple(params[i].shape)
+            return f"the gradient of a parameter of shape {shape}"
+    return None
 
 
 def _rng_states(devices) -> list:
@@ -263,10 +372,11 @@ class Replayer:
 
     For each key (see :func:`signature`): the first call runs the function; the second records
     it (:func:`record`, its result is that call's result); the third runs the function and the
-    replay on the same random draws and keeps the program only if the two results are equal
-    (``NaN`` included); later calls replay. A call that cannot be recorded or a replay that
-    differs turns replay off for good, restoring the random streams of a failed recording, and
-    calls ``on_stop(reason)``.
+    replay on the same random draws and keeps the program only if the two results and their
+    gradients with respect to every leaf tensor are equal (:func:`differs`); later calls replay.
+    :meth:`reverify` makes the next call of each key a comparison again. A call that cannot be
+    recorded or a replay that differs turns replay off for good, restoring the random streams of
+    a failed recording, and calls ``on_stop(reason)``.
 
     :param on_stop: told why replay was turned off (to warn the user once).
     :param max_programs: keys to keep; calls with other keys run the function.
@@ -294,10 +404,13 @@ class Replayer:
         return [v for v in self._entries.values() if isinstance(v, Program)]
 
     def __call__(self, key: tuple | None, fn: Callable[..., torch.Tensor],
-                 tensors: Sequence[torch.Tensor], devices=()) -> torch.Tensor:
+                 tensors: Sequence[torch.Tensor], devices=(),
+                 check: Callable[[], str | None] = lambda: None) -> torch.Tensor:
         """``fn(*tensors)``, run or replayed; ``key=None`` always runs it.
 
         :param devices: accelerators whose random streams ``fn`` draws from (besides the CPU's).
+        :param check: why ``fn`` must not be replayed (a hook the caller can see, say), or
+            ``None``; asked before each recording and each comparison.
         """
         entry = self._entries.get(key) if key is not None and self.enabled else None
         if isinstance(entry, Program):
@@ -305,6 +418,10 @@ class Replayer:
         if entry is None:
             if key is not None and self.enabled and len(self._entries) < self.max_programs:
                 self._entries[key] = "seen"
+            return fn(*tensors)
+        reason = check()
+        if reason:
+            self._stop(reason)
             return fn(*tensors)
         if entry == "seen":
             states = _rng_states(devices)
@@ -319,9 +436,12 @@ class Replayer:
         with torch.random.fork_rng(devices=[d for d in devices if d.type == "cuda"]):
             expected = fn(*tensors)
         result = entry.program(*tensors)
-        if not torch.allclose(result.detach(), expected.detach(), rtol=0.0, atol=0.0, equal_nan=True):
-            self._stop("a replay differed from the program it recorded: its operations depend on "
-                       "more than the inputs' shapes, e.g. on a Python attribute that changed")
+        difference = differs(result, expected)
+        if difference:
+            self._stop(f"a replay differed from the program it recorded ({difference}): its "
+                       f"operations depend on more than the inputs' shapes, e.g. on a Python "
+                       f"attribute that changed, or its backward pass is not the derivative of "
+                       f"its operations")
             return expected
         self._entries[key] = entry.program
         return result

@@ -17,11 +17,15 @@ falls back to ``Trace_ELBO`` with a one-line notice.
 Then the tensor operations of a step are recorded once per input signature (shapes, dtypes,
 devices) and replayed (:mod:`pyrovae.replay`): the second call with a signature records,
 the third runs the replay and the Pyro program side by side on the same random draws and keeps
-the replay only if the two losses are equal, and later calls replay (the training loop repeats
-that comparison once per epoch, :meth:`LeanTraceELBO.reverify`). The Python work of
-Pyro's messengers, plates and distribution objects is gone from those steps; the operations,
-values, gradients and random draws are those of the Pyro program. Calls under an outer Pyro
-handler (a beta below 1 scales the latent sites) run the Pyro program.
+the replay only if the losses and the gradients of every parameter are equal (bit for bit on the
+CPU), and later calls replay (the training loop repeats that comparison once per epoch,
+:meth:`LeanTraceELBO.reverify`). The Python work of Pyro's messengers, plates and distribution
+objects is gone from those steps; the operations, values, gradients and random draws are those
+of the Pyro program. A step whose backward pass is not the derivative of its recorded operations
+(a custom ``autograd.Function``, a tensor hook, ``torch.utils.checkpoint``), and a model or guide
+with module hooks (Python that a replay would not run), run the Pyro program on every step, with
+a one-line notice. Calls under an outer Pyro handler (a beta below 1 scales the latent sites) run
+the Pyro program.
 """
 
 from __future__ import annotations
@@ -73,6 +77,27 @@ class _Record(Messenger):
         lp = scale_and_mask(msg["fn"].log_prob(msg["value"]), msg["scale"], msg["mask"]).sum()
         # Starts from the first site's term rather than 0.0: one operation fewer per step.
         self.log_prob = lp if isinstance(self.log_prob, float) else self.log_prob + lp
+
+
+def module_hooks(*programs) -> str | None:
+    """Why ``programs`` (a model and a guide) must run their Python code on every step: a module
+    in them, or every module (torch's global hooks), has forward or backward hooks. ``None``
+    when nothing does."""
+    from torch.nn.modules import module as torch_module
+
+    kinds = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+    if any(getattr(torch_module, f"_global{kind}", None) for kind in kinds):
+        return "torch.nn global module hooks are registered, and a replay would not call them"
+    for program in programs:
+        if isinstance(program, torch.nn.Module):
+            for name, m in program.named_modules():
+                hooked = [k for k in kinds if getattr(m, k, None)]
+                if hooked:
+                    kind = hooked[0].strip("_").removesuffix("s").replace("_", " ")
+                    owner = type(program).__name__
+                    where = f"module '{name}' of {owner}" if name else owner
+                    return f"{where} has a {kind}, which a replay would not call"
+    return None
 
 
 def _accelerators(args) -> list:
@@ -158,7 +183,8 @@ class LeanTraceELBO(Trace_ELBO):
                 full[i] = t
             return lean_elbo_loss(model, guide, *full, **kwargs)
 
-        return self._replayer(sig, loss_of, [args[i] for i in where], _accelerators(args))
+        return self._replayer(sig, loss_of, [args[i] for i in where], _accelerators(args),
+                              check=lambda: module_hooks(model, guide))
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
         first = self._mode is None
