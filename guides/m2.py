@@ -14,7 +14,8 @@ from torch import nn
 from guides.spec_encoder import FlatFeatures, GroupEncoder
 from models.m2 import M2, known_labels
 from pyrovae.errors import ModelSpecError
-from pyrovae.nn import mlp
+from pyrovae.nn import Activation, mlp
+from pyrovae.options import NonNegativeFloat, Widths
 from pyrovae.registry import DataInfo, register_guide
 from pyrovae.spec import checks
 from pyrovae.spec.families import DiagNormal
@@ -88,10 +89,10 @@ class M2Encoder(nn.Module):
 def make_m2_encoder(
     model,
     data: DataInfo,
-    hidden: list[int] = (500,),
-    classifier_hidden: list[int] = (500,),
-    activation: str = "softplus",
-    classifier_weight: float = 50.0,
+    hidden: Widths = (500,),
+    classifier_hidden: Widths = (500,),
+    activation: Activation = "softplus",
+    classifier_weight: NonNegativeFloat = 50.0,
 ) -> M2Encoder:
     """The M2 inference network; ``classifier_weight`` is :math:`\\alpha` per labelled point
     (Kingma et al. use :math:`0.1 N / N_l` for N points of which N_l are labelled)."""

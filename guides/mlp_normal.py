@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from pyrovae.distributions import independent_normal
 from pyrovae.errors import ConfigError
-from pyrovae.nn import mlp
+from pyrovae.nn import Activation, mlp
+from pyrovae.options import PositiveInt, Widths
 from pyrovae.registry import DataInfo, register_guide
 from torch import nn
 
@@ -50,10 +51,10 @@ class DiagNormalEncoder(nn.Module):
 def make_mlp_normal(
     model,
     data: DataInfo,
-    hidden: list[int] = (200, 200),
-    activation: str = "tanh",
+    hidden: Widths = (200, 200),
+    activation: Activation = "tanh",
     site: str = "z",
-    latent_dim: int | None = None,
+    latent_dim: PositiveInt | None = None,
 ) -> DiagNormalEncoder:
     """Diagonal-Normal MLP encoder for the model's latent site ``site``; ``latent_dim`` defaults
     to the model's ``latent_dim`` attribute."""

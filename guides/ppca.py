@@ -13,6 +13,7 @@ from torch import nn
 
 from models.ppca import PPCA
 from pyrovae.errors import ModelSpecError
+from pyrovae.options import PositiveFloat
 from pyrovae.registry import DataInfo, register_guide
 
 
@@ -51,7 +52,7 @@ class PPCAPosterior(nn.Module):
 
 @register_guide("ppca_posterior")
 def make_ppca_posterior(
-    model, data: DataInfo, std_factor: float = 1.0, mean_shift: float = 0.0
+    model, data: DataInfo, std_factor: PositiveFloat = 1.0, mean_shift: float = 0.0
 ) -> PPCAPosterior:
     """The exact (or, with ``std_factor``/``mean_shift``, perturbed) posterior of a PPCA model."""
     if not isinstance(model, PPCA):

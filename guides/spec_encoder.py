@@ -8,6 +8,8 @@ one-hot label of a conditional model.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -15,7 +17,8 @@ from torch import nn
 
 from models.spec import SpecModel
 from pyrovae.errors import ConfigError, ModelSpecError
-from pyrovae.nn import ACTIVATIONS, activation, mlp
+from pyrovae.nn import ACTIVATIONS, Activation, activation, mlp
+from pyrovae.options import PositiveInt, Widths
 from pyrovae.registry import DataInfo, register_guide
 from pyrovae.spec import checks
 from pyrovae.spec.decoders import ConvFeatures
@@ -113,12 +116,12 @@ def _group_hidden(hidden, graph) -> dict[str, tuple[int, ...]]:
 def make_spec_encoder(
     model,
     data: DataInfo,
-    family: str = "diag",
-    flow_steps: int = 2,
-    flow_hidden: list[int] = (),
-    hidden: list[int] | dict = (200, 200),
-    activation: str = "tanh",
-    features: str = "auto",
+    family: Literal[tuple(FAMILIES)] = "diag",
+    flow_steps: PositiveInt = 2,
+    flow_hidden: Widths = (),
+    hidden: Widths | dict[str, Widths] = (200, 200),
+    activation: Activation = "tanh",
+    features: Literal[("auto", *FEATURES)] = "auto",
 ) -> SpecEncoder:
     """Amortized encoders for every latent group of a ``spec`` model.
 

@@ -3,6 +3,8 @@ with deep generative models": the label is a latent variable, observed where it 
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -11,6 +13,8 @@ from torch import nn
 
 from pyrovae.distributions import independent_normal
 from pyrovae.errors import ConfigError
+from pyrovae.nn import Activation
+from pyrovae.options import PositiveInt, Widths
 from pyrovae.registry import DataInfo, register_model
 from pyrovae.spec import checks
 from pyrovae.spec.decoders import MLPDecoder
@@ -79,10 +83,10 @@ class M2(nn.Module):
 @register_model("m2", default_guide="m2_encoder")
 def make_m2(
     data: DataInfo,
-    latent_dim: int = 50,
-    hidden: list[int] = (500,),
-    activation: str = "softplus",
-    likelihood: str = "bernoulli",
+    latent_dim: PositiveInt = 50,
+    hidden: Widths = (500,),
+    activation: Activation = "softplus",
+    likelihood: Literal[tuple(LIKELIHOODS)] = "bernoulli",
 ) -> M2:
     """M2 for labelled data (some labels may be missing: ``data.num_labelled``)."""
     if data.num_classes == 0:

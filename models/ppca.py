@@ -15,6 +15,7 @@ from torch import nn
 
 from pyrovae.distributions import independent_normal
 from pyrovae.errors import DataError
+from pyrovae.options import NonNegativeFloat, PositiveFloat, PositiveInt
 from pyrovae.registry import DataInfo, register_model
 
 
@@ -69,7 +70,10 @@ class PPCA(nn.Module):
 
 @register_model("ppca", default_guide="ppca_posterior")
 def make_ppca(
-    data: DataInfo, latent_dim: int = 2, init_scale: float = 0.1, noise_scale: float = 1.0
+    data: DataInfo,
+    latent_dim: PositiveInt = 2,
+    init_scale: NonNegativeFloat = 0.1,
+    noise_scale: PositiveFloat = 1.0,
 ) -> PPCA:
     """PPCA for flat data of event shape ``(D,)``."""
     if len(data.event_shape) != 1:

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -21,7 +23,7 @@ from pyrovae.registry import DataInfo, register_model
 from pyrovae.spec.decoders import make_decoder
 from pyrovae.spec.likelihoods import LIKELIHOODS
 from pyrovae.spec.priors import PRIORS, ConditionalNormal, VampPrior
-from pyrovae.spec.schema import ModelSpec
+from pyrovae.spec.schema import CONDITIONING, ModelSpec
 from pyrovae.spec.tensors import cat_features, cycled_labels, one_hot
 
 
@@ -126,8 +128,8 @@ def check_fits_data(spec: ModelSpec, data: DataInfo) -> None:
         raise ConfigError(
             f"model.likelihood = '{spec.likelihood.kind}' needs binary data (every value 0 or 1), "
             f"but these data are not binary. Choose one of: {', '.join(fitting)} "
-            f"(discretized_logistic for 8-bit images), or binarize them "
-            f"(data.dynamic_binarize = true)."
+            f"(discretized_logistic for 8-bit images), or binarize the data (the mnist dataset "
+            f"takes data.dynamic_binarize = true; binarize your own files before saving them)."
         )
     if spec.conditioning == "label" and data.num_classes == 0:
         raise ConfigError(
@@ -149,7 +151,7 @@ def make_spec_model(
     latents: list[dict] | None = None,
     decoder: str | dict = "mlp",
     likelihood: str | dict = "bernoulli",
-    conditioning: str = "none",
+    conditioning: Literal[CONDITIONING] = "none",
 ) -> SpecModel:
     """A model declared by its latent groups, decoder, likelihood and conditioning; see
     :class:`~pyrovae.spec.ModelSpec` for the fields and their choices."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import pyro
 import pyro.distributions as dist
@@ -12,7 +13,8 @@ from torch import nn
 
 from pyrovae.distributions import independent_bernoulli, independent_normal
 from pyrovae.errors import ConfigError
-from pyrovae.nn import mlp
+from pyrovae.nn import Activation, mlp
+from pyrovae.options import PositiveFloat, PositiveInt, Widths
 from pyrovae.registry import DataInfo, register_model, suggest
 
 LIKELIHOODS = ("auto", "bernoulli", "normal")
@@ -69,11 +71,11 @@ class VAE(nn.Module):
 @register_model("vae", default_guide="mlp_normal")
 def make_vae(
     data: DataInfo,
-    latent_dim: int = 10,
-    hidden: list[int] = (200, 200),
-    activation: str = "tanh",
-    likelihood: str = "auto",
-    scale_floor: float = 1e-3,
+    latent_dim: PositiveInt = 10,
+    hidden: Widths = (200, 200),
+    activation: Activation = "tanh",
+    likelihood: Literal[LIKELIHOODS] = "auto",
+    scale_floor: PositiveFloat = 1e-3,
 ) -> VAE:
     """VAE whose likelihood is chosen for the data when ``likelihood = "auto"``:
     Bernoulli for binary data, Normal with a learned scale otherwise."""

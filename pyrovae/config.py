@@ -3,6 +3,7 @@
 A config has top-level ``seed`` and ``device``, fixed-schema ``[train]`` options, and open
 ``[data]``, ``[model]`` and ``[guide]`` tables whose ``name`` selects a dataset or a registered
 factory; their other keys are that dataset's or factory's options, checked against its signature.
+The typed fields are checked against their annotations (:mod:`pyrovae.options`).
 """
 
 from __future__ import annotations
@@ -10,12 +11,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import tomllib
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+import tomli_w
 
 from pyrovae.errors import ConfigError
-from pyrovae.registry import suggest
+from pyrovae.options import (NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, check,
+                             suggest)
 
 LOSSES = ("trace_elbo", "meanfield_elbo", "trace_enum_elbo", "iwae")
 OPTIMIZERS = ("adam", "clipped_adam")
@@ -46,19 +51,19 @@ class TrainConfig:
         depend on Python state that changes during training.
     """
 
-    epochs: int = 10
-    batch_size: int = 100
-    loss: str = "trace_elbo"
-    num_particles: int = 1
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    clip_norm: float = 0.0
-    lr_schedule: str = "constant"
-    lr_gamma: float = 1.0
-    beta: float = 1.0
-    kl_warmup_epochs: float = 0.0
-    patience: int = 0
-    eval_batch_size: int = 1000
+    epochs: PositiveInt = 10
+    batch_size: PositiveInt = 100
+    loss: Literal[LOSSES] = "trace_elbo"
+    num_particles: PositiveInt = 1
+    optimizer: Literal[OPTIMIZERS] = "adam"
+    lr: PositiveFloat = 1e-3
+    clip_norm: NonNegativeFloat = 0.0
+    lr_schedule: Literal[LR_SCHEDULES] = "constant"
+    lr_gamma: NonNegativeFloat = 1.0
+    beta: NonNegativeFloat = 1.0
+    kl_warmup_epochs: NonNegativeFloat = 0.0
+    patience: NonNegativeInt = 0
+    eval_batch_size: PositiveInt = 1000
     replay: bool = True
 
 
@@ -66,7 +71,7 @@ class TrainConfig:
 class Config:
     """A whole run's configuration. ``data``, ``model`` and ``guide`` hold ``name`` plus options."""
 
-    seed: int = 0
+    seed: NonNegativeInt = 0
     device: str = "auto"
     data: dict[str, Any] = field(default_factory=lambda: {"name": "sprites"})
     model: dict[str, Any] = field(default_factory=lambda: {"name": "vae"})
@@ -79,28 +84,15 @@ class Config:
 
 TOP_KEYS = [f.name for f in dataclasses.fields(Config)]
 TRAIN_KEYS = [f.name for f in dataclasses.fields(TrainConfig)]
-CHOICES = {"loss": LOSSES, "optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES}
+_TOP_TYPES = typing.get_type_hints(Config, include_extras=True)
+_TRAIN_TYPES = typing.get_type_hints(TrainConfig, include_extras=True)
+# What a section's missing 'name' could be, for the message.
+_NAME_EXAMPLES = {"data": "sprites", "model": "vae"}
 
 
 def _unknown(key: str, valid) -> ConfigError:
     return ConfigError(f"unknown config key '{key}'.{suggest(key.split('.')[-1], valid)} "
                        f"Valid keys here: {', '.join(valid)}.")
-
-
-def _typed(key: str, value, default):
-    """``value`` converted to the type of ``default``, or a ConfigError naming ``key``."""
-    if isinstance(default, bool) or default is None:
-        ok = isinstance(value, type(default)) if default is not None else True
-    elif isinstance(default, float):
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, type(default))
-    if not ok:
-        raise ConfigError(f"config key '{key}' must be a {type(default).__name__}, got {value!r}.")
-    return value
 
 
 def from_dict(raw: dict[str, Any]) -> Config:
@@ -111,41 +103,23 @@ def from_dict(raw: dict[str, Any]) -> Config:
     cfg = Config()
     for key in ("seed", "device"):
         if key in raw:
-            setattr(cfg, key, _typed(key, raw[key], getattr(cfg, key)))
+            setattr(cfg, key, check(key, raw[key], _TOP_TYPES[key]))
     for section in ("data", "model", "guide"):
         table = raw.get(section, getattr(cfg, section))
         if not isinstance(table, dict):
             raise ConfigError(f"'{section}' must be a table ([{section}]), got {table!r}.")
         if section != "guide" and not isinstance(table.get("name"), str):
-            raise ConfigError(f"[{section}] needs a 'name' (a string), e.g. name = \"vae\".")
+            raise ConfigError(f"[{section}] needs a 'name' (a string), e.g. "
+                              f"name = \"{_NAME_EXAMPLES[section]}\".")
         setattr(cfg, section, copy.deepcopy(table))
     train = raw.get("train", {})
     if not isinstance(train, dict):
         raise ConfigError(f"'train' must be a table ([train]), got {train!r}.")
-    defaults = TrainConfig()
     for key, value in train.items():
         if key not in TRAIN_KEYS:
             raise _unknown(f"train.{key}", TRAIN_KEYS)
-        value = _typed(f"train.{key}", value, getattr(defaults, key))
-        if key in CHOICES and value not in CHOICES[key]:
-            raise ConfigError(f"train.{key} = '{value}' is not valid.{suggest(value, CHOICES[key])} "
-                              f"Choose one of: {', '.join(CHOICES[key])}.")
-        setattr(cfg.train, key, value)
-    _check_ranges(cfg.train)
+        setattr(cfg.train, key, check(f"train.{key}", value, _TRAIN_TYPES[key]))
     return cfg
-
-
-def _check_ranges(t: TrainConfig) -> None:
-    positive = {"epochs": t.epochs, "batch_size": t.batch_size, "num_particles": t.num_particles,
-                "eval_batch_size": t.eval_batch_size, "lr": t.lr}
-    for key, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"train.{key} must be positive, got {value}.")
-    nonneg = {"beta": t.beta, "kl_warmup_epochs": t.kl_warmup_epochs, "patience": t.patience,
-              "clip_norm": t.clip_norm, "lr_gamma": t.lr_gamma}
-    for key, value in nonneg.items():
-        if value < 0:
-            raise ConfigError(f"train.{key} must be >= 0, got {value}.")
 
 
 def parse_value(text: str):
@@ -188,37 +162,39 @@ def read_toml(path: str | Path, what: str, example: str) -> dict:
 
 
 def load(path: str | Path, overrides: list[str] = ()) -> Config:
-    """Read a TOML config file, apply ``key=value`` overrides and validate."""
-    raw = read_toml(path, "config file", "configs/quickstart.toml")
-    return from_dict(apply_overrides(raw, list(overrides)))
+    """Read a TOML config file, apply ``key=value`` overrides and validate. Unlike
+    :func:`from_dict`, a file must name its dataset: none is filled in."""
+    raw = apply_overrides(read_toml(path, "config file", "configs/quickstart.toml"),
+                          list(overrides))
+    require_data(raw, f"config file '{path}'")
+    return from_dict(raw)
 
 
-def _toml_key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() and key.isascii() else \
-        _toml_value(str(key))
+def require_data(raw: dict[str, Any], source: str) -> None:
+    """Raise :class:`ConfigError` when the parsed config ``raw`` has no ``[data]`` table: a file
+    must name its dataset (:func:`from_dict` fills in sprites for programmatic use)."""
+    if "data" not in raw:
+        from pyrovae.data import dataset_names  # the loaders sit above this module
+
+        raise ConfigError(f"{source} has no [data] table, so it names no dataset. Add "
+                          f"[data] name = \"...\" with one of: {', '.join(dataset_names())}.")
 
 
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def _without_none(value):
+    """``value`` with the None entries of its tables left out: TOML cannot spell None."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):  # an inline table, e.g. a spec model's decoder = { ... }
-        items = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None]
-        return "{ " + ", ".join(items) + " }" if items else "{}"
-    raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) to TOML.")
+        return [_without_none(v) for v in value]
+    return value
 
 
 def dumps(cfg: Config | dict) -> str:
-    """The config as TOML text (scalars first, then one table per section)."""
+    """The config as TOML text (top-level keys first, then one table per section), written by
+    tomli-w, so that every string and key is escaped as TOML requires; None values are left
+    out."""
     d = cfg.to_dict() if isinstance(cfg, Config) else cfg
-    lines = [f"{k} = {_toml_value(v)}" for k, v in d.items() if not isinstance(v, dict)]
-    for k, v in d.items():
-        if isinstance(v, dict):
-            lines += ["", f"[{k}]"] + [f"{kk} = {_toml_value(vv)}" for kk, vv in v.items()
-                                       if vv is not None]
-    return "\n".join(lines) + "\n"
+    try:
+        return tomli_w.dumps(_without_none(d))
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"cannot write the config as TOML: {e}.") from None

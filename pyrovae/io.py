@@ -1,13 +1,18 @@
-"""Atomic file writes: a crash or kill mid-write leaves the previous file whole."""
+"""Atomic file writes: a crash or kill mid-write leaves the previous file whole; and the checks
+a command makes on its output paths before it starts any work."""
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+
+from pyrovae.errors import ConfigError
 
 
 @contextmanager
@@ -44,7 +49,66 @@ def save_torch(obj, path: str | Path) -> None:
         torch.save(obj, tmp)
 
 
+class UnreadableFile(Exception):
+    """:func:`load_torch` could not read a file; the message says why, in a phrase."""
+
+
+def load_torch(path: str | Path, map_location=None):
+    """``torch.load(path, weights_only=True)``: tensors and plain containers only.
+
+    :raises UnreadableFile: the file holds pickled Python objects other than those (which
+        pyrovae never loads: unpickling them could run code), or it is damaged or not a file
+        ``torch.save`` wrote; the message says which, without torch's advice to load it unsafely.
+    """
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        # torch's weights-only unpickler names the Python object it refused, where there is one
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        if found:
+            raise UnreadableFile(f"holds pickled Python objects other than tensors (here "
+                                 f"{found[1]}), which pyrovae does not load: unpickling them "
+                                 f"could run code") from None
+        raise UnreadableFile("is truncated, damaged or not a file torch.save wrote") from None
+    except Exception as e:  # a damaged file fails in many ways
+        first = (str(e).strip().splitlines() or [""])[0].split(". ")[0]
+        raise UnreadableFile(f"is truncated, damaged or not a file torch.save wrote "
+                             f"({type(e).__name__}: {first})") from None
+
+
 def write_csv(frame, path: str | Path) -> None:
     """Write a pandas DataFrame as CSV, atomically."""
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether the paths ``a`` and ``b`` name one file, however spelled (``..``, symbolic links;
+    for existing files also hard links and case-insensitive file systems)."""
+    a, b = Path(a), Path(b)
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_writable(path: str | Path, what: str) -> None:
+    """Raise :class:`ConfigError` unless :func:`atomic_path` can write ``path``: it is not a
+    directory, and its nearest existing ancestor is a directory this process may write in.
+
+    :param what: how the path was given, for the message (e.g. ``"--out"``).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a directory; give the path of a file to write.")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{what} {path} cannot be written: {parent} is a file, not a directory. "
+                          f"Give a path in a directory.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {path} cannot be written: no permission to write in {parent}. "
+                          f"Give a path in a directory you may write in.")

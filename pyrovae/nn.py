@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from torch import nn
 
 from pyrovae.errors import ConfigError
@@ -15,6 +17,9 @@ ACTIVATIONS = {
     "leaky_relu": nn.LeakyReLU,
     "gelu": nn.GELU,
 }
+
+# The annotation of an activation option: its choices are the keys above.
+Activation = Literal[tuple(ACTIVATIONS)]
 
 
 def activation(name: str) -> nn.Module:

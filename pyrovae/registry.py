@@ -7,7 +7,6 @@ top-level ``models`` and ``guides`` packages and register themselves when import
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 import inspect
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from pyrovae.errors import ConfigError
+from pyrovae.options import check, parameter_types, suggest
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,6 @@ def _load_builtins() -> None:
         importlib.import_module("guides")
 
 
-def suggest(name: str, choices) -> str:
-    """`` Did you mean 'x'?`` for the closest choice, or an empty string."""
-    close = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.5)
-    return f" Did you mean '{close[0]}'?" if close else ""
-
-
 def _load_from_file(spec: str) -> Entry:
     """Load ``path/to/file.py:factory``. This runs the user's file as Python code."""
     path_str, _, attr = spec.rpartition(":")
@@ -134,19 +128,24 @@ def guide_names() -> list[str]:
     return sorted(_GUIDES)
 
 
-def check_options(where: str, factory: Callable, options: dict, skip: int) -> None:
-    """Raise :class:`ConfigError` for an option ``factory`` does not take.
+def check_options(where: str, factory: Callable, options: dict, skip: int) -> dict:
+    """``options`` checked against the parameters of ``factory``: a :class:`ConfigError` for an
+    option it does not take or a value that does not fit the parameter's annotation (or, where
+    it has none, the type of its default); see :mod:`pyrovae.options`.
 
     :param where: config section, used in the message (e.g. ``"model"``).
     :param skip: number of leading positional parameters the engine fills in itself.
+    :returns: the options as the factory takes them (ints given for floats converted).
     """
     params = list(inspect.signature(factory).parameters.values())[skip:]
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return
     valid = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    for key in options:
-        if key not in valid:
-            raise ConfigError(
-                f"unknown key '{where}.{key}'.{suggest(key, valid)} "
-                f"Valid keys of '{where}': name, {', '.join(valid)}."
-            )
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        for key in options:
+            if key not in valid:
+                raise ConfigError(
+                    f"unknown key '{where}.{key}'.{suggest(key, valid)} "
+                    f"Valid keys of '{where}': name, {', '.join(valid)}."
+                )
+    types = parameter_types(factory, [key for key in options if key in valid])
+    return {key: check(f"{where}.{key}", value, types[key]) if key in types else value
+            for key, value in options.items()}

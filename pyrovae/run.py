@@ -8,6 +8,9 @@ for ``--resume``), ``best.pt`` (weights at the best valid ELBO), ``history.csv``
 from __future__ import annotations
 
 import dataclasses
+import os
+import shlex
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +22,11 @@ from pyrovae import checks, config, io
 from pyrovae.data import Dataset, load_dataset
 from pyrovae.data.dataset import MISSING_LABEL
 from pyrovae.device import fits_on, resolve_device
-from pyrovae.errors import ConfigError, DataError
+from pyrovae.errors import CheckpointError, ConfigError, DataError, Interrupted, TrainingError
 from pyrovae.pictures import save_pictures
 from pyrovae.registry import DataInfo, check_options, get_guide, get_model
 from pyrovae.train import checkpoint
-from pyrovae.train.loop import TrainState, fit
+from pyrovae.train.loop import Diverged, TrainState, fit
 from pyrovae.train.objective import Objective, make_elbo
 from pyrovae.train.optim import make_optimizer, make_schedule
 
@@ -94,32 +97,48 @@ def _options(section: dict, drop=("name",)) -> dict:
     return {k: v for k, v in section.items() if k not in drop}
 
 
+def decisive(cfg: config.Config) -> dict:
+    """The config as its ``config.toml`` reads back, without :data:`RESUMABLE_KEYS`: everything
+    that decides a run's numbers."""
+    d = tomllib.loads(config.dumps(cfg))
+    for key in RESUMABLE_KEYS:
+        *parents, leaf = key.split(".")
+        node = d
+        for part in parents:
+            node = node.get(part, {})
+        node.pop(leaf, None)
+    return d
+
+
 def build(cfg: config.Config, *, data_dir=None, device=None) -> Built:
     """Load the data, build model and guide from the registry, move them to the device.
 
-    Fills in ``cfg.guide["name"]`` with the model's default guide when the config names none.
+    Fills in ``cfg.guide["name"]`` with the model's default guide when the config names none,
+    and converts the model and guide options as their factories take them (an int given for a
+    float becomes a float).
     """
-    device = resolve_device(device or cfg.device)
-    data = load_dataset(cfg.data["name"], data_dir=data_dir or cfg.data.get("dir"), seed=cfg.seed,
-                        **_options(cfg.data, drop=("name", "dir")))
-    info = DataInfo(tuple(data.event_shape), data.binary or data.dynamic_binarize, data.num_classes)
     model_entry = get_model(cfg.model["name"])
-    check_options("model", model_entry.factory, _options(cfg.model), skip=1)
-    model = model_entry.factory(info, **_options(cfg.model))
+    cfg.model = {"name": cfg.model["name"],
+                 **check_options("model", model_entry.factory, _options(cfg.model), skip=1)}
     guide_name = cfg.guide.get("name") or model_entry.default_guide
     if guide_name is None:
         raise ConfigError(f"model '{cfg.model['name']}' has no default guide; name one in the "
                           f"config: [guide] name = \"...\".")
-    cfg.guide = {"name": guide_name, **_options(cfg.guide)}
     guide_entry = get_guide(guide_name)
-    check_options("guide", guide_entry.factory, _options(cfg.guide), skip=2)
+    cfg.guide = {"name": guide_name,
+                 **check_options("guide", guide_entry.factory, _options(cfg.guide), skip=2)}
+    device = resolve_device(device or cfg.device)
+    data = load_dataset(cfg.data["name"], data_dir=data_dir or cfg.data.get("dir"), seed=cfg.seed,
+                        **_options(cfg.data, drop=("name", "dir")))
+    info = DataInfo(tuple(data.event_shape), data.binary or data.dynamic_binarize, data.num_classes)
+    model = model_entry.factory(info, **_options(cfg.model))
     guide = guide_entry.factory(model, info, **_options(cfg.guide))
     model.to(device)
     guide.to(device)
     nbytes = sum(t.numel() * t.element_size() for t in data.splits.values())
     if fits_on(device, nbytes):
         data = data.to(device)
-    spec = checkpoint.make_spec(cfg.model, cfg.guide, data.event_shape)
+    spec = checkpoint.make_spec(decisive(cfg), data.event_shape)
     return Built(cfg, data, info, model, guide, spec, device)
 
 
@@ -163,18 +182,84 @@ def resolve_config(config_path, overrides, resume_dir) -> config.Config:
     return cfg
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # e.g. a parent without search permission: look further up
+        return False
+
+
+def check_writable(run_dir: Path) -> None:
+    """Raise :class:`ConfigError` unless ``run_dir`` is a writable directory or can be created
+    as one (its nearest existing ancestor is a writable directory)."""
+    existing = next(p for p in (run_dir, *run_dir.parents) if _exists(p))
+    if not existing.is_dir():
+        raise ConfigError(f"cannot write the run directory {run_dir}: {existing} is a file, not a "
+                          f"directory. Give another --out.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write the run directory {run_dir}: {existing} is not writable. "
+                          f"Give another --out, or make {existing} writable.")
+
+
+def _checkpoint_epoch(path: Path) -> int | None:
+    """The completed epochs the checkpoint at ``path`` holds, or None where there is none."""
+    try:
+        return int(checkpoint.load(path)["state"]["epoch"])
+    except CheckpointError:
+        return None
+
+
+def _diverged(e: Diverged, cfg: config.Config, run_dir: Path) -> TrainingError:
+    """``e``'s message, completed with what the run directory holds and the command that
+    restarts the run at a tenth of the learning rate."""
+    ckpt_path = run_dir / "checkpoint.pt"
+    kept = (f"{ckpt_path} holds epoch {e.completed}, but resuming it would diverge again "
+            f"(training is deterministic)" if e.completed else
+            "No epoch completed, so no checkpoint was written")
+    lr = f"{cfg.train.lr / 10:g}"
+    command = shlex.join(["pyrovae", "train", str(run_dir / "config.toml"),
+                          "--set", f"train.lr={lr}", "--out", f"{run_dir}-lr{lr}"])
+    return TrainingError(f"{e} {kept}. Start a new run with a lower rate (or set "
+                         f"train.clip_norm): {command}")
+
+
+def _interrupted(run_dir: Path) -> Interrupted:
+    """What a Ctrl-C leaves: the checkpoint to resume, or that there is none."""
+    ckpt_path = run_dir / "checkpoint.pt"
+    epoch = _checkpoint_epoch(ckpt_path) if ckpt_path.is_file() else None
+    if epoch is None:
+        return Interrupted("interrupted before the first epoch finished, so no checkpoint was "
+                           "written; run the same command again to start over.")
+    return Interrupted(f"interrupted; {ckpt_path} holds epoch {epoch}. Continue with: "
+                       f"{shlex.join(['pyrovae', 'train', '--resume', str(run_dir)])}")
+
+
 def train(cfg: config.Config, run_dir, *, resume: bool = False, quiet: bool = False,
           data_dir=None, device=None) -> dict:
     """Train the run ``cfg`` into ``run_dir`` (continuing its checkpoint when ``resume``).
 
     Seeds every generator with ``cfg.seed`` first. Returns ``{"paths": [...], "state": TrainState,
     "built": Built}``.
+
+    :raises ConfigError: ``run_dir`` cannot be written, already holds a run (without
+        ``resume``), or holds more epochs than ``cfg.train.epochs`` (with ``resume``).
+    :raises TrainingError: training diverged; the message says what was kept and how to restart.
+    :raises Interrupted: Ctrl-C; the message says which checkpoint to resume.
     """
     run_dir = Path(run_dir)
-    ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
-    if not resume and ckpt_path.exists():
+    check_writable(run_dir)
+    if not resume and (run_dir / "checkpoint.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
                           f"or write a new run with another --out.")
+    try:
+        return _train(cfg, run_dir, resume=resume, quiet=quiet, data_dir=data_dir, device=device)
+    except KeyboardInterrupt:
+        raise _interrupted(run_dir) from None
+
+
+def _train(cfg: config.Config, run_dir: Path, *, resume: bool, quiet: bool, data_dir,
+           device) -> dict:
+    ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
     pyro.set_rng_seed(cfg.seed)
     built = build(cfg, data_dir=data_dir, device=device)
     t = cfg.train
@@ -184,8 +269,8 @@ def train(cfg: config.Config, run_dir, *, resume: bool = False, quiet: bool = Fa
     name = cfg.model["name"]
     checks.check_fits(built.model, name, "train",
                       binarized_once(train_x[0], 0) if built.data.dynamic_binarize else train_x[0],
-                      *train_x[1:])
-    checks.check_fits(built.model, name, "valid", *valid_x)
+                      *train_x[1:], dataset=built.data.name)
+    checks.check_fits(built.model, name, "valid", *valid_x, dataset=built.data.name)
     valid_x = tuple(v.to(built.device) for v in valid_x)
 
     objective = Objective(built.model, built.guide, make_elbo(t.loss, t.num_particles, t.replay))
@@ -194,11 +279,15 @@ def train(cfg: config.Config, run_dir, *, resume: bool = False, quiet: bool = Fa
     state = TrainState()
     if resume:
         ckpt = checkpoint.load(ckpt_path, built.spec, map_location=built.device)
+        state = TrainState(**ckpt["state"])
+        if t.epochs < state.epoch:
+            raise ConfigError(f"the run in {run_dir} has already completed {state.epoch} epochs; "
+                              f"give train.epochs >= {state.epoch} (--set "
+                              f"train.epochs={state.epoch} or more).")
         checkpoint.load_weights(built.model, ckpt["model"], "model", ckpt_path)
         checkpoint.load_weights(built.guide, ckpt["guide"], "guide", ckpt_path)
         optimizer.load_state_dict(ckpt["optimizer"])
         schedule.load_state_dict(ckpt["schedule"])
-        state = TrainState(**ckpt["state"])
         checkpoint.set_rng_state(ckpt["rng"])
     run_dir.mkdir(parents=True, exist_ok=True)
     io.write_text(run_dir / "config.toml", config.dumps(cfg))
@@ -215,9 +304,12 @@ def train(cfg: config.Config, run_dir, *, resume: bool = False, quiet: bool = Fa
         history.insert(0, "seed", cfg.seed)
         io.write_csv(history, run_dir / "history.csv")
 
-    state = fit(objective, optimizer, schedule, train_x, valid_x, t, state=state,
-                on_epoch_end=on_epoch_end, dynamic_binarize=built.data.dynamic_binarize,
-                quiet=quiet, device=built.device)
+    try:
+        state = fit(objective, optimizer, schedule, train_x, valid_x, t, state=state,
+                    on_epoch_end=on_epoch_end, dynamic_binarize=built.data.dynamic_binarize,
+                    quiet=quiet, device=built.device)
+    except Diverged as e:
+        raise _diverged(e, cfg, run_dir) from None
     best = checkpoint.load(best_path, built.spec, map_location=built.device)
     checkpoint.load_weights(built.model, best["model"], "model", best_path)
     checkpoint.load_weights(built.guide, best["guide"], "guide", best_path)

@@ -1,7 +1,13 @@
+import tomllib
+from pathlib import Path
+
 import pytest
 
 from pyrovae import config
 from pyrovae.errors import ConfigError
+from pyrovae.sweep.points import resolve
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_unknown_key_names_it_and_suggests():
@@ -14,23 +20,100 @@ def test_unknown_key_names_it_and_suggests():
 def test_bad_choice_and_type_and_range():
     with pytest.raises(ConfigError, match=r"train.loss = 'iwea'.*Did you mean 'iwae'"):
         config.from_dict({"train": {"loss": "iwea"}})
-    with pytest.raises(ConfigError, match="train.epochs' must be a int"):
-        config.from_dict({"train": {"epochs": "ten"}})
-    with pytest.raises(ConfigError, match="train.lr must be positive"):
+    with pytest.raises(ConfigError, match="train.lr must be a finite number > 0; got 0.0"):
         config.from_dict({"train": {"lr": 0.0}})
-    with pytest.raises(ConfigError, match=r"\[model\] needs a 'name'"):
+    with pytest.raises(ConfigError, match=r"\[model\] needs a 'name'.*name = \"vae\""):
         config.from_dict({"model": {"latent_dim": 3}})
+    with pytest.raises(ConfigError, match=r"\[data\] needs a 'name'.*name = \"sprites\""):
+        config.from_dict({"data": {"num_train": 3}})
+
+
+@pytest.mark.parametrize("raw, message", [
+    ({"train": {"epochs": "ten"}}, 'train.epochs must be a whole number >= 1; got "ten".'),
+    ({"train": {"epochs": 2.5}}, "train.epochs must be a whole number >= 1; got 2.5."),
+    ({"train": {"beta": "x"}}, 'train.beta must be a finite number >= 0; got "x".'),
+    ({"train": {"replay": 1}}, "train.replay must be true or false; got 1."),
+    ({"device": 0}, "device must be a string; got 0."),
+    ({"seed": -1}, "seed must be a whole number >= 0; got -1."),
+    ({"seed": True}, "seed must be a whole number >= 0; got true."),
+])
+def test_type_messages_read_properly(raw, message):
+    with pytest.raises(ConfigError) as info:
+        config.from_dict(raw)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("key", ["lr", "clip_norm", "lr_gamma", "beta", "kl_warmup_epochs"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_float_options_refuse_nan_and_infinity(tmp_path, key, value):
+    path = tmp_path / "c.toml"
+    path.write_text('[data]\nname = "sprites"\n')
+    with pytest.raises(ConfigError, match=rf"^train\.{key} must be a finite number (>|>=) 0; got "):
+        config.load(path, [f"train.{key}={value}"])
+
+
+def test_ints_given_for_floats_become_floats():
+    cfg = config.from_dict({"train": {"lr": 1, "beta": 2}})
+    assert type(cfg.train.lr) is float and cfg.train.lr == 1.0 and type(cfg.train.beta) is float
+
+
+@pytest.mark.parametrize("text", ["", "seed = 3\n", '[model]\nname = "vae"\n'])
+def test_config_file_must_name_its_dataset(tmp_path, text):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        config.load(path)
+    assert str(info.value) == (f"config file '{path}' has no [data] table, so it names no dataset. "
+                               f'Add [data] name = "..." with one of: binarized_mnist, file, '
+                               f"mnist, sprites.")
+    assert config.load(path, ["data.name=sprites"]).data == {"name": "sprites"}
 
 
 def test_overrides_parse_toml_values(tmp_path):
     path = tmp_path / "c.toml"
-    path.write_text('[model]\nname = "vae"\n[train]\nepochs = 3\n')
+    path.write_text('[data]\nname = "sprites"\n[model]\nname = "vae"\n[train]\nepochs = 3\n')
     cfg = config.load(path, ["train.lr=3e-4", "model.hidden=[10, 20]", "data.name=mnist", "seed=7"])
     assert cfg.train.lr == 3e-4 and cfg.train.epochs == 3 and cfg.seed == 7
     assert cfg.model == {"name": "vae", "hidden": [10, 20]}
     assert cfg.data == {"name": "mnist"}
     with pytest.raises(ConfigError, match="is not key=value"):
         config.load(path, ["train.lr"])
+
+
+SHIPPED = sorted([*(REPO / "configs").glob("*.toml"), *(REPO / "configs" / "zoo").glob("*.toml")])
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_dumps_round_trips_every_shipped_config(path):
+    raw = tomllib.loads(path.read_text())
+    cfg = resolve(raw, {}, raw.get("seed", 0), str(path))  # default guide filled in, as in a run
+    assert config.from_dict(tomllib.loads(config.dumps(cfg))) == cfg
+
+
+TRICKY = ['two\nlines', 'say "hi"', "back\\slash\\n", "tab\there", "ünïcødé ✓ 日本",
+          "'single'", '"""', "a = 1\n[train]\nlr = 5", "\x01\x7f", "# not a comment"]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_dumps_round_trips_any_string(text):
+    cfg = config.from_dict({
+        "data": {"name": "file", "path": text},
+        "model": {"name": "spec", "latents": [{"name": "z", "dim": 2, "note": text},
+                                              {"name": "w", "dim": 3, "given": ["z"]}],
+                  "decoder": {"kind": "mlp", "hidden": [4, 5], "label": text},
+                  "weird key " + text: [[1, 2], [text]]},
+        "guide": {"hidden": {"z": [3], "w": []}, "site": text},
+        "train": {"lr": 1.5e-4},
+    })
+    text_out = config.dumps(cfg)
+    assert config.from_dict(tomllib.loads(text_out)) == cfg
+
+
+def test_dumps_leaves_out_none():
+    cfg = config.from_dict({"data": {"name": "sprites"}, "model": {"name": "vae"},
+                            "guide": {"name": "mlp_normal", "latent_dim": None,
+                                      "table": {"a": None, "b": 1}}})
+    assert tomllib.loads(config.dumps(cfg))["guide"] == {"name": "mlp_normal", "table": {"b": 1}}
 
 
 def test_dumps_round_trips(tmp_path):

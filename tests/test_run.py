@@ -1,9 +1,12 @@
+import shlex
+
 import pandas as pd
 import pytest
 import torch
 from pyro import poutine
 
 from pyrovae import config, run
+from pyrovae.cli import main
 from pyrovae.errors import CheckpointError, ConfigError, DataError, TrainingError
 from pyrovae.train import checkpoint
 
@@ -126,10 +129,43 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         # The model counts its calls in Python, which replayed steps do not run.
         "train": {"epochs": 3, "batch_size": 50, "replay": False},
     })
-    with pytest.raises(TrainingError, match=r"epoch 2.*checkpoint \(epoch 1\) is kept"):
+    with pytest.raises(TrainingError) as info:
         run.train(cfg, tmp_path / "run", quiet=True)
     assert torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["state"]["epoch"] == 1
     assert len(pd.read_csv(tmp_path / "run" / "history.csv")) == 1
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("training diverged in epoch 2: ")
+    assert f"{tmp_path / 'run' / 'checkpoint.pt'} holds epoch 1, but resuming it would diverge " \
+           f"again" in message
+    # the command it gives restarts the run (the model breaks in epoch 2, so train one epoch)
+    command = shlex.split(message.rpartition("(or set train.clip_norm): ")[2])
+    assert command[:2] == ["pyrovae", "train"] and "train.lr=0.0001" in command
+    assert main([*command[1:], "--set", "train.epochs=1", "--quiet"]) == 0
+    restarted = config.load(tmp_path / "run-lr0.0001" / "config.toml")
+    assert restarted.train.lr == 1e-4 and restarted.model == cfg.model
+
+
+def test_divergence_in_the_first_epoch_says_no_checkpoint_was_written(tmp_path):
+    src = tmp_path / "exploding.py"
+    src.write_text(NAN_MODEL.replace("{calls}", "3"))
+    cfg = config.from_dict({
+        "data": {"name": "file", "path": _file_data(tmp_path, torch.randn(500, 3))},
+        "model": {"name": f"{src}:build"}, "guide": {"name": "mlp_normal", "hidden": [8]},
+        "train": {"epochs": 3, "batch_size": 50, "replay": False, "lr": 0.02},
+    })
+    with pytest.raises(TrainingError, match=r"^training diverged in epoch 1: .* No epoch "
+                                            r"completed, so no checkpoint was written\. .*"
+                                            r"--set train\.lr=0\.002 --out "):
+        run.train(cfg, tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_no_progress_bars_where_stderr_is_not_a_terminal(tmp_path, capsys):
+    run.train(tiny(epochs=2, batch_size=100), tmp_path, quiet=False)
+    captured = capsys.readouterr()
+    assert "epoch 2/2  train elbo" in captured.out  # the per-epoch lines stay
+    assert "epoch 1/2:" not in captured.err and "batch" not in captured.err
 
 
 def test_non_binary_data_for_a_bernoulli_likelihood(tmp_path):

@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 from pyrovae.errors import ConfigError
-from pyrovae.registry import suggest
+from pyrovae.options import PositiveInt, Widths, check, choice, suggest
 
-
-def choice(field: str, value, choices) -> str:
-    """``value`` if it is one of ``choices``, else a :class:`ConfigError` naming ``field``."""
-    if value not in choices:
-        raise ConfigError(
-            f"{field} = {value!r} is not valid.{suggest(value, choices)} "
-            f"Choose one of: {', '.join(choices)}."
-        )
-    return value
+__all__ = ["choice", "int_list", "known_keys", "names", "positive_int", "required"]
 
 
 def known_keys(field: str, table: dict, valid) -> None:
@@ -30,17 +22,12 @@ def known_keys(field: str, table: dict, valid) -> None:
 
 def positive_int(field: str, value) -> int:
     """``value`` if it is a whole number >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{field} must be a whole number >= 1, got {value!r}.")
-    return value
+    return check(field, value, PositiveInt)
 
 
 def int_list(field: str, value) -> tuple[int, ...]:
     """``value`` as a tuple of whole numbers >= 1 (layer widths)."""
-    if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{field} must be a list of layer widths, e.g. [200, 200], "
-                          f"got {value!r}.")
-    return tuple(positive_int(f"{field}[{i}]", v) for i, v in enumerate(value))
+    return tuple(check(field, value, Widths))
 
 
 def names(field: str, value) -> tuple[str, ...]:

@@ -1,8 +1,9 @@
 """Checkpoints: atomic writes, ``weights_only`` loads, and a refusal of foreign checkpoints.
 
 A checkpoint is a dict of tensors and plain Python values (no pickled code), so it loads with
-``torch.load(weights_only=True)``. Its ``spec`` (model and guide options, data event shape)
-must equal the spec of the run loading it.
+``torch.load(weights_only=True)``. Its ``spec`` (what decides the run's numbers: the config
+without the keys a resume may change, and the data's event shape) must equal the spec of the
+run loading it.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import torch
 from pyrovae import io
 from pyrovae.errors import CheckpointError
 
-FORMAT = "pyrovae-checkpoint/1"
+FORMAT = "pyrovae-checkpoint/2"  # /1 recorded only model, guide and data shape in its spec
 
 
-def make_spec(model: dict, guide: dict, event_shape) -> dict[str, Any]:
-    """What a checkpoint's weights depend on: model and guide options and the data's shape."""
-    return {"model": dict(model), "guide": dict(guide), "event_shape": list(event_shape)}
+def make_spec(decisive: dict, event_shape) -> dict[str, Any]:
+    """What a checkpoint's numbers depend on: ``decisive``, the config without the keys a resume
+    may change (seed, data, model, guide and training options), and the data's shape."""
+    return {**decisive, "event_shape": list(event_shape)}
 
 
 def fingerprint(spec: dict) -> str:
@@ -77,10 +79,14 @@ def load(path: str | Path, spec: dict | None = None, map_location=None) -> dict[
         raise CheckpointError(f"no checkpoint at '{path}'. Train first (pyrovae train CONFIG.toml "
                               f"--out RUN_DIR), or give the run directory that holds it.")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"'{path}' is not a readable pyrovae checkpoint ({e}). It may be "
-                              f"truncated or from another program; resume from another run.") from None
+        ckpt = io.load_torch(path, map_location=map_location)
+    except io.UnreadableFile as e:
+        raise CheckpointError(f"'{path}' is not a readable pyrovae checkpoint: it {e}. Resume or "
+                              f"evaluate a run directory pyrovae wrote.") from None
+    if isinstance(ckpt, dict) and ckpt.get("format") == "pyrovae-checkpoint/1":
+        raise CheckpointError(f"'{path}' was written by an earlier pyrovae, whose checkpoints do "
+                              f"not record the training settings they were made with, so this "
+                              f"version cannot check them. Train the run again with this version.")
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"'{path}' is not a pyrovae checkpoint (format "
                               f"{ckpt.get('format') if isinstance(ckpt, dict) else None!r}, "

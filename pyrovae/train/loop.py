@@ -18,6 +18,18 @@ from pyrovae.train.optim import beta_at
 from pyrovae.train.step import sgd_step
 
 
+class Diverged(TrainingError):
+    """The loss or a parameter became NaN or infinite.
+
+    :attr epoch: the epoch in which it happened.
+    :attr completed: the epochs completed before it (what the last checkpoint holds).
+    """
+
+    def __init__(self, epoch: int, completed: int, what: str):
+        super().__init__(f"training diverged in epoch {epoch}: {what}.")
+        self.epoch, self.completed = epoch, completed
+
+
 @dataclass
 class TrainState:
     """Where training stands after ``epoch`` completed epochs."""
@@ -78,7 +90,7 @@ def fit(
     :param state: where to continue from (a resumed run); a fresh start when None.
     :param dynamic_binarize: replace each training batch ``x`` by a Bernoulli draw ``x' ~ B(x)``.
     :param device: where the model lives; batches move there (a no-op when the data live there).
-    :raises TrainingError: the loss or a parameter became NaN or infinite; the epoch is not saved.
+    :raises Diverged: the loss or a parameter became NaN or infinite; the epoch is not saved.
     """
     state = state or TrainState()
     device = device or train[0].device
@@ -93,8 +105,9 @@ def fit(
         if hasattr(objective.elbo, "reverify"):
             objective.elbo.reverify()
         total = torch.zeros((), device=device)
+        # disable=None: no bar where stderr is not a terminal (a log file would fill with bars)
         bar = tqdm(_batches(n, t.batch_size, train[0].device), desc=f"epoch {epoch}/{t.epochs}",
-                   disable=quiet, leave=False, unit="batch")
+                   disable=True if quiet else None, leave=False, unit="batch")
         try:
             for i, idx in enumerate(bar):
                 batch = tuple(x[idx].to(device, non_blocking=True) for x in train)
@@ -113,19 +126,12 @@ def fit(
             if not bad and "nan" not in str(e).lower():
                 raise
             what = f"parameters {', '.join(bad[:3])} became NaN/Inf" if bad else "a NaN appeared"
-            raise TrainingError(
-                f"training diverged in epoch {epoch}: {what} ({str(e).splitlines()[0][:160]}). "
-                f"The last good checkpoint "
-                f"(epoch {state.epoch}) is kept; lower train.lr or set train.clip_norm, then resume."
-            ) from None
+            raise Diverged(epoch, state.epoch, f"{what} ({str(e).splitlines()[0][:160]})") from None
         finally:
             bar.close()
         train_value = -float(total) / steps_per_epoch / n
         if not math.isfinite(train_value) or _nonfinite_params(objective):
-            raise TrainingError(
-                f"the loss became NaN/Inf during epoch {epoch}. The last good checkpoint "
-                f"(epoch {state.epoch}) is kept; lower train.lr or set train.clip_norm, then resume."
-            )
+            raise Diverged(epoch, state.epoch, "the loss or a parameter became NaN/Inf")
         objective.eval()
         valid_elbo = elbo_per_point(objective.model, objective.guide, valid, t.eval_batch_size)
         schedule.step()

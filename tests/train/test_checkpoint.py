@@ -1,0 +1,58 @@
+import pytest
+
+from pyrovae import config, evaluate, run
+from pyrovae.errors import CheckpointError
+from pyrovae.train import checkpoint
+
+TINY = {
+    "seed": 0,
+    "data": {"name": "sprites", "num_train": 200, "num_valid": 50, "num_test": 50},
+    "model": {"name": "vae", "latent_dim": 2, "hidden": [16]},
+    "guide": {"name": "mlp_normal", "hidden": [16]},
+    "train": {"epochs": 1, "batch_size": 50, "lr": 3e-3},
+}
+
+
+def _cfg(overrides=()) -> config.Config:
+    raw = config.apply_overrides(TINY, list(overrides))
+    return config.from_dict(raw)
+
+
+def _spec(overrides=()) -> dict:
+    return run.build(_cfg(overrides)).spec
+
+
+@pytest.mark.parametrize("override, key", [
+    ("train.lr=0.01", "train.lr"), ("seed=1", "seed"), ("train.beta=0.5", "train.beta"),
+    ("train.batch_size=25", "train.batch_size"), ("data.num_train=150", "data.num_train"),
+    ("guide.hidden=[8]", "guide.hidden"), ("train.replay=false", "train.replay"),
+])
+def test_fingerprint_covers_what_decides_the_numbers(override, key):
+    base, other = _spec(), _spec([override])
+    assert checkpoint.fingerprint(base) != checkpoint.fingerprint(other)
+    diffs = checkpoint._diff(base, other)
+    assert len(diffs) == 1 and diffs[0].startswith(f"{key}: checkpoint has ")
+
+
+@pytest.mark.parametrize("override", sorted(f"{key}=" + ('"cpu"' if key == "device" else
+                                                         '"/elsewhere"' if key == "data.dir" else
+                                                         "7")
+                                            for key in run.RESUMABLE_KEYS))
+def test_fingerprint_leaves_out_the_keys_a_resume_may_change(override):
+    assert checkpoint.fingerprint(_spec()) == checkpoint.fingerprint(_spec([override]))
+
+
+def test_a_checkpoint_of_another_learning_rate_is_refused_with_the_key(tmp_path):
+    run.train(_cfg(["train.lr=0.01"]), tmp_path, quiet=True)
+    with pytest.raises(CheckpointError, match=r"train\.lr: checkpoint has 0\.01, this run has "
+                                              r"0\.003"):
+        checkpoint.load(tmp_path / "checkpoint.pt", _spec())
+
+
+def test_best_weights_load_from_the_runs_own_config(tmp_path):
+    """evaluate.load_run computes the spec from config.toml: it must equal the trained one's."""
+    trained = run.train(_cfg(["model.hidden=[16]", "guide.latent_dim=2"]), tmp_path, quiet=True)
+    built = evaluate.load_run(tmp_path)
+    assert built.spec == trained["built"].spec
+    for p, q in zip(built.model.parameters(), trained["built"].model.parameters()):
+        assert p.equal(q)
