@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from pyrovae.errors import PyrovaeError
+from pyrovae.errors import ConfigError, PyrovaeError
 
 
 def _train(args) -> int:
@@ -33,15 +33,43 @@ def _train(args) -> int:
     return 0
 
 
+def _ks(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(k) for k in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--ks '{text}' is not a comma-separated list of integers, "
+                          f"e.g. --ks 1,10,100.") from None
+
+
+def _check_outputs(outputs: dict[str, str], read: dict[str, str] | None = None) -> None:
+    """Refuse, before any work, output paths that name one file (each other's or an input's)
+    or that cannot be written.
+
+    :param outputs: option -> path of each file the command writes.
+    :param read: option -> path of each file the command reads.
+    """
+    from pyrovae import io
+
+    given = [(option, path) for option, path in {**(read or {}), **outputs}.items() if path]
+    for i, (option, path) in enumerate(given):
+        for other, other_path in given[:i]:
+            if io.same_file(path, other_path):
+                raise ConfigError(f"{option} {path} is the file of {other} ({other_path}); "
+                                  f"writing it would replace that file. Give another path.")
+    for option, path in outputs.items():
+        if path:
+            io.check_writable(path, option)
+
+
 def _evaluate(args) -> int:
     from pyrovae import evaluate, io, results
 
-    try:
-        ks = [int(k) for k in args.ks.split(",")] if args.ks else \
-            [k for k in (1, 10, 100, 1000, 5000) if k <= args.num_samples]
-    except ValueError:
-        raise PyrovaeError(f"--ks '{args.ks}' is not a comma-separated list of integers, "
-                           f"e.g. --ks 1,10,100.") from None
+    ks = evaluate.check_settings(num_samples=args.num_samples, ks=_ks(args.ks), seed=args.seed,
+                                 batch_size=args.batch_size, limit=args.limit)
+    _check_outputs({"--out": args.out, "--per-datapoint": args.per_datapoint})
+    results.check_columns(args.out, evaluate.SUMMARY_COLUMNS)
     built = evaluate.load_run(args.run_dir, data_dir=args.data_dir, device=args.device)
     summary, per_point = evaluate.evaluate(
         built, str(args.run_dir), split=args.split, num_samples=args.num_samples, ks=ks,
@@ -80,10 +108,11 @@ def _report(args) -> int:
     from pyrovae import io, report
 
     by = [c.strip() for c in args.by.split(",") if c.strip()] if args.by else None
+    md = Path(args.md) if args.md else Path(args.results).with_suffix(".md")
+    _check_outputs({"--md": md}, read={"RESULTS": args.results})
     table = report.read_results(args.results)
     summary, notes = report.summarize(table, by=by, value=args.value, where=args.where)
     text = report.markdown(summary, digits=args.digits, fixed=["mean", "stderr"])
-    md = Path(args.md) if args.md else Path(args.results).with_suffix(".md")
     caption = (f"Mean and standard error across seeds of `{args.value}` in {args.results}"
                f" ({report.seed_column(table)} is the seed).")
     io.write_text(md, f"{caption}\n\n{text}")

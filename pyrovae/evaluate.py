@@ -4,6 +4,7 @@ active units on a data split, as tidy rows (one per estimator and K)."""
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from pathlib import Path
 
@@ -24,6 +25,9 @@ SUMMARY_COLUMNS = [
     "stderr_of_mean", "kl", "reconstruction", "active_units", "seconds", "device",
     "pyrovae_version", "pyro_version", "torch_version",
 ]
+DEFAULT_KS = (1, 10, 100, 1000, 5000)
+# The largest seed pyro.set_rng_seed takes: it seeds numpy's generator too.
+MAX_SEED = 2**32 - 1
 
 
 def load_run(run_dir, *, data_dir=None, device=None) -> run.Built:
@@ -43,6 +47,43 @@ def load_run(run_dir, *, data_dir=None, device=None) -> run.Built:
     return built
 
 
+def cli_option(name: str) -> str:
+    """The command-line spelling of a setting of :func:`evaluate`: ``num_samples`` ->
+    ``--num-samples``."""
+    return "--" + name.replace("_", "-")
+
+
+def check_settings(*, num_samples, ks=None, seed=0, batch_size=100, limit=None,
+                   option=cli_option) -> list[int]:
+    """The sorted distinct IWAE sizes ``ks`` (default: those of :data:`DEFAULT_KS` up to
+    ``num_samples``), once every setting of :func:`evaluate` is checked.
+
+    :param option: how a setting is named in messages (default: as on the command line).
+    :raises ConfigError: naming the first setting out of its range, and the range.
+    """
+    def whole(name, value, low, high=None):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low or (
+                high is not None and value > high):
+            bound = f"in {low}..{high}" if high is not None else f">= {low}"
+            raise ConfigError(f"{option(name)} must be a whole number {bound}, got {value!r}.")
+
+    whole("num_samples", num_samples, 1)
+    whole("seed", seed, 0, MAX_SEED)
+    whole("batch_size", batch_size, 1)
+    if limit is not None:
+        whole("limit", limit, 1)
+    if ks is None:
+        return [k for k in DEFAULT_KS if k <= num_samples]
+    for k in ks:
+        whole("ks", k, 1)
+    ks = sorted({int(k) for k in ks})
+    if ks and ks[-1] > num_samples:
+        raise ConfigError(f"{option('ks')} {[k for k in ks if k > num_samples]} must lie in "
+                          f"1..{num_samples} ({option('num_samples')}): the IWAE bounds are "
+                          f"computed from the same {num_samples} samples.")
+    return ks
+
+
 def _mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
     values = values.double()
     n = values.numel()
@@ -50,7 +91,7 @@ def _mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
 
 
 def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_samples: int = 5000,
-             ks=(1, 10, 100, 1000, 5000), seed: int = 0, batch_size: int = 100,
+             ks=None, seed: int = 0, batch_size: int = 100,
              limit: int | None = None, quiet: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate a built run on ``split``; returns (summary rows, per-data-point rows).
 
@@ -71,15 +112,15 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
     A run trained with dynamic binarization is scored on one Bernoulli draw of the split's
     grayscale images, seeded with ``seed``.
 
+    :param ks: the IWAE bounds to report (default: :data:`DEFAULT_KS` up to ``num_samples``).
     :param limit: evaluate only ``limit`` data points spread evenly over the split
         (:func:`~pyrovae.data.splitting.spread_indices`); the per-point ``index`` column says which.
     :param batch_size: data points per estimator call (the progress bar's step).
+    :param quiet: no progress bar (there is none either when stderr is not a terminal).
+    :raises ConfigError: a setting is out of range (:func:`check_settings`).
     """
-    ks = sorted({int(k) for k in ks})
-    too_large = [k for k in ks if k > num_samples or k < 1]
-    if too_large:
-        raise ConfigError(f"--ks {too_large} must lie in 1..{num_samples} (--num-samples); the IWAE "
-                          f"bounds are computed from the same {num_samples} samples.")
+    ks = check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size,
+                        limit=limit)
     tensors = built.tensors(split, marginal=True)
     index = spread_indices(tensors[0].shape[0], limit)
     if index is not None:
@@ -88,12 +129,14 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
         tensors = (run.binarized_once(tensors[0], seed), *tensors[1:])
     given_y = "_given_y" if built.label_role == "input" else ""
     name = built.cfg.model["name"]
-    checks.check_fits(built.model, name, split, *tensors)
+    checks.check_fits(built.model, name, split, *tensors, dataset=built.data.name)
     pyro.set_rng_seed(seed)
     n = tensors[0].shape[0]
     start = time.perf_counter()
     parts, rates = [], []
-    with tqdm(total=n, desc=f"log p(x), K={num_samples}", unit="point", disable=quiet) as bar:
+    # disable=None: no bar where stderr is not a terminal (logs, pipes)
+    with tqdm(total=n, desc=f"log p(x), K={num_samples}", unit="point",
+              disable=True if quiet else None) as bar:
         for lo in range(0, n, batch_size):
             batch = tuple(t[lo:lo + batch_size] for t in tensors)
             parts.append(log_px(built.model, built.guide, *batch, num_samples=num_samples, ks=ks))

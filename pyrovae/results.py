@@ -1,12 +1,16 @@
-"""Tidy result tables: appending rows to a CSV file without ever leaving it half-written."""
+"""Tidy result tables: appending rows to a CSV file without ever leaving it half-written, and
+without losing rows when several processes append to it at once."""
 
 from __future__ import annotations
 
 import csv
 import io as _io
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
+from filelock import FileLock
 
 from pyrovae import io
 from pyrovae.errors import ConfigError
@@ -21,25 +25,63 @@ def header(path: str | Path) -> list[str] | None:
         return next(csv.reader(f), None)
 
 
-def append_rows(path: str | Path, rows: pd.DataFrame) -> None:
-    """Append ``rows`` to the CSV at ``path`` (created if absent) in one atomic rename.
+def check_columns(path: str | Path, columns) -> None:
+    """Refuse a CSV at ``path`` whose columns are not ``columns`` (in order); an absent or empty
+    file is fine.
+
+    :raises ConfigError: naming the columns missing there and those not in ``columns``.
+    """
+    found, columns = header(path), list(columns)
+    if found is not None and found != columns:
+        missing = [c for c in columns if c not in found]
+        extra = [c for c in found if c not in columns]
+        raise ConfigError(
+            f"{path} has other columns than the rows to append (missing there: "
+            f"{missing or 'none'}; not in these rows: {extra or 'none'}; or another order); it was "
+            f"left as it was. Write to another file (--out, or out = ... in a sweep file).")
+
+
+@contextmanager
+def locked(path: str | Path):
+    """Hold an exclusive lock on the CSV ``path`` for the block (other processes calling this wait).
+
+    The lock is held on the sidecar file ``.NAME.lock`` beside it: the CSV itself is replaced by
+    a rename on every append, so a lock on it would not outlive the append.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(path.with_name(f".{path.name}.lock")):
+        yield
+
+
+def _keys(frame: pd.DataFrame, columns: Sequence[str]) -> list[tuple]:
+    return list(zip(*(frame[c].astype(str) for c in columns)))
+
+
+def append_rows(path: str | Path, rows: pd.DataFrame, *, unless_present: Sequence[str] = ()) -> int:
+    """Append ``rows`` to the CSV at ``path`` (created if absent) in one atomic rename, under
+    :func:`locked`, so concurrent appends from several processes all keep their rows.
 
     The bytes already in the file are kept as they are (no parse and re-print of old numbers).
 
+    :param unless_present: key columns: a row whose values in them (as text) equal those of a
+        row already in the file is not appended.
+    :returns: the number of rows appended.
     :raises ConfigError: the existing file has other columns; it is left untouched.
     """
     path = Path(path)
-    found = header(path)
-    if found is not None and found != list(rows.columns):
-        raise ConfigError(
-            f"{path} has the columns {found}, not the {list(rows.columns)} of these results; it "
-            f"was left as it was. Write to another file (--out)."
-        )
-    old = path.read_bytes() if found is not None else b""
     buffer = _io.StringIO()
-    rows.to_csv(buffer, index=False, header=not old, lineterminator="\n")
-    with io.atomic_path(path) as tmp, open(tmp, "wb") as f:
-        f.write(old)
-        if old and not old.endswith(b"\n"):
-            f.write(b"\n")
-        f.write(buffer.getvalue().encode())
+    with locked(path):
+        check_columns(path, rows.columns)
+        old = path.read_bytes() if header(path) is not None else b""
+        if old and unless_present:
+            held = set(_keys(pd.read_csv(path, usecols=list(unless_present), dtype=str),
+                             unless_present))
+            rows = rows[[key not in held for key in _keys(rows, unless_present)]]
+        rows.to_csv(buffer, index=False, header=not old, lineterminator="\n")
+        with io.atomic_path(path) as tmp, open(tmp, "wb") as f:
+            f.write(old)
+            if old and not old.endswith(b"\n"):
+                f.write(b"\n")
+            f.write(buffer.getvalue().encode())
+    return len(rows)

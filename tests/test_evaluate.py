@@ -1,7 +1,9 @@
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
-from pyrovae import config, run
+from pyrovae import config, evaluate, run
 from pyrovae.cli import main
 from pyrovae.errors import ConfigError
 
@@ -48,12 +50,90 @@ def test_evaluate_appends_tidy_rows(run_dir, tmp_path, capsys):
                                   table.drop(columns="seconds"))
 
 
-def test_evaluate_refuses_a_csv_of_other_columns(run_dir, tmp_path, capsys):
-    out = tmp_path / "other.csv"
-    out.write_text("a,b\n1,2\n")
-    code = main(["evaluate", str(run_dir), "--num-samples", "10", "--out", str(out), "--quiet"])
-    assert code == 2 and "left as it was" in capsys.readouterr().err
-    assert out.read_text() == "a,b\n1,2\n"
+def snapshot(*dirs) -> dict:
+    """Every file under ``dirs`` (links followed) with its bytes."""
+    return {p: p.read_bytes() for d in dirs for p in sorted(Path(d).rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Make loading a run fail the test: bad input must be refused before any work."""
+    def load_run(*args, **kwargs):
+        pytest.fail("the run was loaded before the bad input was refused")
+
+    monkeypatch.setattr(evaluate, "load_run", load_run)
+
+
+def refused(args, capsys, *dirs) -> str:
+    """Run ``pyrovae ARGS``; check that it exits with 2, one line on stderr, no file written
+    under ``dirs``; returns that line."""
+    before = snapshot(*dirs)
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith(f"pyrovae {args[0]}: error: "), err
+    assert snapshot(*dirs) == before
+    return err
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--limit", "0"], "--limit must be a whole number >= 1, got 0."),
+    (["--limit", "-5"], "--limit must be a whole number >= 1, got -5."),
+    (["--batch-size", "0"], "--batch-size must be a whole number >= 1, got 0."),
+    (["--seed", "-1"], "--seed must be a whole number in 0..4294967295, got -1."),
+    (["--seed", str(2**32)], "--seed must be a whole number in 0..4294967295, got 4294967296."),
+    (["--num-samples", "0"], "--num-samples must be a whole number >= 1, got 0."),
+    (["--ks", "0,1"], "--ks must be a whole number >= 1, got 0."),
+    (["--ks", "1,50"], "--ks [50] must lie in 1..10 (--num-samples)"),
+    (["--ks", "1,x"], "--ks '1,x' is not a comma-separated list of integers"),
+])
+def test_bad_evaluate_options_are_refused_before_loading(run_dir, tmp_path, capsys, no_work,
+                                                         options, message):
+    args = ["evaluate", str(run_dir), "--num-samples", "10", "--out", str(tmp_path / "r.csv"),
+            "--quiet", *options]
+    assert message in refused(args, capsys, tmp_path, run_dir)
+
+
+@pytest.mark.parametrize("spelling", ["same", "dotdot", "symlink"])
+def test_evaluate_refuses_one_file_for_out_and_per_datapoint(run_dir, tmp_path, capsys, no_work,
+                                                             spelling):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path, target_is_directory=True)
+    out = tmp_path / "x.csv"
+    out.write_text(",".join(evaluate.SUMMARY_COLUMNS) + "\n")
+    points = {"same": out, "dotdot": tmp_path / "sub" / ".." / "x.csv",
+              "symlink": tmp_path / "link" / "x.csv"}[spelling]
+    err = refused(["evaluate", str(run_dir), "--num-samples", "10", "--out", str(out),
+                   "--per-datapoint", str(points), "--quiet"], capsys, tmp_path, run_dir)
+    assert f"--per-datapoint {points} is the file of --out ({out})" in err
+
+
+@pytest.mark.parametrize("where, message", [
+    ("other columns", "has other columns than the rows to append (missing there: ['run',"),
+    ("under a file", "is a file, not a directory"),
+    ("a directory", "is a directory; give the path of a file to write."),
+])
+def test_evaluate_checks_its_outputs_before_any_work(run_dir, tmp_path, capsys, no_work, where,
+                                                     message):
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "file.txt").write_text("not a directory\n")
+    (tmp_path / "dir").mkdir()
+    out, points = {"other columns": ("other.csv", "points.csv"),
+                   "under a file": ("file.txt/r.csv", "points.csv"),
+                   "a directory": ("r.csv", "dir")}[where]
+    err = refused(["evaluate", str(run_dir), "--num-samples", "10", "--out", str(tmp_path / out),
+                   "--per-datapoint", str(tmp_path / points), "--quiet"], capsys, tmp_path)
+    assert message in err
+    assert "left as it was" in err or where != "other columns"
+
+
+def test_no_progress_bar_where_stderr_is_not_a_terminal(run_dir, tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    assert main(["evaluate", str(run_dir), "--num-samples", "10", "--ks", "1", "--limit", "5",
+                 "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "wrote:" in captured.out and len(pd.read_csv(out)) == 3
+    assert captured.err == ""
 
 
 def test_evaluate_checks_ks_and_run_dir(run_dir, tmp_path):

@@ -78,7 +78,8 @@ def test_bad_report_options_are_clear_errors(tmp_path, capsys, args, message):
     path = tmp_path / "results.csv"
     results().to_csv(path, index=False)
     assert main(["report", str(path), *args]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
     assert not (tmp_path / "results.md").exists()
 
 
@@ -88,3 +89,18 @@ def test_missing_or_empty_results_are_clear_errors(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(ConfigError, match="not a readable CSV"):
         report.read_results(tmp_path / "empty.csv")
+
+
+@pytest.mark.parametrize("md", ["results.csv", "sub/../results.csv", "link/results.csv"])
+def test_report_refuses_to_write_markdown_over_the_results(tmp_path, capsys, monkeypatch, md):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path, target_is_directory=True)
+    results().to_csv(tmp_path / "results.csv", index=False)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    monkeypatch.setattr(report, "read_results", lambda path: pytest.fail("read before refusing"))
+    assert main(["report", "results.csv", "--md", md]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"pyrovae report: error: --md {md} is the file of RESULTS (results.csv)")
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from pyrovae.cli import main
-from pyrovae.errors import ConfigError
+from pyrovae.errors import ConfigError, Interrupted
 from pyrovae.evaluate import SUMMARY_COLUMNS
 from pyrovae.sweep import load_spec, run_sweep
 from pyrovae.sweep.spec import RUN_COLUMNS
@@ -163,7 +163,7 @@ def test_crash_mid_training_resumes_to_the_same_rows(tmp_path, monkeypatch):
 
     monkeypatch.setattr(checkpoint, "save", crash_after_the_first_epoch)
     spec = load_spec(one_point(tmp_path / "b"))
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises((KeyboardInterrupt, Interrupted)):  # run.train may say how to go on
         run_sweep(spec, log=lambda line: None)
     monkeypatch.setattr(checkpoint, "save", real_save)
     assert not (tmp_path / "b" / "results.csv").exists()
@@ -197,6 +197,73 @@ def test_a_failing_point_is_reported_and_the_others_are_kept(tmp_path, capsys):
     assert len(table) == 4 and (table["train.lr"] == 0.003).all()
 
 
+FLAKY_MODEL = """\
+import os
+from pathlib import Path
+
+from pyrovae.registry import get_model
+
+
+def make(data, fail="no", **options):
+    if fail == "raise" and Path(__file__).with_name("broken").exists():
+        raise RuntimeError("the factory is broken")
+    if fail == "die":
+        os._exit(3)
+    return get_model("vae").factory(data, **options)
+"""
+
+
+def flaky_sweep(tmp_path: Path, fails: list[str]) -> Path:
+    """A sweep over a user model file whose factory raises (while a file ``broken`` exists
+    beside it) or kills its process, as ``model.fail`` says."""
+    (tmp_path / "flaky.py").write_text(FLAKY_MODEL)
+    (tmp_path / "broken").touch()
+    sweep = write_sweep(tmp_path)
+    sweep.write_text(sweep.read_text().replace("seeds = [0, 1]", "seeds = [0]").replace(
+        '"model.latent_dim" = [2, 3]', f'"model.fail" = {fails}').replace(
+        "[set]\n", f'[set]\n"model.name" = "{tmp_path / "flaky.py"}:make"\n'))
+    return sweep
+
+
+def test_a_point_raising_any_error_fails_alone_and_a_rerun_retries_only_it(tmp_path, capsys):
+    sweep = flaky_sweep(tmp_path, ["no", "raise"])
+    assert main(["sweep", str(sweep)]) == 1
+    captured = capsys.readouterr()
+    failed = [line for line in captured.out.splitlines() if "FAILED" in line]
+    assert len(failed) == 1 and failed[0].startswith("[2/2] FAILED ")
+    assert failed[0].endswith("(model.fail=raise seed=0): RuntimeError: the factory is broken")
+    assert "1 points failed" in captured.err
+    csv = tmp_path / "results.csv"
+    table = pd.read_csv(csv)
+    assert len(table) == 4 and (table["model.fail"] == "no").all()
+    before = csv.read_bytes()
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/checkpoint.pt")}
+    assert len(stamps) == 1
+
+    (tmp_path / "broken").unlink()
+    assert main(["sweep", str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "1 already in" in out and "1 to run" in out and "[1/1] trained " in out
+    assert csv.read_bytes().startswith(before)
+    assert sorted(pd.read_csv(csv)["model.fail"]) == ["no"] * 4 + ["raise"] * 4
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+def test_jobs_keep_the_rows_of_the_others_when_a_point_raises_or_its_process_dies(tmp_path,
+                                                                                   capsys):
+    sweep = flaky_sweep(tmp_path, ["raise", "die", "no"])
+    assert main(["sweep", str(sweep), "--jobs", "2"]) == 1
+    captured = capsys.readouterr()
+    failed = sorted(line.split("): ", 1)[1] for line in captured.out.splitlines()
+                    if " FAILED " in line)
+    assert len(failed) == 2
+    assert failed[0] == "RuntimeError: the factory is broken"
+    assert failed[1].startswith("WorkerDied: the process running this point exited with code 3")
+    assert "2 points failed" in captured.err
+    table = pd.read_csv(tmp_path / "results.csv")
+    assert len(table) == 4 and (table["model.fail"] == "no").all()
+
+
 def test_sweep_refuses_a_csv_of_other_columns_before_training(tmp_path, capsys):
     sweep = write_sweep(tmp_path)
     (tmp_path / "results.csv").write_text("a,b\n1,2\n")
@@ -213,14 +280,17 @@ def test_sweep_refuses_a_csv_of_other_columns_before_training(tmp_path, capsys):
     (('"model.latent_dim" = [2, 3]', '"model.latnt_dim" = [2]'), "Did you mean 'latent_dim'?"),
     (('"model.latent_dim" = [2, 3]', 'seed = [1]'), "seeds = [...]"),
     (("[grid]", "[zip]\n\"train.lr\" = [0.1]\n\"train.beta\" = [1.0, 2.0]\n[grid]"), "equal lengths"),
-    (("num_samples = 20", "num_samples = 10"), "must not exceed evaluate.num_samples"),
+    (("num_samples = 20", "num_samples = 10"), "evaluate.ks [20] must lie in 1..10"),
+    (("limit = 50", "limit = 0"), "evaluate.limit must be a whole number >= 1, got 0."),
+    (("limit = 50", "seed = -1"), "evaluate.seed must be a whole number in 0..4294967295"),
     (("seeds = [0, 1]", "seeds = [0, 0]"), "repeat a seed"),
 ])
 def test_bad_sweep_files_are_clear_errors(tmp_path, capsys, edit, message):
     sweep = write_sweep(tmp_path)
     sweep.write_text(sweep.read_text().replace(*edit))
     assert main(["sweep", str(sweep)]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
     assert not (tmp_path / "runs").exists() and not (tmp_path / "results.csv").exists()
 
 

@@ -1,4 +1,4 @@
-"""Slicing a model's arguments into batches of data points.
+"""Slicing a model's arguments into batches of data points, and checking the data first.
 
 The data are the first positional argument (or the keyword ``x``), a tensor ``[N, *event_shape]``.
 Every other tensor argument whose first dimension is ``N`` (labels, masks, ...) is sliced with it;
@@ -8,9 +8,12 @@ everything else is passed unchanged to every batch.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import Any, Iterator
 
 import torch
+
+from pyrovae.errors import DataError, PyrovaeError
 
 #: Elements of one data-shaped tensor (particles x data points x event) a tile aims at: 16M
 #: floats, 64 MB in float32. Models hold a few such tensors at once.
@@ -18,16 +21,70 @@ TILE_ELEMENTS = 1 << 24
 
 
 def data_tensor(args: tuple, kwargs: dict) -> torch.Tensor:
-    """The data ``x``: the first positional argument, else the keyword ``x``."""
+    """The data ``x``: the first positional argument, else the keyword ``x``.
+
+    :raises DataError: there is no such tensor, it has no rows, or it holds NaN or Inf.
+    """
     x = args[0] if args else kwargs.get("x")
     if not isinstance(x, torch.Tensor) or x.dim() == 0:
-        raise ValueError(
+        raise DataError(
             "pass the data as the first argument (or as x=...): a tensor [N, *event_shape], "
             f"got {type(x).__name__}."
         )
     if x.shape[0] == 0:
-        raise ValueError("the data have no rows: pass at least one data point.")
+        raise DataError("the data have no rows: pass at least one data point.")
+    if (x.is_floating_point() or x.is_complex()) and not bool(torch.isfinite(x).all()):
+        rows = ~torch.isfinite(x).reshape(x.shape[0], -1).all(1)
+        raise DataError(
+            f"x holds NaN or Inf in {int(rows.sum())} of {x.shape[0]} data points (the first is "
+            f"row {int(rows.nonzero()[0, 0])}). Remove those points or fill in their values: "
+            f"log p(x) of a NaN is not a number."
+        )
     return x
+
+
+def _describe(value: torch.Tensor) -> str:
+    return f"shape {tuple(value.shape)} and dtype {value.dtype}"
+
+
+def _expected(name: str, program) -> str | None:
+    """What a model or guide says it takes: its ``event_shape`` attribute and the dtype of its
+    floating-point parameters, where it has them."""
+    parts = []
+    event_shape = getattr(program, "event_shape", None)
+    if event_shape is not None:
+        parts.append(f"takes data points of shape {tuple(event_shape)}")
+    parameters = program.parameters() if isinstance(program, torch.nn.Module) else ()
+    dtype = next((p.dtype for p in parameters if p.is_floating_point()), None)
+    if dtype is not None:
+        parts.append(f"has {dtype} parameters")
+    return f"the {name} {' and '.join(parts)}" if parts else None
+
+
+@contextmanager
+def first_run(args: tuple, kwargs: dict, model=None, guide=None):
+    """Run the block, the first run of ``model`` and ``guide`` on (a batch of) the arguments,
+    turning the error of a program that cannot take them into a :class:`DataError` that names
+    the arguments given and, where the programs say, what they take."""
+    try:
+        yield
+    except PyrovaeError:
+        raise
+    except (ValueError, RuntimeError, IndexError, TypeError) as e:
+        given = [f"x of {_describe(data_tensor(args, kwargs))}"]
+        given += [f"argument {i + 1} of {_describe(a)}" for i, a in enumerate(args)
+                  if i > 0 and isinstance(a, torch.Tensor)]
+        given += [f"{k} of {_describe(v)}" for k, v in kwargs.items()
+                  if k != "x" and isinstance(v, torch.Tensor)]
+        expected = [t for t in (_expected("model", model), _expected("guide", guide)) if t]
+        expected = f" ({'; '.join(expected)})" if expected else ""
+        names = " and ".join(n for n, p in (("model", model), ("guide", guide)) if p is not None)
+        lines = str(e).strip().splitlines()
+        raise DataError(
+            f"the {names} cannot run on {', '.join(given)}{expected}: "
+            f"{type(e).__name__}: {lines[0] if lines else '(no message)'}. Pass x as "
+            f"[N, *event_shape] with the shape and dtype the model was built for."
+        ) from e
 
 
 def slice_args(args: tuple, kwargs: dict, num_data: int, start: int, stop: int):
@@ -62,6 +119,7 @@ def ranges(total: int, step: int) -> Iterator[tuple[int, int]]:
 
 
 def check_positive(name: str, value: int | None) -> None:
+    """Raise ``ValueError`` unless ``value`` is None or a positive integer."""
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
 

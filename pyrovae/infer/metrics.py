@@ -251,7 +251,8 @@ def active_units(
         raise ValueError("active_units needs at least 2 data points.")
     base = rng.draw_base_seed()
     probe_args, probe_kwargs = batching.slice_args(args, kwargs, num_data, 0, 1)
-    with rng.seeded(rng.tile_seed(base, 0), device), poutine.block():
+    with rng.seeded(rng.tile_seed(base, 0), device), poutine.block(), \
+            batching.first_run(args, kwargs, guide=guide):
         probe = poutine.trace(guide).get_trace(*probe_args, **probe_kwargs)
     particle_dim = -(max_plate_nesting(probe) + 1)
     sites, skipped = _unit_sites(probe, data_plate)

@@ -125,10 +125,11 @@ def check_structure(model_trace, guide_trace, data_plate: str, num_data: int) ->
     """Check a model trace (replayed on ``guide_trace``, or run alone when ``guide_trace`` is
     ``None``) against the protocol and return its :class:`Structure`.
 
-    :raises ModelSpecError: the model has no plate ``data_plate``; an observed site does not
-        match the plate's size; the plate's size is not the number of data points; the guide
-        misses a latent site of the model or samples a site the model does not have; a latent
-        site is inside ``data_plate`` in one program and outside it in the other.
+    :raises ModelSpecError: the model has no plate ``data_plate``; it observes no site; an
+        observed site does not match the plate's size; the plate's size is not the number of
+        data points; the guide misses a latent site of the model or samples a site the model
+        does not have; a latent site is inside ``data_plate`` in one program and outside it in
+        the other.
     """
     model_sites = sample_sites(model_trace)
     plates = sorted({f.name for s in model_sites.values() for f in s["cond_indep_stack"]})
@@ -140,6 +141,12 @@ def check_structure(model_trace, guide_trace, data_plate: str, num_data: int) ->
         )
 
     observed = observed_sites(model_trace)
+    if not observed:
+        raise ModelSpecError(
+            f"the model observes nothing, so there is no log p(x): observe the data with "
+            f"`pyro.sample(name, distribution, obs=x)` inside "
+            f"`with pyro.plate('{data_plate}', N):`."
+        )
     for name, site in observed.items():
         frame = plate_frame(site, data_plate)
         if frame is None:

@@ -115,12 +115,15 @@ def iter_tiles(
 
     Draws one base seed from the global RNG when iteration starts; tile ``(rows, particles)``
     runs under :func:`rng.tile_seed` ``(base, 1, rows.start, particles.start)``. A first probe run
-    (no particle plate, on the first batch) checks the pair with
+    (no particle plate, on the first batch) checks that the pair takes the data
+    (:func:`~pyrovae.infer.batching.first_run`), checks the pair with
     :func:`~pyrovae.infer.sites.check_structure` and finds the plate nesting. Distribution
     arguments are validated (when Pyro's validation is on) in the first chunk of each batch only.
 
     :param proposal: ``"guide"`` (sample latents from the guide) or ``"prior"`` (from the model).
     :param keep_traces: keep each tile's traces in :class:`Tile`.
+    :raises DataError: the data hold NaN or Inf, or the pair cannot run on the arguments.
+    :raises ModelSpecError: the pair does not follow the protocol (see ``check_structure``).
     """
     if proposal not in PROPOSALS:
         raise ValueError(f"proposal must be one of {PROPOSALS}, got {proposal!r}.")
@@ -135,15 +138,29 @@ def iter_tiles(
     for start, stop in batching.ranges(num_data, batch_size):
         batch_args, batch_kwargs = batching.slice_args(args, kwargs, num_data, start, stop)
         if structure is None:
-            with torch.no_grad(), rng.seeded(rng.tile_seed(base, 0), device):
-                traces = _trace_pair(model, guide, batch_args, batch_kwargs, proposal)
-            structure = check_structure(*traces, data_plate, stop - start)
+            structure = _probe(model, guide, args, kwargs, (batch_args, batch_kwargs, stop - start),
+                               proposal, data_plate, rng.tile_seed(base, 0), device)
         for k0, k1 in batching.ranges(num_samples, particle_chunk):
             seed = rng.tile_seed(base, 1, start, k0)
             yield _run_tile(
                 model, guide, batch_args, batch_kwargs, proposal, data_plate, structure,
                 (start, stop), (k0, k1), seed, device, keep_traces,
             )
+
+
+@torch.no_grad()
+def _probe(model, guide, args, kwargs, batch, proposal, data_plate, seed, device) -> Structure:
+    """The :class:`Structure` of the pair, from its first run on ``batch``, the first batch's
+    ``(args, kwargs, number of rows)``."""
+    batch_args, batch_kwargs, num_rows = batch
+    with rng.seeded(seed, device), batching.first_run(args, kwargs, model, guide):
+        model_trace, guide_trace = _trace_pair(model, guide, batch_args, batch_kwargs, proposal)
+    structure = check_structure(model_trace, guide_trace, data_plate, num_rows)
+    # a shape the trace let through surfaces in the densities the tiles compute
+    with batching.first_run(args, kwargs, model, guide):
+        for site in observed_sites(model_trace).values():
+            site["fn"].log_prob(site["value"])
+    return structure
 
 
 @torch.no_grad()

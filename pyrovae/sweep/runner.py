@@ -2,7 +2,8 @@
 process, or in ``jobs`` spawned processes), and append each point's rows as it finishes.
 
 Only this (the parent) process writes the CSV, one atomic rewrite per point, so a crash or kill
-leaves it whole, and a re-run finds exactly the points that still lack rows.
+leaves it whole, and a re-run finds exactly the points that still lack rows: those not run yet
+and those that failed.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import closing
+from multiprocessing.connection import wait
 
-from pyrovae.errors import ConfigError, PyrovaeError
+from pyrovae.errors import ConfigError, Interrupted
 from pyrovae.sweep import table
 from pyrovae.sweep.spec import SweepSpec
-from pyrovae.sweep.work import Task, init_worker, run_task
+from pyrovae.sweep.work import Failure, Task, died, failure, run_in_worker, run_task
 
 
 def available_cores() -> int:
@@ -45,27 +47,53 @@ def plan(spec: SweepSpec, data_dir=None, device=None) -> tuple[list[Task], int]:
     return tasks, complete
 
 
-def _execute(tasks: list[Task], jobs: int):
-    """Yield (task, (rows, trained) or None, error or None) as tasks finish."""
-    if jobs <= 1:
-        for task in tasks:
-            try:
-                yield task, run_task(task), None
-            except PyrovaeError as e:
-                yield task, None, e
-        return
+def _in_this_process(tasks: list[Task]):
+    for task in tasks:
+        try:
+            result = run_task(task)
+        except Interrupted:
+            raise
+        except Exception as e:  # any error of a user's model: report it, run the other points
+            result = failure(e)
+        yield task, result
+
+
+def _in_processes(tasks: list[Task], jobs: int):
+    # One spawned process per point, not a pool: a point whose process dies (out of memory, a
+    # crash in native code) then fails alone, and is known by its process.
+    context = multiprocessing.get_context("spawn")
     threads = max(1, available_cores() // jobs)
-    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=init_worker, initargs=(threads,))
+    waiting, running = list(tasks), {}
     try:
-        futures = {pool.submit(run_task, task): task for task in tasks}
-        for future in as_completed(futures):
-            error = future.exception()
-            if error is not None and not isinstance(error, PyrovaeError):
-                raise error
-            yield futures[future], None if error else future.result(), error
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                task = waiting.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=run_in_worker, args=(task, send, threads))
+                process.start()
+                send.close()  # the worker holds the only write end: its death reads as EOF
+                running[receive] = (process, task)
+            for receive in wait(list(running)):
+                process, task = running.pop(receive)
+                try:
+                    result = receive.recv()
+                except EOFError:
+                    result = None
+                receive.close()
+                process.join()
+                yield task, died(process.exitcode) if result is None else result
+    finally:  # interrupted, or the caller stopped: end the points still running
+        for process, _ in running.values():
+            process.terminate()
+        for receive, (process, _) in running.items():
+            process.join()
+            receive.close()
+
+
+def _execute(tasks: list[Task], jobs: int):
+    """Yield ``(task, (rows, trained) or Failure)`` as tasks finish, in this process
+    (``jobs <= 1``) or in up to ``jobs`` spawned processes at once."""
+    return _in_this_process(tasks) if jobs <= 1 else _in_processes(tasks, jobs)
 
 
 def run_sweep(spec: SweepSpec, *, jobs: int = 1, data_dir=None, device=None,
@@ -76,7 +104,10 @@ def run_sweep(spec: SweepSpec, *, jobs: int = 1, data_dir=None, device=None,
         torch threads; 1 runs them in this process.
     :param dry_run: only report what would run.
     :param log: where progress lines go.
-    :returns: ``{"points", "complete", "ran", "rows", "failed": [(label, message)]}``.
+    A point that fails (any exception, or its worker process dies) is logged in one line and
+    gets no rows; the other points run on, and a re-run runs it again.
+
+    :returns: ``{"points", "complete", "ran", "rows", "failed": [(label, "Type: message")]}``.
     :raises ConfigError: the CSV exists with other columns (nothing runs).
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
@@ -92,19 +123,18 @@ def run_sweep(spec: SweepSpec, *, jobs: int = 1, data_dir=None, device=None,
             log(f"  would run {task.point.run_dir} ({task.point.label}; {', '.join(task.splits)})")
         return report
     start = time.perf_counter()
-    for i, (task, result, error) in enumerate(_execute(tasks, min(jobs, len(tasks))), 1):
-        point = task.point
-        if error is not None:
-            report["failed"].append((point.label, str(error)))
-            log(f"[{i}/{len(tasks)}] FAILED {point.run_dir} ({point.label}): {error}")
-            continue
-        rows, trained = result
-        done = table.existing_keys(spec.out)
-        rows = rows[[key not in done for key in table.row_keys_in_order(rows)]]
-        table.append(spec.out, rows, spec.columns)
-        report["ran"] += 1
-        report["rows"] += len(rows)
-        log(f"[{i}/{len(tasks)}] {trained['how']} {point.run_dir} ({point.label}; "
-            f"{trained['epochs']} epochs): {len(rows)} rows "
-            f"({time.perf_counter() - start:.1f}s)")
+    with closing(_execute(tasks, min(jobs, len(tasks)))) as finished:
+        for i, (task, result) in enumerate(finished, 1):
+            point = task.point
+            if isinstance(result, Failure):
+                report["failed"].append((point.label, str(result)))
+                log(f"[{i}/{len(tasks)}] FAILED {point.run_dir} ({point.label}): {result}")
+                continue
+            rows, trained = result
+            appended = table.append(spec.out, rows, spec.columns)
+            report["ran"] += 1
+            report["rows"] += appended
+            log(f"[{i}/{len(tasks)}] {trained['how']} {point.run_dir} ({point.label}; "
+                f"{trained['epochs']} epochs): {appended} rows "
+                f"({time.perf_counter() - start:.1f}s)")
     return report

@@ -35,7 +35,7 @@ from typing import Any
 
 from pyrovae.config import read_toml
 from pyrovae.errors import ConfigError
-from pyrovae.evaluate import SUMMARY_COLUMNS
+from pyrovae.evaluate import DEFAULT_KS, SUMMARY_COLUMNS, check_settings
 from pyrovae.registry import suggest
 from pyrovae.sweep.points import Point, expand
 
@@ -60,7 +60,7 @@ class EvalSpec:
 
     splits: tuple[str, ...] = ("test",)
     num_samples: int = 5000
-    ks: tuple[int, ...] = (1, 10, 100, 1000, 5000)
+    ks: tuple[int, ...] = DEFAULT_KS
     limit: int | None = None
     seed: int = 0
     batch_size: int = 100
@@ -137,24 +137,20 @@ def parse_evaluate(raw: dict, source: str) -> EvalSpec:
     if not isinstance(splits, list) or not splits or not all(isinstance(s, str) for s in splits):
         raise ConfigError(f"{source}: evaluate.split must be a split name or a list of them, "
                           f"e.g. \"test\" or [\"valid\", \"test\"]; got {split!r}.")
-    num_samples = _int(raw.get("num_samples", 5000), "evaluate.num_samples", source, 1)
-    ks = raw.get("ks", [k for k in (1, 10, 100, 1000, 5000) if k <= num_samples])
-    if not isinstance(ks, list):
+    ks = raw.get("ks")
+    if ks is not None and not isinstance(ks, list):
         raise ConfigError(f"{source}: evaluate.ks must be a list of whole numbers, got {ks!r}.")
-    ks = sorted({_int(k, "each of evaluate.ks", source, 1) for k in ks})
-    if ks and ks[-1] > num_samples:
-        raise ConfigError(f"{source}: evaluate.ks {ks} must not exceed evaluate.num_samples = "
-                          f"{num_samples}: the bounds come from the same samples.")
-    limit = raw.get("limit")
     per_datapoint = raw.get("per_datapoint", False)
     if not isinstance(per_datapoint, bool):
         raise ConfigError(f"{source}: evaluate.per_datapoint must be true or false.")
-    return EvalSpec(
-        splits=tuple(dict.fromkeys(splits)), num_samples=num_samples, ks=tuple(ks),
-        limit=None if limit is None else _int(limit, "evaluate.limit", source, 1),
-        seed=_int(raw.get("seed", 0), "evaluate.seed", source),
-        batch_size=_int(raw.get("batch_size", 100), "evaluate.batch_size", source, 1),
-        per_datapoint=per_datapoint)
+    settings = {key: raw.get(key, getattr(EvalSpec, key))
+                for key in ("num_samples", "seed", "batch_size", "limit")}
+    try:
+        ks = check_settings(**settings, ks=ks, option=lambda name: f"evaluate.{name}")
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    return EvalSpec(splits=tuple(dict.fromkeys(splits)), ks=tuple(ks),
+                    per_datapoint=per_datapoint, **settings)
 
 
 def _check_swept(grid: dict, zipped: dict, fixed: dict, source: str) -> None:

@@ -1,5 +1,6 @@
 """One sweep point's work, in whichever process runs it: train (or reuse), evaluate each split
-that lacks rows, and return the rows; only the parent process writes the CSV."""
+that lacks rows, and return the rows, or the :class:`Failure` that stopped it; only the parent
+process writes the CSV."""
 
 from __future__ import annotations
 
@@ -17,6 +18,34 @@ from pyrovae.sweep.points import Point, column_value
 from pyrovae.sweep.spec import EvalSpec
 from pyrovae.sweep.subset import spread
 from pyrovae.sweep.training import train_or_reuse
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a point has no rows: the type name of what it raised and the first line of its
+    message (a plain value: it crosses from a worker process to the parent)."""
+
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+
+def failure(error: BaseException) -> Failure:
+    """The :class:`Failure` of a point that raised ``error``."""
+    lines = str(error).strip().splitlines()
+    return Failure(type(error).__name__, lines[0] if lines else "(no message)")
+
+
+def died(exitcode: int | None) -> Failure:
+    """The :class:`Failure` of a point whose process ended with ``exitcode`` without a result."""
+    killed = exitcode is not None and exitcode < 0
+    how = f"was killed by {signal.Signals(-exitcode).name}" if killed else \
+        f"exited with code {exitcode}"
+    return Failure("WorkerDied", f"the process running this point {how} before it returned "
+                                 f"rows (out of memory, a crash in native code, or an exit in "
+                                 f"the model)")
 
 
 @dataclass
@@ -74,8 +103,20 @@ def _die_with_parent() -> None:
         pass
 
 
-def init_worker(threads: int) -> None:
-    """Per-process setup of a pool worker: ``threads`` torch threads, so that the workers share
-    the cores, and (on Linux) death with the parent process."""
+def run_in_worker(task: Task, results, threads: int) -> None:
+    """Entry point of the process that runs ``task`` alone: run it with ``threads`` torch threads
+    (so that the workers share the cores) and send ``(rows, trained)`` or its :class:`Failure`
+    through the connection ``results``.
+
+    The worker dies with the parent (on Linux) and ignores Ctrl-C, which the parent handles by
+    ending its workers.
+    """
     _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
+    try:
+        result = run_task(task)
+    except Exception as e:  # any error of a user's model: the parent reports it and goes on
+        result = failure(e)
+    results.send(result)
+    results.close()
