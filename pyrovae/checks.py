@@ -2,41 +2,104 @@
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from pyro import poutine
+from torch.distributions import constraints
 
-from pyrovae.errors import DataError
+from pyrovae.data import dataset_options
+from pyrovae.errors import ConfigError, DataError, PyrovaeError
+from pyrovae.registry import get_model
 
 
-def observed_sites(model, *batch, log_prob: bool = False) -> dict:
-    """The model's observed sample sites (name -> trace site) on ``batch``; with ``log_prob``
-    their log-densities are computed too (which is where shape mismatches surface)."""
+def _trace(model, *batch):
     with torch.no_grad(), poutine.block():
-        trace = poutine.trace(model).get_trace(*batch)
-        if log_prob:
-            trace.compute_log_prob()
+        return poutine.trace(model).get_trace(*batch)
+
+
+def _observed(trace) -> dict:
     return {name: site for name, site in trace.nodes.items()
             if site["type"] == "sample" and site["is_observed"]}
 
 
-def check_fits(model, name: str, split: str, data: torch.Tensor, *extra: torch.Tensor) -> None:
+def observed_sites(model, *batch) -> dict:
+    """The model's observed sample sites (name -> trace site) on ``batch``."""
+    return _observed(_trace(model, *batch))
+
+
+def _takes_option(model_name: str, option: str) -> bool:
+    """Whether the registered model ``model_name`` has the config option ``option``; False for
+    a model from a user's file, whose factory is not looked up again (that would rerun it)."""
+    if ".py:" in model_name:
+        return False
+    try:
+        factory = get_model(model_name).factory
+    except ConfigError:
+        return False
+    return option in inspect.signature(factory).parameters
+
+
+def _support_advice(support, model_name: str, dataset: str | None) -> str:
+    """How to make data fit a likelihood with ``support``: a data option only if ``dataset``
+    accepts it, a model option only if model ``model_name`` takes it."""
+    if _takes_option(model_name, "likelihood"):
+        other = 'model.likelihood = "normal"'
+    else:
+        other = f"give model '{model_name}' a likelihood whose support holds them (e.g. a Normal)"
+    if support is not constraints.boolean:
+        return f"Transform the data into {support}, or {other}."
+    if dataset is not None and "dynamic_binarize" in dataset_options(dataset):
+        binarize = "binarize them afresh for every batch (data.dynamic_binarize = true)"
+    else:
+        binarize = ("binarize them where they are stored, e.g. save torch.bernoulli(x) or "
+                    "(x > 0.5).float() in place of x")
+    return f"Choose a likelihood for grayscale data ({other}), or {binarize}."
+
+
+def _one_line(error: Exception) -> str:
+    """``error``'s message without Pyro's table of trace shapes, on one line."""
+    return " ".join(str(error).split("\nTrace Shapes:")[0].split())
+
+
+def _failure(error: Exception, name: str, split: str, data: torch.Tensor) -> Exception:
+    """What to raise for ``error``, raised while the model ran on ``data`` or its log-densities
+    were computed: one of our own errors as it was raised (Pyro re-raises errors as copies with
+    the trace's shapes appended, or inside a ValueError), else a :class:`DataError` on the
+    data's shape."""
+    cause = error.__cause__
+    if isinstance(cause, PyrovaeError) and type(error) in (type(cause), ValueError):
+        return cause
+    if isinstance(error, PyrovaeError):
+        return error
+    return DataError(
+        f"model '{name}' cannot take the {split} data of shape {tuple(data.shape)} "
+        f"(one data point: {tuple(data.shape[1:])}): {_one_line(error)}. Use a dataset of the "
+        f"shape the model was built for, or build the model for this data."
+    )
+
+
+def check_fits(model, name: str, split: str, data: torch.Tensor, *extra: torch.Tensor,
+               dataset: str | None = None) -> None:
     """Raise :class:`DataError` unless ``model`` accepts ``data`` and every value of ``data`` lies
     in the support of the model's likelihood.
 
-    :param name: model name, used in messages.
+    The model runs once, on the first two data points.
+
+    :param name: model name (as configs give it), used in messages.
     :param split: dataset split name, used in messages.
     :param extra: further per-data-point arguments of the model (labels).
+    :param dataset: name of the dataset the data come from; the advice names only options it
+        accepts (none when not given).
     """
     probe = (data[:2], *(e[:2] for e in extra))
     try:
-        sites = observed_sites(model, *probe, log_prob=True)
+        trace = _trace(model, *probe)
     except (ValueError, RuntimeError, IndexError) as e:
-        raise DataError(
-            f"model '{name}' cannot take the {split} data of shape {tuple(data.shape)} "
-            f"(one data point: {tuple(data.shape[1:])}): {e}. Use a dataset of the shape the model "
-            f"was built for, or build the model for this data."
-        ) from None
-    for site_name, site in sites.items():
+        raise _failure(e, name, split, data) from None
+    # Before log_prob: a distribution that validates its values would report data outside its
+    # support as a failure to compute log_prob.
+    for site_name, site in _observed(trace).items():
         value = site["value"]
         if value.dim() == 0 or value[0].numel() != data[0].numel():
             continue
@@ -53,7 +116,10 @@ def check_fits(model, name: str, split: str, data: torch.Tensor, *extra: torch.T
                 f"the {split} data have values outside the support of model '{name}''s "
                 f"likelihood at site '{site_name}' ({family}, support {base}): "
                 f"{int(bad.sum())} of {data.shape[0]} data points, e.g. point {i} holds "
-                f"{float(example):g}. Choose a likelihood for this kind of data (e.g. "
-                f"model.likelihood = \"normal\" for grayscale) or binarize the data "
-                f"(data.dynamic_binarize = true)."
+                f"{float(example):g}. {_support_advice(base, name, dataset)}"
             )
+    try:
+        with torch.no_grad():
+            trace.compute_log_prob()
+    except (ValueError, RuntimeError, IndexError) as e:
+        raise _failure(e, name, split, data) from None

@@ -5,7 +5,14 @@ splits of float32 data ``[N, *event_shape]``.
 """
 
 from pyrovae.data.dataset import Dataset
-from pyrovae.data.load import dataset_names, load_dataset
+from pyrovae.data.load import dataset_names, dataset_options, load_dataset
 from pyrovae.data.paths import default_cache_dir, default_data_dir
 
-__all__ = ["Dataset", "dataset_names", "default_cache_dir", "default_data_dir", "load_dataset"]
+__all__ = [
+    "Dataset",
+    "dataset_names",
+    "dataset_options",
+    "default_cache_dir",
+    "default_data_dir",
+    "load_dataset",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 import zlib
 from pathlib import Path
 
@@ -12,12 +13,13 @@ from pyrovae.data.cache import cache_path, load_cached, save_cached, source_key
 from pyrovae.data.dataset import Dataset
 from pyrovae.data.download import fetch
 from pyrovae.data.options import check_bool
-from pyrovae.data.paths import DATA_DIR_ENV, find_file, writable_dir
+from pyrovae.data.paths import DATA_DIR_SETTINGS, absent_dir, find_file, writable_dir
 from pyrovae.errors import DataError
 
 NAME = "binarized_mnist"
 BASE_URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
 SPLITS = ("train", "valid", "test")
+NUM_ROWS = {"train": 50000, "valid": 10000, "test": 10000}  # one image per row
 LABELS_FILE = "binarized_mnist_test_labels.txt"
 NUM_PIXELS = 784
 
@@ -38,22 +40,25 @@ def _missing_error(data_dir: Path, names: list[str], reason: str) -> DataError:
     return DataError(
         f"binarized_mnist: missing {listed} (plain text or .gz) in {data_dir / NAME}/ and "
         f"{data_dir}/ ({reason}). Put the files in {data_dir / NAME}/ (they are at "
-        f"{BASE_URL}<name>), or point data_dir= or ${DATA_DIR_ENV} at the directory that "
-        f"holds them."
+        f"{BASE_URL}<name>), or point {DATA_DIR_SETTINGS} at the directory that holds them."
     )
 
 
 def _download(names: list[str], data_dir: Path, cache_dir: Path, download: bool) -> list[Path]:
     """Fetch ``names`` into the data dir, or the cache's downloads dir if that is read-only."""
+    absent = absent_dir(data_dir)  # before the download creates it
     if not check_bool(NAME, "download", download):
-        raise _missing_error(data_dir, names, "download=False; download=True fetches them")
+        reason = f"{absent}data.download = false; data.download = true fetches them"
+        raise _missing_error(data_dir, names, reason)
     dest = writable_dir([data_dir / NAME, cache_dir / "downloads" / NAME])
     if dest is None:
-        raise _missing_error(data_dir, names, "no writable directory to download them into")
+        reason = f"{absent}no writable directory to download them into"
+        raise _missing_error(data_dir, names, reason)
     try:
         return [fetch(BASE_URL + name, dest / name) for name in names]
     except OSError as error:
-        raise _missing_error(data_dir, names, f"download from {BASE_URL} failed: {error}") from None
+        reason = f"{absent}download from {BASE_URL} failed: {error}"
+        raise _missing_error(data_dir, names, reason) from None
 
 
 def parse_amat(path: Path) -> np.ndarray:
@@ -62,11 +67,15 @@ def parse_amat(path: Path) -> np.ndarray:
     numpy's C ``loadtxt`` (numpy>=1.23) parses the 50000-row train file in about 0.3 s.
     """
     try:
-        pixels = np.loadtxt(path, dtype=np.uint8, ndmin=2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # an empty file: refused below
+            pixels = np.loadtxt(path, dtype=np.uint8, ndmin=2)
     except (ValueError, OverflowError, OSError, EOFError, zlib.error) as error:
+        # numpy's message goes on to advise `usecols`, which would hide a cut row.
+        problem = str(error).split("; use `usecols`")[0]
         raise DataError(
             f"could not parse '{path}' as amat text (one row of {NUM_PIXELS} space-separated "
-            f"0/1 values per image): {error}. Replace it with a fresh copy of "
+            f"0/1 values per image): {problem}. Replace it with a fresh copy of "
             f"{BASE_URL}{path.name.removesuffix('.gz')}."
         ) from None
     if pixels.shape[0] < 1 or pixels.shape[1] != NUM_PIXELS or pixels.max() > 1:
@@ -79,13 +88,31 @@ def parse_amat(path: Path) -> np.ndarray:
     return pixels
 
 
-def read_split(path: Path, cache_dir: Path) -> torch.Tensor:
-    """Float32 ``[N, 1, 28, 28]`` images of one amat file, parsed once then read from cache."""
+def check_rows(path: Path, split: str, count: int) -> None:
+    """Raise :class:`DataError` unless ``count``, the rows of ``path``, is the known size of
+    ``split``."""
+    expected = NUM_ROWS[split]
+    if count != expected:
+        state = "truncated" if count < expected else "not the original"
+        raise DataError(
+            f"'{path}' holds {count} rows, but the binarized MNIST {split} file has {expected}: "
+            f"it is {state}. Delete it and download it again ({BASE_URL}{amat_name(split)}; "
+            f"pyrovae fetches missing files when online with data.download = true)."
+        )
+
+
+def read_split(path: Path, split: str, cache_dir: Path) -> torch.Tensor:
+    """Float32 ``[N, 1, 28, 28]`` images of the amat file of ``split``, parsed once then read
+    from cache, after checking their count."""
     key, cached = source_key(path), cache_path(cache_dir, NAME, path)
     pixels = load_cached(cached, key)
-    if not isinstance(pixels, torch.Tensor) or pixels.dtype != torch.uint8 or pixels.ndim != 2:
+    usable = (isinstance(pixels, torch.Tensor) and pixels.dtype == torch.uint8
+              and pixels.ndim == 2 and pixels.shape[1] == NUM_PIXELS)
+    if not usable:
         pixels = torch.from_numpy(parse_amat(path))
         save_cached(cached, key, pixels)
+    # Checked on cached data too: a cache made from a truncated file would otherwise keep it.
+    check_rows(path, split, len(pixels))
     return pixels.reshape(-1, 1, 28, 28).float()
 
 
@@ -119,7 +146,7 @@ def load(data_dir: Path, cache_dir: Path, seed: int, *, download: bool = True) -
     if missing:
         fetched = _download([amat_name(s) for s in missing], data_dir, cache_dir, download)
         files.update(zip(missing, fetched))
-    splits = {split: read_split(path, cache_dir) for split, path in files.items()}
+    splits = {split: read_split(path, split, cache_dir) for split, path in files.items()}
     labels_path = find_file(dirs, LABELS_FILE)
     labels = {} if labels_path is None else {"test": read_labels(labels_path, len(splits["test"]))}
     sources = [f"{split}: {path}" for split, path in files.items()]

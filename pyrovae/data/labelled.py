@@ -23,7 +23,7 @@ def keep_labels(dataset: Dataset, num_labelled: int, seed: int) -> Dataset:
     if labels is None:
         raise DataError(f"data.num_labelled needs labels on the training split, but dataset "
                         f"'{dataset.name}' has none there. Use a labelled dataset (mnist, "
-                        f"sprites).")
+                        f"sprites, or a file with train_labels).")
     n, classes = labels.shape[0], dataset.num_classes
     if isinstance(num_labelled, bool) or not isinstance(num_labelled, int) \
             or not 1 <= num_labelled <= n:
@@ -36,7 +36,8 @@ def keep_labels(dataset: Dataset, num_labelled: int, seed: int) -> Dataset:
         members = (labels == c).nonzero().flatten().cpu()
         if len(members) < quota:
             raise DataError(f"data.num_labelled = {num_labelled} asks for {quota} labels of class "
-                            f"{c}, but the training split holds only {len(members)} of them.")
+                            f"{c}, but the training split holds only {len(members)} of them. "
+                            f"Lower data.num_labelled.")
         kept.append(members[torch.randperm(len(members), generator=generator)[:quota]])
     partial = torch.full_like(labels, MISSING_LABEL)
     index = torch.cat(kept).to(labels.device)

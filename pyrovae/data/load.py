@@ -7,7 +7,7 @@ from pathlib import Path
 from pyrovae.data import binarized_mnist, mnist, sprites, tensor_file
 from pyrovae.data.dataset import Dataset
 from pyrovae.data.labelled import keep_labels
-from pyrovae.data.options import check_options
+from pyrovae.data.options import check_options, loader_options
 from pyrovae.data.paths import default_cache_dir, default_data_dir
 from pyrovae.data.validate import validate_dataset
 from pyrovae.errors import ConfigError
@@ -29,6 +29,23 @@ GENERIC_OPTIONS = ("num_labelled",)
 def dataset_names() -> list[str]:
     """Names :func:`load_dataset` accepts, sorted."""
     return sorted(LOADERS)
+
+
+def _loader(name: str):
+    if name not in LOADERS:
+        raise ConfigError(
+            f"unknown dataset '{name}'.{suggest(name, LOADERS)} "
+            f"Valid datasets: {', '.join(dataset_names())}."
+        )
+    return LOADERS[name]
+
+
+def dataset_options(name: str) -> list[str]:
+    """The options dataset ``name`` accepts (its loader's own, then those every dataset takes).
+
+    :raises ConfigError: unknown dataset.
+    """
+    return [*loader_options(_loader(name)), *GENERIC_OPTIONS]
 
 
 def load_dataset(
@@ -54,14 +71,9 @@ def load_dataset(
     :raises ConfigError: unknown dataset or option, or a bad option value.
     :raises DataError: the data are missing or malformed.
     """
-    if name not in LOADERS:
-        raise ConfigError(
-            f"unknown dataset '{name}'.{suggest(name, LOADERS)} "
-            f"Valid datasets: {', '.join(dataset_names())}."
-        )
+    loader = _loader(name)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"seed must be a whole number, got {seed!r}.")
-    loader = LOADERS[name]
     check_options(name, loader, options, generic=GENERIC_OPTIONS)
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()

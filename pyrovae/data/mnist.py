@@ -10,7 +10,7 @@ import torch
 from pyrovae.data.dataset import Dataset
 from pyrovae.data.idx import read_idx
 from pyrovae.data.options import check_bool
-from pyrovae.data.paths import DATA_DIR_ENV, find_file, writable_dir
+from pyrovae.data.paths import DATA_DIR_SETTINGS, absent_dir, find_file, writable_dir
 from pyrovae.data.splitting import split_indices
 from pyrovae.data.validate import is_binary
 from pyrovae.errors import DataError
@@ -55,7 +55,7 @@ def _download(data_dir: Path, cache_dir: Path) -> None:
     if root is None:
         raise DataError(
             f"mnist: cannot download, neither {data_dir} nor {cache_dir / 'downloads'} is "
-            f"writable. Point data_dir= or ${DATA_DIR_ENV} at a writable directory."
+            f"writable. Point {DATA_DIR_SETTINGS} at a writable directory."
         )
     try:
         from torchvision.datasets import MNIST
@@ -68,12 +68,12 @@ def _download(data_dir: Path, cache_dir: Path) -> None:
         ) from None
 
 
-def _missing_error(data_dir: Path, names: list[str]) -> DataError:
+def _missing_error(data_dir: Path, names: list[str], absent: str) -> DataError:
     return DataError(
-        f"mnist: missing {', '.join(names)} (plain or .gz) in {data_dir / NAME}/ (also searched "
-        f"{data_dir}/ and {data_dir / 'MNIST' / 'raw'}/). Put the IDX files in "
-        f"{data_dir / NAME}/, point data_dir= or ${DATA_DIR_ENV} at the directory holding them, "
-        "or pass download=True to fetch them with torchvision."
+        f"mnist: missing {', '.join(names)} (plain or .gz) in {data_dir / NAME}/ ({absent}also "
+        f"searched {data_dir}/ and {data_dir / 'MNIST' / 'raw'}/). Put the IDX files in "
+        f"{data_dir / NAME}/, point {DATA_DIR_SETTINGS} at the directory holding them, "
+        "or set data.download = true to fetch them with torchvision."
     )
 
 
@@ -130,6 +130,7 @@ def load(
     :param download: fetch missing files with torchvision.
     """
     dirs = search_dirs(data_dir, cache_dir)
+    absent = absent_dir(data_dir)  # before a download creates it
     names = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
     paths = {name: find_file(dirs, name) for name in names}
     if check_bool(NAME, "download", download) and None in paths.values():
@@ -139,7 +140,7 @@ def load(
     if paths[TRAIN_IMAGES] and not paths[TRAIN_LABELS]:
         missing.append(TRAIN_LABELS)
     if missing:
-        raise _missing_error(data_dir, missing)
+        raise _missing_error(data_dir, missing, absent)
     test = read_pair(paths[TEST_IMAGES], paths[TEST_LABELS])
     splits, labels, source = (_full_set if paths[TRAIN_IMAGES] else _t10k_only)(paths, test)
     return Dataset(

@@ -8,6 +8,8 @@ from pathlib import Path
 
 DATA_DIR_ENV = "PYROVAE_DATA_DIR"
 CACHE_DIR_ENV = "PYROVAE_CACHE_DIR"
+# How a user sets the data directory, for messages.
+DATA_DIR_SETTINGS = f"data.dir (or --data-dir, ${DATA_DIR_ENV})"
 
 
 def default_data_dir() -> Path:
@@ -18,6 +20,12 @@ def default_data_dir() -> Path:
 def default_cache_dir() -> Path:
     """The cache directory: ``$PYROVAE_CACHE_DIR`` if set, else ``~/.cache/pyrovae``."""
     return Path(os.environ.get(CACHE_DIR_ENV) or "~/.cache/pyrovae").expanduser()
+
+
+def absent_dir(directory: Path) -> str:
+    """``"<directory> does not exist; "`` if it does not, else ``""``: the start of the reason
+    a message about files missing from ``directory`` gives."""
+    return "" if directory.is_dir() else f"{directory} does not exist; "
 
 
 def find_file(dirs: list[Path], name: str) -> Path | None:

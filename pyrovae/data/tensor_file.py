@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import pickle
+import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from pyrovae import io
 from pyrovae.data.dataset import Dataset
 from pyrovae.data.splitting import split_indices
 from pyrovae.data.validate import check_finite, is_binary
@@ -16,10 +18,57 @@ from pyrovae.errors import ConfigError, DataError
 NAME = "file"
 SPLITS = ("train", "valid", "test")
 SUFFIXES = (".pt", ".pth", ".npy", ".npz")
+NPY_MAGIC = b"\x93NUMPY"
 LAYOUTS = (
     "one array [N, ...] (split for you), or arrays named train, valid and test "
     "[+ train_labels, valid_labels, test_labels of integer class labels [N]]"
 )
+
+
+def _refused(path: Path, what: str) -> DataError:
+    return DataError(
+        f"'{path}' holds {what}, which pyrovae does not load: unpickling them could run code "
+        f"from the file. Save plain tensors instead (torch.save(torch.as_tensor(x), path), or a "
+        f"dict of tensors named train, valid, test [+ <split>_labels]), or arrays with "
+        f"numpy.save / numpy.savez."
+    )
+
+
+def _first_line(error: Exception) -> str:
+    """The type and first line of ``error``'s message."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
+def _load_pt(path: Path):
+    """The object ``torch.load`` reads from ``path`` with ``weights_only=True``."""
+    try:
+        return io.load_torch(path, map_location="cpu")
+    except io.UnreadableFile as e:
+        raise DataError(f"could not read '{path}': it {e}. Save plain tensors again "
+                        f"(torch.save(torch.as_tensor(x), path)): {LAYOUTS}.") from None
+
+
+def _check_path(path) -> Path:
+    """``path`` as a Path to an existing file of a suffix :func:`read_arrays` reads."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(
+            f"option 'path' of dataset 'file' must be a file path (a string), got {path!r}."
+        )
+    path = Path(path).expanduser()
+    if path.suffix not in SUFFIXES:
+        raise DataError(
+            f"'{path}' has suffix '{path.suffix}', which the 'file' dataset cannot read. Save "
+            f"the data as .pt (torch.save), .npy (numpy.save) or .npz (numpy.savez): {LAYOUTS}."
+        )
+    if not path.exists():
+        raise DataError(
+            f"data file '{path}' ({path.resolve()}) does not exist. Set data.path to an existing "
+            f"file (a relative path is taken from the working directory)."
+        )
+    if not path.is_file():
+        raise DataError(f"data file '{path}' is a directory. Set data.path to a file in it.")
+    return path
 
 
 def read_arrays(path: Path) -> dict:
@@ -28,33 +77,57 @@ def read_arrays(path: Path) -> dict:
     :param path: a ``.pt``/``.pth`` (torch.save of a tensor or a dict of tensors), ``.npy`` or
         ``.npz`` file.
     """
-    if path.suffix not in SUFFIXES:
-        raise DataError(
-            f"'{path}' has suffix '{path.suffix}', which the 'file' dataset cannot read. Save "
-            f"the data as .pt (torch.save), .npy (numpy.save) or .npz (numpy.savez): {LAYOUTS}."
-        )
-    if not path.is_file():
-        raise DataError(f"data file '{path}' does not exist. Give an existing file as path=.")
-    try:
-        if path.suffix == ".npy":
-            return {"data": np.load(path, allow_pickle=False)}
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as archive:
-                return {key: archive[key] for key in archive.files}
-        content = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, ValueError, EOFError, RuntimeError, pickle.UnpicklingError) as error:
-        raise DataError(
-            f"could not read '{path}': {error}. Save plain numeric arrays or tensors (no "
-            f"pickled objects): {LAYOUTS}."
-        ) from None
-    if isinstance(content, torch.Tensor):
-        return {"data": content}
-    if isinstance(content, dict) and all(isinstance(v, torch.Tensor) for v in content.values()):
+    path = _check_path(path)
+    if path.suffix in (".pt", ".pth"):
+        content = _load_pt(path)
+        if isinstance(content, torch.Tensor):
+            return {"data": content}
+        if not isinstance(content, dict):
+            raise DataError(
+                f"'{path}' holds a {type(content).__name__}, not a tensor or a dict of tensors. "
+                f"Save {LAYOUTS} with torch.save."
+            )
+        for key, value in content.items():
+            if not isinstance(value, torch.Tensor):
+                raise DataError(
+                    f"'{path}' holds a dict whose entry {key!r} is a {type(value).__name__}, not "
+                    f"a tensor. Save {LAYOUTS} with torch.save (torch.as_tensor converts)."
+                )
         return content
-    raise DataError(
-        f"'{path}' holds a {type(content).__name__}, not a tensor or a dict of tensors. "
-        f"Save {LAYOUTS} with torch.save."
-    )
+    return _load_numpy(path)
+
+
+def _load_numpy(path: Path) -> dict:
+    """The arrays of the ``.npy`` or ``.npz`` file ``path``, by name (a lone array: ``data``)."""
+    npz = path.suffix == ".npz"
+    with open(path, "rb") as file:
+        magic = file.read(len(NPY_MAGIC))
+    if not (zipfile.is_zipfile(path) if npz else magic == NPY_MAGIC):
+        # numpy would take such a file for a pickle, and advise loading it unsafely.
+        raise DataError(
+            f"'{path}' is not a file numpy.{'savez' if npz else 'save'} wrote (perhaps truncated, "
+            f"text, a pickle or another format under a {path.suffix} name). Save it again: "
+            f"{LAYOUTS}."
+        )
+    try:
+        if not npz:
+            return {"data": np.load(path, allow_pickle=False)}
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        if isinstance(error, ValueError) and "allow_pickle" in str(error):
+            raise _refused(path, "an array of Python objects (dtype object)") from None
+        raise DataError(
+            f"could not read '{path}' ({_first_line(error)}); it may be truncated. Save it "
+            f"again: {LAYOUTS}."
+        ) from None
+    others = [key for key, value in arrays.items() if not isinstance(value, np.ndarray)]
+    if others:
+        raise DataError(
+            f"'{path}' holds {', '.join(map(repr, others))}, which numpy.savez did not write as "
+            f"arrays. Save the data with numpy.savez: {LAYOUTS}."
+        )
+    return arrays
 
 
 def _is_numeric(x) -> bool:
@@ -133,6 +206,22 @@ def _split_single(data: torch.Tensor, path: Path, seed: int, fractions: tuple) -
     return {k: data[i] for k, i in split_indices(n, num_valid, num_test, seed).items()}
 
 
+def _check_names(path: Path, arrays: dict) -> None:
+    """Raise :class:`DataError` unless ``arrays`` holds train, valid and test, and nothing but
+    them and their labels."""
+    missing = [split for split in SPLITS if split not in arrays]
+    unknown = sorted(set(arrays) - set(SPLITS) - {f"{s}_labels" for s in SPLITS}, key=str)
+    if not arrays:
+        raise DataError(f"'{path}' holds no arrays. Save {LAYOUTS}.")
+    if missing or unknown:
+        wrong = [f"none named {', '.join(map(repr, missing))}"] if missing else []
+        wrong += [f"unexpected {', '.join(map(repr, unknown))}"] if unknown else []
+        raise DataError(
+            f"'{path}' holds arrays named {', '.join(map(repr, sorted(arrays, key=str)))} "
+            f"({'; '.join(wrong)}). Save {LAYOUTS}."
+        )
+
+
 def load(
     data_dir: Path,
     cache_dir: Path,
@@ -154,17 +243,15 @@ def load(
     :param valid_fraction: share of a lone array used for validation.
     :param test_fraction: share of a lone array used for testing.
     """
-    path = Path(path).expanduser()
     fractions = _fractions(valid_fraction, test_fraction)
+    path = _check_path(path)
     arrays = read_arrays(path)
     if len(arrays) == 1 and not set(arrays) & set(SPLITS):
         [(key, array)] = arrays.items()
         splits = _split_single(to_data(array, f"array '{key}' in '{path}'"), path, seed, fractions)
         labels, how = {}, f"; split by a permutation with seed={seed}, fractions {fractions}"
     else:
-        expected = set(SPLITS) | {f"{split}_labels" for split in SPLITS}
-        if not set(SPLITS) <= set(arrays) or set(arrays) - expected:
-            raise DataError(f"'{path}' holds arrays named {sorted(arrays)}. Save {LAYOUTS}.")
+        _check_names(path, arrays)
         splits = {s: to_data(arrays[s], f"array '{s}' in '{path}'") for s in SPLITS}
         labels = {
             s: to_labels(arrays[f"{s}_labels"], f"array '{s}_labels' in '{path}'", len(splits[s]))

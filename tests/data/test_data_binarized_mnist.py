@@ -1,5 +1,7 @@
 import functools
+import gzip
 import http.server
+import itertools
 import os
 import threading
 
@@ -8,6 +10,7 @@ import pytest
 import torch
 
 from pyrovae.data import binarized_mnist, load_dataset
+from pyrovae.data.cache import cache_path, save_cached, source_key
 from pyrovae.errors import DataError
 
 SPLITS = ("train", "valid", "test")
@@ -23,6 +26,11 @@ def fake_pixels(n, seed):
 
 def as_tensor(pixels):
     return torch.tensor(pixels, dtype=torch.float32).reshape(-1, 1, 28, 28)
+
+
+def expect_rows(monkeypatch, train, valid, test):
+    """Make small synthetic files pass the row-count check."""
+    monkeypatch.setattr(binarized_mnist, "NUM_ROWS", {"train": train, "valid": valid, "test": test})
 
 
 def load(data_dir, **options):
@@ -56,7 +64,8 @@ def test_shared_files_load_then_come_from_cache(shared_data_dir, tmp_path, monke
     assert all(torch.equal(again.splits[k], ds.splits[k]) for k in SPLITS)
 
 
-def test_plain_amat_parses_from_both_locations(tmp_path):
+def test_plain_amat_parses_from_both_locations(tmp_path, monkeypatch):
+    expect_rows(monkeypatch, 5, 3, 2)
     pixels = {split: fake_pixels(n, i) for i, (split, n) in enumerate(zip(SPLITS, (5, 3, 2)))}
     write_amat(tmp_path / "binarized_mnist_train.amat", pixels["train"])  # directly in data_dir
     (tmp_path / "binarized_mnist").mkdir()
@@ -67,19 +76,21 @@ def test_plain_amat_parses_from_both_locations(tmp_path):
     assert ds.labels == {} and ds.num_classes == 0
 
 
-def test_cache_follows_changes_of_the_source(tmp_path):
+def test_cache_follows_changes_of_the_source(tmp_path, monkeypatch):
+    expect_rows(monkeypatch, 2, 2, 2)
     source = tmp_path / "binarized_mnist_train.amat"
     for i, split in enumerate(SPLITS):
         write_amat(tmp_path / f"binarized_mnist_{split}.amat", fake_pixels(2, i))
-    assert len(load(tmp_path).splits["train"]) == 2
-    new = fake_pixels(4, 10)
+    assert torch.equal(load(tmp_path).splits["train"], as_tensor(fake_pixels(2, 0)))
+    new = fake_pixels(2, 10)  # same size: only the mtime tells the change
     write_amat(source, new)
     stat = os.stat(source)
     os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert torch.equal(load(tmp_path).splits["train"], as_tensor(new))
 
 
-def test_non_binary_amat_is_rejected(tmp_path):
+def test_non_binary_amat_is_rejected(tmp_path, monkeypatch):
+    expect_rows(monkeypatch, 2, 2, 2)
     for i, split in enumerate(SPLITS):
         pixels = fake_pixels(2, i) * (2 if split == "valid" else 1)
         write_amat(tmp_path / f"binarized_mnist_{split}.amat", pixels)
@@ -99,7 +110,7 @@ def test_missing_files_offline_name_files_and_directory(tmp_path, monkeypatch):
 
 def test_missing_files_without_download(tmp_path):
     write_amat(tmp_path / "binarized_mnist_train.amat", fake_pixels(2, 0))
-    with pytest.raises(DataError, match="download=False") as info:
+    with pytest.raises(DataError, match="data.download = false") as info:
         load(tmp_path, download=False)
     assert "binarized_mnist_valid.amat" in str(info.value)
     assert "binarized_mnist_train.amat" not in str(info.value)
@@ -128,6 +139,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def test_download_into_data_dir(tmp_path, monkeypatch, amat_server):
+    expect_rows(monkeypatch, 3, 3, 3)
     url, pixels = amat_server
     monkeypatch.setattr(binarized_mnist, "BASE_URL", url)
     data_dir = tmp_path / "data"
@@ -139,6 +151,7 @@ def test_download_into_data_dir(tmp_path, monkeypatch, amat_server):
 
 
 def test_download_falls_back_to_cache_if_data_dir_is_read_only(tmp_path, monkeypatch, amat_server):
+    expect_rows(monkeypatch, 3, 3, 3)
     url, pixels = amat_server
     monkeypatch.setattr(binarized_mnist, "BASE_URL", url)
     not_a_dir = tmp_path / "data"
@@ -152,7 +165,8 @@ def test_download_falls_back_to_cache_if_data_dir_is_read_only(tmp_path, monkeyp
     assert torch.equal(again.splits["train"], ds.splits["train"])
 
 
-def test_unwritable_cache_only_warns(tmp_path):
+def test_unwritable_cache_only_warns(tmp_path, monkeypatch):
+    expect_rows(monkeypatch, 2, 2, 2)
     for i, split in enumerate(SPLITS):
         write_amat(tmp_path / f"binarized_mnist_{split}.amat", fake_pixels(2, i))
     not_a_dir = tmp_path / "cache"
@@ -160,3 +174,80 @@ def test_unwritable_cache_only_warns(tmp_path):
     with pytest.warns(UserWarning, match="PYROVAE_CACHE_DIR"):
         ds = load_dataset("binarized_mnist", data_dir=tmp_path, cache_dir=not_a_dir)
     assert len(ds.splits["train"]) == 2
+
+
+def test_truncated_copy_of_the_real_test_file_is_refused(shared_data_dir, tmp_path):
+    real = shared_data_dir / "binarized_mnist"
+    for split in ("train", "valid"):
+        name = f"binarized_mnist_{split}.amat.gz"
+        (tmp_path / name).symlink_to(real / name)
+    cut = tmp_path / "binarized_mnist_test.amat.gz"
+    with gzip.open(real / cut.name, "rt") as source, gzip.open(cut, "wt") as copy:
+        copy.writelines(itertools.islice(source, 100))
+    with pytest.raises(DataError) as info:
+        load(tmp_path, download=False)
+    message = str(info.value)
+    assert str(cut) in message and "holds 100 rows" in message and "has 10000" in message
+    assert "truncated" in message and "download it again" in message and "\n" not in message
+
+
+def write_splits(data_dir, counts):
+    for i, (split, n) in enumerate(zip(SPLITS, counts)):
+        write_amat(data_dir / f"binarized_mnist_{split}.amat", fake_pixels(n, i))
+    return {split: data_dir / f"binarized_mnist_{split}.amat" for split in SPLITS}
+
+
+def test_file_with_another_row_count_is_refused(tmp_path, monkeypatch):
+    expect_rows(monkeypatch, 5, 3, 2)
+    write_splits(tmp_path, (5, 4, 2))
+    with pytest.raises(DataError, match=r"binarized_mnist_valid.amat' holds 4 rows.*has 3"):
+        load(tmp_path)
+
+
+def test_cache_cannot_hide_a_truncated_file(tmp_path, monkeypatch):
+    """A cache entry made from a truncated file (by a version without the row check) matches
+    that file's key; the count is still checked."""
+    expect_rows(monkeypatch, 5, 3, 2)
+    files = write_splits(tmp_path, (5, 3, 1))
+    cache_dir = tmp_path / "cache"
+    for path in files.values():
+        pixels = torch.from_numpy(binarized_mnist.parse_amat(path))
+        save_cached(cache_path(cache_dir, "binarized_mnist", path), source_key(path), pixels)
+
+    def no_parsing(path):
+        raise AssertionError(f"{path} was parsed again instead of read from the cache")
+
+    monkeypatch.setattr(binarized_mnist, "parse_amat", no_parsing)
+    match = r"binarized_mnist_test.amat' holds 1 rows.*has 2.*truncated"
+    with pytest.raises(DataError, match=match):
+        load(tmp_path)
+
+
+def test_cached_tensor_of_another_width_is_parsed_again(tmp_path, monkeypatch):
+    expect_rows(monkeypatch, 2, 2, 2)
+    files = write_splits(tmp_path, (2, 2, 2))
+    path = files["valid"]
+    bad = torch.zeros(2, 100, dtype=torch.uint8)
+    save_cached(cache_path(tmp_path / "cache", "binarized_mnist", path), source_key(path), bad)
+    ds = load(tmp_path)
+    assert torch.equal(ds.splits["valid"], as_tensor(fake_pixels(2, 1)))
+
+
+def test_row_cut_short_names_the_file_without_numpy_advice(tmp_path, monkeypatch):
+    expect_rows(monkeypatch, 2, 2, 2)
+    files = write_splits(tmp_path, (2, 2, 2))
+    text = files["test"].read_text()
+    files["test"].write_text(text[: len(text) - 300])
+    with pytest.raises(DataError, match="binarized_mnist_test.amat") as info:
+        load(tmp_path)
+    assert "usecols" not in str(info.value) and "fresh copy" in str(info.value)
+
+
+def test_missing_data_directory_is_named(tmp_path):
+    nowhere = tmp_path / "nowhere"
+    with pytest.raises(DataError) as info:
+        load_dataset("binarized_mnist", data_dir=nowhere, cache_dir=tmp_path / "cache",
+                     download=False)
+    message = str(info.value)
+    assert f"{nowhere} does not exist" in message and "data.dir" in message
+    assert "data_dir=" not in message

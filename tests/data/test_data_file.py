@@ -1,3 +1,5 @@
+import fractions
+
 import numpy as np
 import pytest
 import torch
@@ -129,6 +131,73 @@ def test_missing_file_and_missing_path_option(tmp_path):
 
 def test_pickled_objects_are_refused(tmp_path):
     path = tmp_path / "obj.pt"
-    torch.save({"train": [1, 2, 3]}, path)
-    with pytest.raises(DataError, match="dict of tensors"):
+    torch.save({"train": fractions.Fraction(1, 3)}, path)
+    with pytest.raises(DataError, match=r"objects other than tensors \(here fractions.Fraction\)"):
         load_dataset("file", path=path)
+
+
+def test_pickled_python_objects_get_our_own_one_line_message(tmp_path):
+    path = tmp_path / "arrays.pt"
+    torch.save({"train": np.zeros((4, 2))}, path)  # a numpy array is pickled as an object
+    with pytest.raises(DataError) as info:
+        load_dataset("file", path=path)
+    message = str(info.value)
+    assert "pickled Python objects other than tensors" in message and "numpy" in message
+    assert "run code" in message and "torch.save(torch.as_tensor(x), path)" in message
+    assert "weights_only" not in message and "\n" not in message
+
+
+def test_object_arrays_in_npz_are_refused_the_same_way(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, **THREE, train_labels=np.array([{"a": 1}, None], dtype=object))
+    with pytest.raises(DataError, match="Python objects.*run code") as info:
+        load_dataset("file", path=path)
+    assert "allow_pickle" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["notes.pt", "notes.npy", "notes.npz"])
+def test_text_file_with_a_data_suffix_is_not_read(tmp_path, name):
+    path = tmp_path / name
+    path.write_text("hello world\n")
+    with pytest.raises(DataError) as info:
+        load_dataset("file", path=path)
+    message = str(info.value)
+    assert name in message and "\n" not in message
+    assert "allow_pickle" not in message and "weights_only" not in message
+
+
+def test_truncated_files_say_so(tmp_path):
+    for name, save in (("cut.pt", lambda p: torch.save(torch.zeros(100, 5), p)),
+                       ("cut.npy", lambda p: np.save(p, np.zeros((100, 5))))):
+        path = tmp_path / name
+        save(path)
+        path.write_bytes(path.read_bytes()[:300])
+        with pytest.raises(DataError, match=f"{name}.*truncated"):
+            load_dataset("file", path=path)
+
+
+def test_npz_without_the_split_names_says_which_are_missing(tmp_path):
+    path = tmp_path / "xy.npz"
+    np.savez(path, x=np.zeros((10, 2)), labels=np.zeros(10, dtype=np.int64))
+    match = "none named 'train', 'valid', 'test'; unexpected 'labels', 'x'"
+    with pytest.raises(DataError, match=match):
+        load_dataset("file", path=path)
+    np.savez(path, train=np.zeros((10, 2)), valid=np.zeros((2, 2)))
+    with pytest.raises(DataError, match=r"\(none named 'test'\)"):
+        load_dataset("file", path=path)
+
+
+def test_pt_dict_names_the_entry_that_is_not_a_tensor(tmp_path):
+    path = tmp_path / "mixed.pt"
+    torch.save({"train": torch.zeros(2, 2), "valid": [0.0, 1.0], "test": torch.zeros(1, 2)}, path)
+    with pytest.raises(DataError, match="entry 'valid' is a list"):
+        load_dataset("file", path=path)
+
+
+def test_path_option_that_is_a_directory_or_not_a_path(tmp_path):
+    folder = tmp_path / "folder.npy"
+    folder.mkdir()
+    with pytest.raises(DataError, match="is a directory"):
+        load_dataset("file", path=folder)
+    with pytest.raises(ConfigError, match="option 'path' of dataset 'file' must be a file path"):
+        load_dataset("file", path=3)

@@ -1,9 +1,17 @@
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from pyrovae.data import Dataset, dataset_names, default_cache_dir, default_data_dir, load_dataset
+from pyrovae.data import (
+    Dataset,
+    dataset_names,
+    dataset_options,
+    default_cache_dir,
+    default_data_dir,
+    load_dataset,
+)
 from pyrovae.data.validate import validate_dataset
 from pyrovae.errors import ConfigError, DataError
 
@@ -95,3 +103,21 @@ def test_validation_reports_nan_in_a_split():
     x[3, 1] = float("nan")
     with pytest.raises(DataError, match=r"split 'test'.*1 NaN and 0 Inf.*index 3.*made in a test"):
         validate_dataset(small(binary=False, splits={"train": torch.zeros(2, 3), "test": x}))
+
+
+def test_dataset_options_are_the_loaders_own_and_the_generic_ones():
+    assert "dynamic_binarize" in dataset_options("mnist")
+    assert "dynamic_binarize" not in dataset_options("file")
+    expected = {"path", "valid_fraction", "test_fraction", "num_labelled"}
+    assert set(dataset_options("file")) == expected
+    with pytest.raises(ConfigError, match="Did you mean 'mnist'"):
+        dataset_options("mnsit")
+
+
+def test_num_labelled_advice_names_what_works(tmp_path):
+    path = tmp_path / "unlabelled.npy"
+    np.save(path, np.zeros((20, 2)))
+    with pytest.raises(DataError, match="file with train_labels"):
+        load_dataset("file", path=path, num_labelled=4)
+    with pytest.raises(DataError, match="Lower data.num_labelled"):
+        load_dataset("sprites", num_train=20, num_valid=5, num_test=5, num_labelled=19)

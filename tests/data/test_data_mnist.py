@@ -80,7 +80,17 @@ def test_missing_files_name_files_and_directory(tmp_path):
         load_dataset("mnist", data_dir=tmp_path)
     message = str(info.value)
     assert "t10k-images-idx3-ubyte" in message and "t10k-labels-idx1-ubyte" in message
-    assert str(tmp_path / "mnist") in message and "download=True" in message
+    assert str(tmp_path / "mnist") in message and "data.download = true" in message
+    assert "does not exist" not in message
+
+
+def test_missing_data_directory_is_named(tmp_path):
+    nowhere = tmp_path / "nowhere"
+    with pytest.raises(DataError) as info:
+        load_dataset("mnist", data_dir=nowhere)
+    message = str(info.value)
+    assert f"{nowhere} does not exist" in message and "data.dir" in message
+    assert "data_dir=" not in message
 
 
 def test_corrupt_idx_file_is_named(tmp_path):

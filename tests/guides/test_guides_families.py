@@ -1,7 +1,5 @@
 """Posterior families of the spec_encoder guide: full covariance and IAF densities are exact."""
 
-import math
-
 import pytest
 import torch
 
