@@ -94,21 +94,27 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return False
 
 
-def check_writable(path: str | Path, what: str) -> None:
-    """Raise :class:`ConfigError` unless :func:`atomic_path` can write ``path``: it is not a
-    directory, and its nearest existing ancestor is a directory this process may write in.
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # e.g. a parent without search permission: look further up
+        return False
+
+
+def check_writable(path: str | Path, what: str, *, directory: bool = False) -> None:
+    """Raise :class:`ConfigError` unless ``path`` can be written: as a file (with
+    :func:`atomic_path`), or with ``directory`` as a directory, existing or created; either way
+    its nearest existing ancestor must be a directory this process may write in.
 
     :param what: how the path was given, for the message (e.g. ``"--out"``).
     """
     path = Path(path)
-    if path.is_dir():
+    if not directory and path.is_dir():
         raise ConfigError(f"{what} {path} is a directory; give the path of a file to write.")
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise ConfigError(f"{what} {path} cannot be written: {parent} is a file, not a directory. "
+    existing = next(p for p in (path if directory else path.parent, *path.parents) if _exists(p))
+    if not existing.is_dir():
+        raise ConfigError(f"cannot write {what} {path}: {existing} is a file, not a directory. "
                           f"Give a path in a directory.")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"{what} {path} cannot be written: no permission to write in {parent}. "
-                          f"Give a path in a directory you may write in.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write {what} {path}: {existing} is not writable. Give a path "
+                          f"in a directory you may write in, or make {existing} writable.")

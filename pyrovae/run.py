@@ -8,7 +8,6 @@ for ``--resume``), ``best.pt`` (weights at the best valid ELBO), ``history.csv``
 from __future__ import annotations
 
 import dataclasses
-import os
 import shlex
 import tomllib
 from dataclasses import dataclass
@@ -182,25 +181,6 @@ def resolve_config(config_path, overrides, resume_dir) -> config.Config:
     return cfg
 
 
-def _exists(path: Path) -> bool:
-    try:
-        return path.exists()
-    except OSError:  # e.g. a parent without search permission: look further up
-        return False
-
-
-def check_writable(run_dir: Path) -> None:
-    """Raise :class:`ConfigError` unless ``run_dir`` is a writable directory or can be created
-    as one (its nearest existing ancestor is a writable directory)."""
-    existing = next(p for p in (run_dir, *run_dir.parents) if _exists(p))
-    if not existing.is_dir():
-        raise ConfigError(f"cannot write the run directory {run_dir}: {existing} is a file, not a "
-                          f"directory. Give another --out.")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write the run directory {run_dir}: {existing} is not writable. "
-                          f"Give another --out, or make {existing} writable.")
-
-
 def _checkpoint_epoch(path: Path) -> int | None:
     """The completed epochs the checkpoint at ``path`` holds, or None where there is none."""
     try:
@@ -247,7 +227,7 @@ def train(cfg: config.Config, run_dir, *, resume: bool = False, quiet: bool = Fa
     :raises Interrupted: Ctrl-C; the message says which checkpoint to resume.
     """
     run_dir = Path(run_dir)
-    check_writable(run_dir)
+    io.check_writable(run_dir, "the run directory", directory=True)
     if not resume and (run_dir / "checkpoint.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
                           f"or write a new run with another --out.")
