@@ -1,6 +1,4 @@
-"""Amortized Pyro guides. Importing this package registers the built-in guides."""
-
-from guides import mlp_normal  # noqa: F401
-from guides import ppca  # noqa: F401
-from guides import spec_encoder  # noqa: F401
-from guides import m2  # noqa: F401
+"""The built-in amortized guides (installed as ``pyrovae.guides``): the diagonal-Normal MLP
+encoder (:mod:`.mlp_normal`), the encoders derived from a ``spec`` model (:mod:`.spec_encoder`),
+PPCA's exact posterior (:mod:`.ppca`) and M2's encoder and classifier (:mod:`.m2`). Configs name
+them through :mod:`pyrovae.registry`."""

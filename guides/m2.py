@@ -11,13 +11,13 @@ import torch
 from pyro import poutine
 from torch import nn
 
-from guides.spec_encoder import FlatFeatures, GroupEncoder
-from models.m2 import M2, known_labels
+from pyrovae.data.info import DataInfo
 from pyrovae.errors import ModelSpecError
+from pyrovae.models.m2 import M2, known_labels
 from pyrovae.nn import Activation, mlp
 from pyrovae.options import NonNegativeFloat, Widths
-from pyrovae.registry import DataInfo, register_guide
 from pyrovae.spec import checks
+from pyrovae.spec.encoders import FlatFeatures, GroupEncoder
 from pyrovae.spec.families import DiagNormal
 from pyrovae.spec.tensors import one_hot
 
@@ -85,7 +85,6 @@ class M2Encoder(nn.Module):
             return pyro.sample("z", self.encoder(x, one_hot(label, self.num_classes, x)))
 
 
-@register_guide("m2_encoder")
 def make_m2_encoder(
     model,
     data: DataInfo,

@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import math
-
 import pyro
 import pyro.distributions as dist
-import torch.nn.functional as F
-
-from pyrovae.distributions import independent_normal
-from pyrovae.errors import ConfigError
-from pyrovae.nn import Activation, mlp
-from pyrovae.options import PositiveInt, Widths
-from pyrovae.registry import DataInfo, register_guide
 from torch import nn
+
+from pyrovae.data.info import DataInfo
+from pyrovae.errors import ConfigError
+from pyrovae.nn import Activation
+from pyrovae.options import PositiveInt, Widths
+from pyrovae.spec.encoders import FlatFeatures, GroupEncoder
+from pyrovae.spec.families import DiagNormal
 
 
 class DiagNormalEncoder(nn.Module):
-    r""":math:`q_\phi(z \mid x) = \mathcal N(\mu_\phi(x), \operatorname{diag}\sigma_\phi(x)^2)`.
+    r""":math:`q_\phi(z \mid x) = \mathcal N(\mu_\phi(x), \operatorname{diag}\sigma_\phi(x)^2)`
+    for the model's latent site ``site``.
 
-    An MLP maps the flattened data point to :math:`(\mu, \sigma)`, with
-    :math:`\sigma = \operatorname{softplus}(\cdot) + 10^{-5}`.
+    An MLP maps the flattened data point to :math:`(\mu, \sigma)`: the
+    :class:`~pyrovae.spec.encoders.GroupEncoder` of the ``spec`` model's guide, with the
+    :class:`~pyrovae.spec.families.DiagNormal` family.
 
     :param event_shape: shape of one data point.
     :param latent_dim: dimension of the latent site.
@@ -31,23 +31,20 @@ class DiagNormalEncoder(nn.Module):
 
     def __init__(self, event_shape, latent_dim, hidden, activation, site="z"):
         super().__init__()
-        self.rank = len(event_shape)
         self.latent_dim = int(latent_dim)
         self.site = site
-        self.net = mlp([math.prod(event_shape), *hidden, 2 * self.latent_dim], activation)
+        self.encoder = GroupEncoder(FlatFeatures(event_shape), 0, hidden, activation,
+                                    lambda in_dim: DiagNormal(in_dim, self.latent_dim))
 
     def posterior_dist(self, x) -> dist.Distribution:
         """:math:`q_\\phi(z \\mid x)` for a batch ``x`` of shape ``[N, *event_shape]``."""
-        out = self.net(x.flatten(-self.rank))
-        loc, raw_scale = out.split(self.latent_dim, dim=-1)
-        return independent_normal(loc, F.softplus(raw_scale) + 1e-5, 1)
+        return self.encoder(x)
 
     def forward(self, x=None, *, batch_size=None):
         with pyro.plate("data", x.shape[0]):
             return pyro.sample(self.site, self.posterior_dist(x))
 
 
-@register_guide("mlp_normal")
 def make_mlp_normal(
     model,
     data: DataInfo,

@@ -11,33 +11,33 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from models.ppca import PPCA
+from pyrovae.data.info import DataInfo
 from pyrovae.errors import ModelSpecError
+from pyrovae.models.ppca import PPCA, PPCAWeights
 from pyrovae.options import PositiveFloat
-from pyrovae.registry import DataInfo, register_guide
 
 
 class PPCAPosterior(nn.Module):
     """:math:`q(z \\mid x) = \\mathcal N(M^{-1} W^\\top (x - b) + \\delta, c^2 s^2 M^{-1})`.
 
-    Shares the model's parameters (it keeps a reference to the model, not a copy, and does not
-    register it as a submodule). ``std_factor = 1`` and ``mean_shift = 0`` give the exact
+    Holds the model's :class:`~pyrovae.models.ppca.PPCAWeights` as a submodule of its own: the
+    two share one set of parameters. ``std_factor = 1`` and ``mean_shift = 0`` give the exact
     posterior; other values give a mismatched guide.
 
-    :param model: the :class:`PPCA` model.
+    :param weights: the PPCA model's ``weights``.
     :param std_factor: :math:`c`, multiplies the posterior standard deviation.
     :param mean_shift: :math:`\\delta`, added to every coordinate of the posterior mean.
     """
 
-    def __init__(self, model: PPCA, std_factor: float = 1.0, mean_shift: float = 0.0):
+    def __init__(self, weights: PPCAWeights, std_factor: float = 1.0, mean_shift: float = 0.0):
         super().__init__()
-        object.__setattr__(self, "model", model)
+        self.weights = weights
         self.std_factor = float(std_factor)
         self.mean_shift = float(mean_shift)
 
     def posterior_dist(self, x: torch.Tensor) -> dist.MultivariateNormal:
         """:math:`q(z \\mid x)` with batch shape ``[N]`` and event shape ``(d,)``."""
-        W, b, s2 = self.model.W, self.model.b, self.model.log_s.exp() ** 2
+        W, b, s2 = self.weights.W, self.weights.b, self.weights.log_s.exp() ** 2
         M = W.T @ W + s2 * torch.eye(W.shape[1], dtype=W.dtype, device=W.device)
         cholesky = torch.linalg.cholesky(M)
         mean = torch.cholesky_solve(((x - b) @ W).T, cholesky).T + self.mean_shift
@@ -50,7 +50,6 @@ class PPCAPosterior(nn.Module):
             return pyro.sample("z", self.posterior_dist(x))
 
 
-@register_guide("ppca_posterior")
 def make_ppca_posterior(
     model, data: DataInfo, std_factor: PositiveFloat = 1.0, mean_shift: float = 0.0
 ) -> PPCAPosterior:
@@ -59,4 +58,4 @@ def make_ppca_posterior(
         raise ModelSpecError(
             f"guide 'ppca_posterior' needs a 'ppca' model, got {type(model).__name__}."
         )
-    return PPCAPosterior(model, std_factor, mean_shift)
+    return PPCAPosterior(model.weights, std_factor, mean_shift)

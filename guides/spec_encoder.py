@@ -11,65 +11,18 @@ from __future__ import annotations
 from typing import Literal
 
 import pyro
-import pyro.distributions as dist
-import torch
 from torch import nn
 
-from models.spec import SpecModel
+from pyrovae.data.info import DataInfo
 from pyrovae.errors import ConfigError, ModelSpecError
-from pyrovae.nn import ACTIVATIONS, Activation, activation, mlp
+from pyrovae.models.spec import SpecModel, make_spec_model
+from pyrovae.nn import ACTIVATIONS, Activation
 from pyrovae.options import PositiveInt, Widths
-from pyrovae.registry import DataInfo, register_guide
 from pyrovae.spec import checks
-from pyrovae.spec.decoders import ConvFeatures
+from pyrovae.spec.encoders import FEATURES, GroupEncoder
 from pyrovae.spec.families import FAMILIES
 from pyrovae.spec.priors import VampPrior
 from pyrovae.spec.tensors import cat_features, one_hot
-
-
-class FlatFeatures(nn.Module):
-    """A data point (or a latent vector) as a flat vector.
-
-    :param input_shape: shape of one input.
-    """
-
-    def __init__(self, input_shape):
-        super().__init__()
-        self.rank = len(input_shape)
-        self.out_dim = int(torch.Size(input_shape).numel())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.flatten(-self.rank) if self.rank > 1 else x
-
-
-# name -> factory(input_shape, channels, activation) of the network reading a data point
-FEATURES = {
-    "mlp": lambda shape, channels, act: FlatFeatures(shape),
-    "conv": lambda shape, channels, act: ConvFeatures(shape, channels, act),
-}
-
-
-class GroupEncoder(nn.Module):
-    r""":math:`q(z \mid u, y) = \text{family}(\mathrm{MLP}([f(u), y]))` for one latent group,
-    where :math:`f` is :class:`FlatFeatures` or :class:`~pyrovae.spec.decoders.ConvFeatures`.
-
-    :param features: the network :math:`f` (with an ``out_dim``).
-    :param label_dim: size of the one-hot label, 0 without.
-    :param hidden: hidden widths of the MLP (its output is the last hidden layer, activated).
-    :param act: activation name.
-    :param head: the posterior family, reading the MLP's output.
-    """
-
-    def __init__(self, features: nn.Module, label_dim: int, hidden, act: str, head_factory):
-        super().__init__()
-        self.features = features
-        in_dim = features.out_dim + label_dim
-        self.trunk = nn.Sequential(mlp([in_dim, *hidden], act), activation(act)) if hidden else \
-            nn.Identity()
-        self.head = head_factory(hidden[-1] if hidden else in_dim)
-
-    def forward(self, inputs: torch.Tensor, label: torch.Tensor | None = None) -> dist.Distribution:
-        return self.head(self.trunk(cat_features(self.features(inputs), label)))
 
 
 class SpecEncoder(nn.Module):
@@ -112,7 +65,6 @@ def _group_hidden(hidden, graph) -> dict[str, tuple[int, ...]]:
     return {g.name: widths for g in graph}
 
 
-@register_guide("spec_encoder")
 def make_spec_encoder(
     model,
     data: DataInfo,
@@ -162,14 +114,25 @@ def make_spec_encoder(
             model.num_classes, widths[group.name], activation,
             lambda in_dim, dim=group.dim: head(in_dim, dim, **head_options),
         )
+    return SpecEncoder(model, encoders)
+
+
+def make_spec_pair(data: DataInfo, model_options: dict, guide_options: dict):
+    """A ``spec`` model and its ``spec_encoder`` guide, built together: a latent group with a
+    VampPrior, a mixture of the guide's posteriors, takes the guide's encoder of that group as a
+    submodule (shared, so one set of parameters)."""
+    model = make_spec_model(data, **model_options)
+    guide = make_spec_encoder(model, data, **guide_options)
     for name, prior in model.priors.items():
         if isinstance(prior, VampPrior):
-            if not head.closed_form:
+            encoder = guide.encoders[name]
+            if not encoder.head.closed_form:
                 closed = [k for k, f in FAMILIES.items() if f.closed_form]
+                family = next(k for k, f in FAMILIES.items() if isinstance(encoder.head, f))
                 raise ConfigError(
                     f"guide.family = '{family}' cannot serve the VampPrior of latent '{name}': "
                     f"the prior evaluates the encoder's density at other points than its samples, "
                     f"which a flow does only by slow inversion. Choose one of: {', '.join(closed)}."
                 )
-            prior.bind(encoders[name])
-    return SpecEncoder(model, encoders)
+            prior.encoder = encoder
+    return model, guide

@@ -1,6 +1,4 @@
-"""Pyro model functions. Importing this package registers the built-in models."""
-
-from models import vae  # noqa: F401
-from models import ppca  # noqa: F401
-from models import spec  # noqa: F401
-from models import m2  # noqa: F401
+"""The built-in Pyro models (installed as ``pyrovae.models``): the VAE (:mod:`.vae`), the
+declarative ``spec`` model (:mod:`.spec`), probabilistic PCA with its exact log p(x)
+(:mod:`.ppca`) and the semi-supervised M2 (:mod:`.m2`). Configs name them through
+:mod:`pyrovae.registry`."""

@@ -11,11 +11,11 @@ import torch
 from pyro import poutine
 from torch import nn
 
+from pyrovae.data.info import DataInfo
 from pyrovae.distributions import independent_normal
 from pyrovae.errors import ConfigError
 from pyrovae.nn import Activation
 from pyrovae.options import PositiveInt, Widths
-from pyrovae.registry import DataInfo, register_model
 from pyrovae.spec import checks
 from pyrovae.spec.decoders import MLPDecoder
 from pyrovae.spec.likelihoods import LIKELIHOODS
@@ -80,7 +80,6 @@ class M2(nn.Module):
             return x
 
 
-@register_model("m2", default_guide="m2_encoder")
 def make_m2(
     data: DataInfo,
     latent_dim: PositiveInt = 50,

@@ -13,14 +13,32 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from pyrovae.data.info import DataInfo
 from pyrovae.distributions import independent_normal
 from pyrovae.errors import DataError
 from pyrovae.options import NonNegativeFloat, PositiveFloat, PositiveInt
-from pyrovae.registry import DataInfo, register_model
+
+
+class PPCAWeights(nn.Module):
+    """The parameters of PPCA, ``W`` ``[D, d]``, ``b`` ``[D]`` and ``log_s`` (scalar): a module of
+    their own, which the model and its exact posterior (:mod:`pyrovae.guides.ppca`) both hold.
+
+    :param data_dim: ``D``, size of a (flat) data point.
+    :param latent_dim: ``d``.
+    :param init_scale: standard deviation of the random initial ``W``.
+    :param noise_scale: initial :math:`s`.
+    """
+
+    def __init__(self, data_dim: int, latent_dim: int, init_scale: float, noise_scale: float):
+        super().__init__()
+        self.W = nn.Parameter(init_scale * torch.randn(data_dim, latent_dim))
+        self.b = nn.Parameter(torch.zeros(data_dim))
+        self.log_s = nn.Parameter(torch.tensor(math.log(noise_scale)))
 
 
 class PPCA(nn.Module):
-    """Probabilistic PCA with parameters ``W`` ``[D, d]``, ``b`` ``[D]`` and ``log_s`` (scalar).
+    """Probabilistic PCA with parameters ``W`` ``[D, d]``, ``b`` ``[D]`` and ``log_s`` (scalar),
+    held in :attr:`weights` (a :class:`PPCAWeights`).
 
     :param data_dim: ``D``, size of a (flat) data point.
     :param latent_dim: ``d``.
@@ -38,9 +56,19 @@ class PPCA(nn.Module):
         super().__init__()
         self.data_dim = data_dim
         self.latent_dim = latent_dim
-        self.W = nn.Parameter(init_scale * torch.randn(data_dim, latent_dim))
-        self.b = nn.Parameter(torch.zeros(data_dim))
-        self.log_s = nn.Parameter(torch.tensor(math.log(noise_scale)))
+        self.weights = PPCAWeights(data_dim, latent_dim, init_scale, noise_scale)
+
+    @property
+    def W(self) -> nn.Parameter:
+        return self.weights.W
+
+    @property
+    def b(self) -> nn.Parameter:
+        return self.weights.b
+
+    @property
+    def log_s(self) -> nn.Parameter:
+        return self.weights.log_s
 
     def prior_dist(self) -> dist.Distribution:
         """:math:`p(z) = \\mathcal N(0, I_d)`, event shape ``(d,)``."""
@@ -68,7 +96,6 @@ class PPCA(nn.Module):
             return pyro.sample("x", self.likelihood_dist(z), obs=x)
 
 
-@register_model("ppca", default_guide="ppca_posterior")
 def make_ppca(
     data: DataInfo,
     latent_dim: PositiveInt = 2,

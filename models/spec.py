@@ -18,8 +18,8 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from pyrovae.data.info import DataInfo
 from pyrovae.errors import ConfigError
-from pyrovae.registry import DataInfo, register_model
 from pyrovae.spec.decoders import make_decoder
 from pyrovae.spec.likelihoods import LIKELIHOODS
 from pyrovae.spec.priors import PRIORS, ConditionalNormal, VampPrior
@@ -145,7 +145,6 @@ def build(spec: ModelSpec | dict, data: DataInfo) -> SpecModel:
     return SpecModel(spec, data)
 
 
-@register_model("spec", default_guide="spec_encoder")
 def make_spec_model(
     data: DataInfo,
     latents: list[dict] | None = None,

@@ -8,42 +8,36 @@ from typing import Literal
 import pyro
 import pyro.distributions as dist
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from pyrovae.distributions import independent_bernoulli, independent_normal
-from pyrovae.errors import ConfigError
+from pyrovae.data.info import DataInfo
+from pyrovae.distributions import independent_normal
 from pyrovae.nn import Activation, mlp
-from pyrovae.options import PositiveFloat, PositiveInt, Widths
-from pyrovae.registry import DataInfo, register_model, suggest
-
-LIKELIHOODS = ("auto", "bernoulli", "normal")
+from pyrovae.options import PositiveInt, Widths, choice
+from pyrovae.spec.likelihoods import LIKELIHOODS
 
 
 class VAE(nn.Module):
     r"""Latent-variable model :math:`z \sim \mathcal N(0, I)`, :math:`x \mid z \sim p_\theta(x \mid z)`.
 
-    The decoder is an MLP from ``latent_dim`` to the flattened data; the likelihood is a Bernoulli
-    (logits) for binary data or a Normal with a learned per-dimension scale for continuous data.
+    The decoder is an MLP from ``latent_dim`` to the likelihood's parameters of every data value;
+    the likelihood is one of the ``spec`` model's (:data:`~pyrovae.spec.likelihoods.LIKELIHOODS`):
+    a Bernoulli (logits) for binary data, a Normal with a learned scale per data value, ...
 
     :param event_shape: shape of one data point.
     :param latent_dim: dimension of :math:`z`.
     :param hidden: widths of the decoder's hidden layers.
     :param activation: activation between the decoder's layers.
-    :param likelihood: ``"bernoulli"`` or ``"normal"``.
-    :param scale_floor: lower bound of the Normal's scale (keeps the density finite).
+    :param likelihood: a key of :data:`~pyrovae.spec.likelihoods.LIKELIHOODS`.
     """
 
-    def __init__(self, event_shape, latent_dim, hidden, activation, likelihood, scale_floor=1e-3):
+    def __init__(self, event_shape, latent_dim, hidden, activation, likelihood):
         super().__init__()
         self.event_shape = tuple(event_shape)
         self.latent_dim = int(latent_dim)
-        self.likelihood = likelihood
-        self.scale_floor = float(scale_floor)
-        data_dim = math.prod(self.event_shape)
-        self.decoder = mlp([self.latent_dim, *hidden, data_dim], activation)
-        if likelihood == "normal":
-            self.raw_scale = nn.Parameter(torch.full((data_dim,), math.log(math.e - 1.0)))
+        self.likelihood = LIKELIHOODS[likelihood](self.event_shape)
+        self.decoder = mlp([self.latent_dim, *hidden,
+                            self.likelihood.num_params * math.prod(self.event_shape)], activation)
 
     def prior_dist(self, n: int, like: torch.Tensor) -> dist.Distribution:
         """:math:`\\mathcal N(0, I)` over ``n`` latent vectors, on ``like``'s device and dtype."""
@@ -52,13 +46,8 @@ class VAE(nn.Module):
 
     def likelihood_dist(self, z: torch.Tensor) -> dist.Distribution:
         """:math:`p_\\theta(x \\mid z)`, with event shape ``event_shape``."""
-        out = self.decoder(z)
-        shape = (*z.shape[:-1], *self.event_shape)
-        rank = len(self.event_shape)
-        if self.likelihood == "bernoulli":
-            return independent_bernoulli(out.view(shape), rank)
-        scale = F.softplus(self.raw_scale) + self.scale_floor
-        return independent_normal(out.view(shape), scale.view(self.event_shape), rank)
+        shape = (*z.shape[:-1], self.likelihood.num_params, *self.event_shape)
+        return self.likelihood(self.decoder(z).view(shape))
 
     def forward(self, x=None, *, batch_size=None):
         n = x.shape[0] if x is not None else batch_size
@@ -68,22 +57,16 @@ class VAE(nn.Module):
             return pyro.sample("x", self.likelihood_dist(z), obs=x)
 
 
-@register_model("vae", default_guide="mlp_normal")
 def make_vae(
     data: DataInfo,
     latent_dim: PositiveInt = 10,
     hidden: Widths = (200, 200),
     activation: Activation = "tanh",
-    likelihood: Literal[LIKELIHOODS] = "auto",
-    scale_floor: PositiveFloat = 1e-3,
+    likelihood: Literal[("auto", *LIKELIHOODS)] = "auto",
 ) -> VAE:
     """VAE whose likelihood is chosen for the data when ``likelihood = "auto"``:
     Bernoulli for binary data, Normal with a learned scale otherwise."""
-    if likelihood not in LIKELIHOODS:
-        raise ConfigError(
-            f"unknown model.likelihood '{likelihood}'.{suggest(likelihood, LIKELIHOODS)} "
-            f"Choose one of: {', '.join(LIKELIHOODS)}."
-        )
+    choice("model.likelihood", likelihood, ("auto", *LIKELIHOODS))
     if likelihood == "auto":
         likelihood = "bernoulli" if data.binary else "normal"
-    return VAE(data.event_shape, latent_dim, list(hidden), activation, likelihood, scale_floor)
+    return VAE(data.event_shape, latent_dim, list(hidden), activation, likelihood)

@@ -10,7 +10,8 @@ from pyrovae.errors import (
     TrainingError,
 )
 from pyrovae.infer import LogPxResult, log_px
-from pyrovae.registry import DataInfo, register_guide, register_model
+from pyrovae.data.info import DataInfo
+from pyrovae.registry import register_guide, register_model
 
 __version__ = "0.1.0"
 

@@ -10,6 +10,7 @@ from torch.distributions import constraints
 
 from pyrovae.data import dataset_options
 from pyrovae.errors import ConfigError, DataError, PyrovaeError
+from pyrovae.infer.sites import observed_sites, sample_sites, site_log_prob
 from pyrovae.registry import get_model
 
 
@@ -18,14 +19,20 @@ def _trace(model, *batch):
         return poutine.trace(model).get_trace(*batch)
 
 
-def _observed(trace) -> dict:
-    return {name: site for name, site in trace.nodes.items()
-            if site["type"] == "sample" and site["is_observed"]}
+def observed_sites_on(model, *batch) -> dict:
+    """The observed sample sites (name -> trace site,
+    :func:`~pyrovae.infer.sites.observed_sites`) of ``model`` run on ``batch``."""
+    return observed_sites(_trace(model, *batch))
 
 
-def observed_sites(model, *batch) -> dict:
-    """The model's observed sample sites (name -> trace site) on ``batch``."""
-    return _observed(_trace(model, *batch))
+def _log_densities(trace) -> None:
+    """Compute the log-density of every sample site of ``trace``
+    (:func:`~pyrovae.infer.sites.site_log_prob`); a failure names the site."""
+    for name, site in sample_sites(trace).items():
+        try:
+            site_log_prob(site)
+        except (ValueError, RuntimeError, IndexError) as e:
+            raise ValueError(f"the log-density of site '{name}' fails: {e}") from e
 
 
 def _takes_option(model_name: str, option: str) -> bool:
@@ -58,8 +65,9 @@ def _support_advice(support, model_name: str, dataset: str | None) -> str:
 
 
 def _one_line(error: Exception) -> str:
-    """``error``'s message without Pyro's table of trace shapes, on one line."""
-    return " ".join(str(error).split("\nTrace Shapes:")[0].split())
+    """``error``'s message on one line, without Pyro's table of trace shapes or a closing period
+    (the sentence it goes into ends with its own)."""
+    return " ".join(str(error).split("\nTrace Shapes:")[0].split()).rstrip(".")
 
 
 def _failure(error: Exception, name: str, split: str, data: torch.Tensor) -> Exception:
@@ -99,7 +107,7 @@ def check_fits(model, name: str, split: str, data: torch.Tensor, *extra: torch.T
         raise _failure(e, name, split, data) from None
     # Before log_prob: a distribution that validates its values would report data outside its
     # support as a failure to compute log_prob.
-    for site_name, site in _observed(trace).items():
+    for site_name, site in observed_sites(trace).items():
         value = site["value"]
         if value.dim() == 0 or value[0].numel() != data[0].numel():
             continue
@@ -120,6 +128,6 @@ def check_fits(model, name: str, split: str, data: torch.Tensor, *extra: torch.T
             )
     try:
         with torch.no_grad():
-            trace.compute_log_prob()
+            _log_densities(trace)
     except (ValueError, RuntimeError, IndexError) as e:
         raise _failure(e, name, split, data) from None

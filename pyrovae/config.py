@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import tomli_w
 
+from pyrovae import registry
 from pyrovae.errors import ConfigError
 from pyrovae.options import (NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, check,
                              suggest)
@@ -120,6 +121,17 @@ def from_dict(raw: dict[str, Any]) -> Config:
             raise _unknown(f"train.{key}", TRAIN_KEYS)
         setattr(cfg.train, key, check(f"train.{key}", value, _TRAIN_TYPES[key]))
     return cfg
+
+
+def resolved(cfg: Config) -> Config:
+    """A copy of ``cfg`` whose ``[model]`` and ``[guide]`` tables are those of the factories they
+    name (:func:`pyrovae.registry.resolve`): the guide named (the model's default when the config
+    names none) and the options converted as the factories take them.
+
+    :raises ConfigError: an unknown model, guide or option, or a value of the wrong type.
+    """
+    model, guide = registry.resolve(cfg.model, cfg.guide).tables()
+    return dataclasses.replace(cfg, model=model, guide=guide)
 
 
 def parse_value(text: str):

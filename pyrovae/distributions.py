@@ -1,4 +1,5 @@
-"""Distributions the shipped models use, where Pyro's own ones do avoidable work."""
+"""Distributions the shipped models use, where Pyro's own ones do avoidable work, and the
+smallest scales their Normal distributions take."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ import pyro.distributions as dist
 import torch
 import torch.nn.functional as F
 from torch.distributions.utils import _sum_rightmost, broadcast_all
+
+#: Added to the softplus of a latent Normal's (prior's or posterior's) raw scale: keeps its
+#: density finite.
+LATENT_SCALE_FLOOR = 1e-5
+#: Added to the softplus of a learned likelihood scale: a data value cannot pin it to zero.
+DATA_SCALE_FLOOR = 1e-3
 
 
 class IndependentBernoulli(dist.Independent):

@@ -7,7 +7,7 @@ from typing import Literal
 from torch import nn
 
 from pyrovae.errors import ConfigError
-from pyrovae.registry import suggest
+from pyrovae.options import suggest
 
 ACTIVATIONS = {
     "tanh": nn.Tanh,

@@ -14,7 +14,7 @@ from PIL import Image
 from pyro import poutine
 
 from pyrovae import io
-from pyrovae.checks import observed_sites
+from pyrovae.checks import observed_sites_on
 
 
 def as_images(x: torch.Tensor) -> torch.Tensor | None:
@@ -45,7 +45,7 @@ def reconstruction_means(model, guide, *batch) -> torch.Tensor:
     """Means of :math:`p(x \\mid z)` for :math:`z \\sim q(z \\mid x)`, one per data point."""
     guide_trace = poutine.trace(guide).get_trace(*batch)
     trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*batch)
-    names = list(observed_sites(model, *batch))
+    names = list(observed_sites_on(model, *batch))
     return _mean(trace.nodes[names[0]])
 
 
@@ -81,7 +81,7 @@ def save_pictures(model, guide, batch: tuple[torch.Tensor, ...], run_dir: Path,
     written = []
     with torch.random.fork_rng(devices=[batch[0].device] if batch[0].is_cuda else []):
         torch.manual_seed(seed)
-        names = list(observed_sites(model, *(t[:2] for t in batch)))
+        names = list(observed_sites_on(model, *(t[:2] for t in batch)))
         try:
             samples = as_images(prior_means(model, num, names))
         except (TypeError, ValueError, AttributeError):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from pyrovae.errors import ConfigError
-from pyrovae.registry import suggest
+from pyrovae.options import suggest
 
 # Never averaged across: mixing splits or estimators gives a number with no meaning.
 ALWAYS_BY = ("split", "estimator")

@@ -23,7 +23,8 @@ from pyrovae.data.dataset import MISSING_LABEL
 from pyrovae.device import fits_on, resolve_device
 from pyrovae.errors import CheckpointError, ConfigError, DataError, Interrupted, TrainingError
 from pyrovae.pictures import save_pictures
-from pyrovae.registry import DataInfo, check_options, get_guide, get_model
+from pyrovae import registry
+from pyrovae.data.info import DataInfo
 from pyrovae.train import checkpoint
 from pyrovae.train.loop import Diverged, TrainState, fit
 from pyrovae.train.objective import Objective, make_elbo
@@ -112,26 +113,16 @@ def decisive(cfg: config.Config) -> dict:
 def build(cfg: config.Config, *, data_dir=None, device=None) -> Built:
     """Load the data, build model and guide from the registry, move them to the device.
 
-    Fills in ``cfg.guide["name"]`` with the model's default guide when the config names none,
-    and converts the model and guide options as their factories take them (an int given for a
-    float becomes a float).
+    ``Built.cfg`` is ``cfg`` :func:`~pyrovae.config.resolved` (the guide named, options
+    converted); ``cfg`` itself is left as it is. The options are checked before the data load.
     """
-    model_entry = get_model(cfg.model["name"])
-    cfg.model = {"name": cfg.model["name"],
-                 **check_options("model", model_entry.factory, _options(cfg.model), skip=1)}
-    guide_name = cfg.guide.get("name") or model_entry.default_guide
-    if guide_name is None:
-        raise ConfigError(f"model '{cfg.model['name']}' has no default guide; name one in the "
-                          f"config: [guide] name = \"...\".")
-    guide_entry = get_guide(guide_name)
-    cfg.guide = {"name": guide_name,
-                 **check_options("guide", guide_entry.factory, _options(cfg.guide), skip=2)}
+    cfg = config.resolved(cfg)
+    factories = registry.resolve(cfg.model, cfg.guide)
     device = resolve_device(device or cfg.device)
     data = load_dataset(cfg.data["name"], data_dir=data_dir or cfg.data.get("dir"), seed=cfg.seed,
                         **_options(cfg.data, drop=("name", "dir")))
     info = DataInfo(tuple(data.event_shape), data.binary or data.dynamic_binarize, data.num_classes)
-    model = model_entry.factory(info, **_options(cfg.model))
-    guide = guide_entry.factory(model, info, **_options(cfg.guide))
+    model, guide = factories.build(info)
     model.to(device)
     guide.to(device)
     nbytes = sum(t.numel() * t.element_size() for t in data.splits.values())
@@ -242,6 +233,7 @@ def _train(cfg: config.Config, run_dir: Path, *, resume: bool, quiet: bool, data
     ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
     pyro.set_rng_seed(cfg.seed)
     built = build(cfg, data_dir=data_dir, device=device)
+    cfg = built.cfg
     t = cfg.train
     train_x, valid_x = built.tensors("train"), built.tensors("valid")
     if built.data.dynamic_binarize:

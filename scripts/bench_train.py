@@ -1,17 +1,19 @@
 """Training speed of pyrovae against a hand-written PyTorch VAE loop with identical networks.
 
 Both train the same MLP VAE (784-500-500-50 encoder and 50-500-500-784 decoder, tanh, Bernoulli
-likelihood, diagonal-Normal encoder) by the one-sample Monte-Carlo ELBO with the same optimizer (pyrovae's ``adam``), on the
-same batches of binary 784-pixel data, starting from the same weights. pyrovae runs its own
-training step (``pyrovae.train.step.sgd_step`` on an ``Objective``: the model and guide are Pyro
-programs and the loss is Pyro's ELBO); the hand-written loop computes the same estimator with
-plain tensor code. The two run alternately in one process, ``--rounds`` times per batch size;
-ratio = median pyrovae time / median PyTorch time. pyrovae's time includes the comparison of
-the replay with the Pyro program that the training loop makes once per epoch
-(:meth:`~pyrovae.train.fast_elbo.LeanTraceELBO.reverify`), once every ``--epoch-size`` samples
-(default 50,000: an epoch of binarized MNIST). The last line is one JSON object.
+likelihood, diagonal-Normal encoder) by the one-sample Monte-Carlo ELBO with the same optimizer
+(pyrovae's ``adam``), on the same batches of binary 784-pixel data, starting from the same
+weights. pyrovae runs its own training step (``pyrovae.train.step.sgd_step`` on an
+``Objective``: the model and guide are Pyro programs and the loss is Pyro's ELBO); the
+hand-written loop computes the same estimator with plain tensor code. The two run alternately in
+one process, ``--rounds`` times per batch size; ratio = median pyrovae time / median PyTorch
+time. pyrovae's time includes the comparison of the replay with the Pyro program that the
+training loop makes once per epoch (``reverify()`` of :func:`pyrovae.train.fast.trace_elbo`'s
+ELBO), once every ``--epoch-size`` samples (default 50,000: an epoch of binarized MNIST). The
+last line is one JSON object.
 
-    python scripts/bench_train.py [--batch-sizes 20,100,1000] [--device cpu] [--pyro-trace-elbo | --no-replay]
+    python scripts/bench_train.py [--batch-sizes 20,100,1000] [--device cpu] \\
+        [--pyro-trace-elbo | --no-replay]
 """
 
 from __future__ import annotations
@@ -145,8 +147,8 @@ def main() -> None:
         results[name] = {}
         for bs in (int(b) for b in args.batch_sizes.split(",")):
             steps = max(10, math.ceil(args.samples / bs))
-            r = bench(bs, device, steps, args.rounds, data, args.pyro_trace_elbo, not args.no_replay,
-                      args.epoch_size)
+            r = bench(bs, device, steps, args.rounds, data, args.pyro_trace_elbo,
+                      not args.no_replay, args.epoch_size)
             results[name][str(bs)] = r
             print(f"{name:5s} batch {bs:5d}: pyrovae {r['pyrovae_samples_per_s']:10.1f} samples/s, "
                   f"PyTorch {r['torch_samples_per_s']:10.1f} samples/s, ratio {r['ratio']:.3f} "

@@ -3,7 +3,7 @@ import pyro.distributions as dist
 import pytest
 import torch
 
-from pyrovae.checks import check_fits
+from pyrovae.checks import check_fits, observed_sites_on
 from pyrovae.errors import ConfigError, DataError
 from pyrovae.registry import DataInfo, get_model
 
@@ -72,6 +72,7 @@ def test_shape_mismatch_is_one_line_and_names_both_shapes():
     message = refusal(Fixed(10), grayscale().round(), dataset="file")
     assert "cannot take the train data of shape (10, 6)" in message
     assert "torch.Size([2, 6]) vs torch.Size([2, 10])" in message and "Trace Shapes" not in message
+    assert "log-density of site 'x'" in message and ".." not in message
 
 
 def test_our_own_errors_from_the_model_pass_unchanged():
@@ -106,3 +107,13 @@ def test_values_outside_an_interval_are_not_told_to_binarize():
 def test_data_that_fit_pass():
     check_fits(vae(), "vae", "train", grayscale().round(), dataset="file")
     check_fits(vae("normal"), "vae", "train", grayscale(), dataset="file")
+
+
+def test_observed_sites_on_a_batch_leave_out_deterministic_sites():
+    def model(x):
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(torch.zeros(x.shape[0], 2), 1.0).to_event(1))
+            pyro.deterministic("code", z.sum(-1), event_dim=0)
+            pyro.sample("x", dist.Normal(z.sum(-1, keepdim=True), 1.0).to_event(1), obs=x)
+
+    assert list(observed_sites_on(model, grayscale()[:, :1])) == ["x"]

@@ -11,8 +11,8 @@ from torch.utils.checkpoint import checkpoint
 
 from pyrovae.config import TrainConfig
 from pyrovae.registry import DataInfo, get_guide, get_model
-from pyrovae.replay import NotReplayable, differs, record
-from pyrovae.train.fast_elbo import LeanTraceELBO, lean_elbo_loss
+from pyrovae.train.fast.lean import LeanTraceELBO, lean_elbo_loss
+from pyrovae.train.fast.replay import NotReplayable, differs, record
 from pyrovae.train.objective import Objective
 from pyrovae.train.optim import make_optimizer
 from pyrovae.train.step import sgd_step
@@ -27,7 +27,8 @@ def vae_pair():
 
 def two_layer_pair():
     model = get_model("spec").factory(
-        INFO, latents=[{"name": "z2", "dim": 3}, {"name": "z1", "dim": 5, "given": "z2", "hidden": [8]}],
+        INFO,
+        latents=[{"name": "z2", "dim": 3}, {"name": "z1", "dim": 5, "given": "z2", "hidden": [8]}],
         decoder={"kind": "mlp", "hidden": [16]}, likelihood="bernoulli")
     return model, get_guide("spec_encoder").factory(model, INFO, hidden=[16])
 
@@ -207,7 +208,8 @@ def _doubled_grad(z):
 def _node_hook(z):
     h = z * 1.0
     if h.grad_fn is not None:  # a hook on the autograd node itself: invisible from the tensors
-        h.grad_fn.register_hook(lambda grad_in, _: tuple(g if g is None else 2 * g for g in grad_in))
+        h.grad_fn.register_hook(lambda grad_in, _: tuple(None if g is None else 2 * g
+                                                         for g in grad_in))
     return h
 
 

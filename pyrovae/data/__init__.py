@@ -5,10 +5,12 @@ splits of float32 data ``[N, *event_shape]``.
 """
 
 from pyrovae.data.dataset import Dataset
+from pyrovae.data.info import DataInfo
 from pyrovae.data.load import dataset_names, dataset_options, load_dataset
 from pyrovae.data.paths import default_cache_dir, default_data_dir
 
 __all__ = [
+    "DataInfo",
     "Dataset",
     "dataset_names",
     "dataset_options",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from pyrovae.errors import DataError
-from pyrovae.registry import suggest
+from pyrovae.options import suggest
 
 MISSING_LABEL = -1  # the label of an unlabelled point in a partly labelled split
 

@@ -11,7 +11,7 @@ from pyrovae.data.options import check_options, loader_options
 from pyrovae.data.paths import default_cache_dir, default_data_dir
 from pyrovae.data.validate import validate_dataset
 from pyrovae.errors import ConfigError
-from pyrovae.registry import suggest
+from pyrovae.options import suggest
 
 # Each loader is ``load(data_dir, cache_dir, seed, *, <options>) -> Dataset``; its keyword-only
 # parameters are the options the dataset accepts.

@@ -6,7 +6,7 @@ import inspect
 from typing import Callable
 
 from pyrovae.errors import ConfigError
-from pyrovae.registry import suggest
+from pyrovae.options import suggest
 
 
 def loader_options(loader: Callable) -> dict[str, inspect.Parameter]:

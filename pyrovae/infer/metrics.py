@@ -14,13 +14,13 @@ from pyrovae.errors import ModelSpecError
 from pyrovae.infer import batching, rng
 from pyrovae.infer.sites import (
     latent_sites,
-    sample_sites,
     max_plate_nesting,
-    plate_frame,
+    per_datapoint_log_prob,
+    plate_dim,
     reduce_per_datapoint,
-    site_log_prob,
+    sample_sites,
 )
-from pyrovae.infer.tiles import _in_particle_plate, iter_tiles, tile_plan
+from pyrovae.infer.tiles import in_particle_plate, iter_tiles, tile_plan
 
 
 @dataclass
@@ -56,8 +56,7 @@ def _site_kl(guide_site, model_site, particle_dim: int, data_plate: str):
     except NotImplementedError:
         return None
     kl = scale_and_mask(kl, mask=model_site["mask"])
-    frame = plate_frame(model_site, data_plate)
-    return reduce_per_datapoint(kl, particle_dim, None if frame is None else frame.dim)
+    return reduce_per_datapoint(kl, particle_dim, plate_dim(model_site, data_plate))
 
 
 def rate_distortion(
@@ -130,8 +129,8 @@ def _analytic_rate(tile, data_plate: str) -> tuple[torch.Tensor, tuple[str, ...]
     for name, site in latent_sites(tile.guide_trace).items():
         kl = _site_kl(site, model_latent[name], particle_dim, data_plate)
         if kl is None:
-            kl = site_log_prob(site, particle_dim, data_plate)
-            kl = kl - site_log_prob(model_latent[name], particle_dim, data_plate)
+            kl = per_datapoint_log_prob(site, particle_dim, data_plate)
+            kl = kl - per_datapoint_log_prob(model_latent[name], particle_dim, data_plate)
         else:
             analytic.append(name)
         rate = rate + kl
@@ -181,7 +180,7 @@ def _unit_sites(trace, data_plate: str) -> tuple[dict, tuple[str, ...]]:
         )
     sites, skipped = {}, []
     for name, site in latent_sites(trace).items():
-        if not site["fn"].support.is_discrete and plate_frame(site, data_plate) is not None:
+        if not site["fn"].support.is_discrete and plate_dim(site, data_plate) is not None:
             sites[name] = site
         else:
             skipped.append(name)
@@ -199,7 +198,7 @@ def _site_means(site, particle_dim: int, data_plate: str) -> torch.Tensor:
     if batch_dims < -particle_dim:
         mean = mean.reshape((1,) * (-particle_dim - batch_dims) + mean.shape)
         batch_dims = -particle_dim
-    data_axis = batch_dims + plate_frame(site, data_plate).dim
+    data_axis = batch_dims + plate_dim(site, data_plate)
     particle_axis = batch_dims + particle_dim
     mean = mean.movedim((particle_axis, data_axis), (0, 1))
     while mean.dim() > 2 + event_dim and mean.shape[2] == 1:
@@ -261,7 +260,7 @@ def active_units(
         conditioned = len(latent_sites(probe)) > 1
         num_samples = 100 if sampled or conditioned else 1
     batch_size, _ = tile_plan(x, num_samples, batch_size, num_samples)
-    vectorized = _in_particle_plate(guide, num_samples, particle_dim)
+    vectorized = in_particle_plate(guide, num_samples, particle_dim)
     sums: dict[str, list] = {name: [] for name in sites}
     noise: dict[str, torch.Tensor] = {}
     for start, stop in batching.ranges(num_data, batch_size):

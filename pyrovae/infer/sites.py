@@ -1,15 +1,20 @@
-"""Sample sites of a model/guide pair: which are latent, which observed, where the data plate is.
+"""Sample sites of a model/guide pair: which are latent, which observed, where the data plate is,
+and what each contributes to a log-density.
 
-Nothing here knows a site's name in advance: sites are classified from the traces, and every
-per-site quantity is reduced to one number per particle and data point.
+Nothing here knows a site's name in advance: sites are classified from the traces.
+:func:`site_log_prob` is the one place where a site's log-density is computed, for the training
+objectives, the estimators and the data checks alike; the estimators reduce it to one number
+per particle and data point (:func:`per_datapoint_log_prob`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from pyro.distributions.util import scale_and_mask
+from pyro.infer.util import torch_sum
 from pyro.poutine.util import site_is_subsample
 
 from pyrovae.errors import ModelSpecError
@@ -42,6 +47,12 @@ def plate_frame(site, plate: str):
         if frame.name == plate:
             return frame
     return None
+
+
+def plate_dim(site, plate: str) -> int | None:
+    """The (negative) batch dim that plate ``plate`` uses at ``site``; ``None`` outside it."""
+    frame = plate_frame(site, plate)
+    return None if frame is None else frame.dim
 
 
 def max_plate_nesting(*traces) -> int:
@@ -78,23 +89,53 @@ def reduce_per_datapoint(
     return tensor.reshape(tensor.shape[particle_dim], num_data)
 
 
-def site_log_prob(site, particle_dim: int, data_plate: str) -> torch.Tensor:
-    """``log_prob`` of a site's value, masked by the site's mask, as ``[C, n]`` float64.
+def site_log_prob(
+    site, sum_dims: Sequence[int] | None = (), *, scaled: bool = True
+) -> torch.Tensor:
+    r"""The log-density of a sample site's value :math:`v` as Pyro scores it,
+
+    .. math:: c \, m \log p(v),
+
+    with :math:`c` the site's ``scale`` (``poutine.scale``, a plate's subsampling, a KL weight)
+    and :math:`m` its ``mask``, elementwise over the site's batch shape, summed over the batch
+    dims ``sum_dims`` that it has. Extra arguments of the ``pyro.sample`` statement go to
+    ``log_prob``, as in Pyro.
+
+    :param site: a trace site, or the message of a sample site after sampling.
+    :param sum_dims: negative batch dims to sum out (those the log-density lacks are skipped);
+        ``None`` sums everything, to a scalar.
+    :param scaled: multiply by the site's scale; estimators of the model's own
+        :math:`\log p(x)` leave it out (``scaled=False``, :math:`c = 1`).
+    :returns: for ``scaled`` on a trace that has computed it (``Trace.compute_log_prob``, as
+        Pyro's ELBOs do), Pyro's own tensor ``site["log_prob"]`` summed likewise: the same
+        operations, done once.
+    """
+    if scaled and "log_prob" in site:
+        log_prob = site["log_prob"]
+    else:
+        log_prob = site["fn"].log_prob(site["value"], *site["args"], **site["kwargs"])
+        log_prob = scale_and_mask(log_prob, site["scale"] if scaled else 1.0, site["mask"])
+    return log_prob.sum() if sum_dims is None else torch_sum(log_prob, sum_dims)
+
+
+def per_datapoint_log_prob(site, particle_dim: int, data_plate: str) -> torch.Tensor:
+    """The unscaled, masked :func:`site_log_prob` of ``site`` summed over every dim but the
+    particle dim and the dim of plate ``data_plate``, as ``[C, n]`` float64
+    (:func:`reduce_per_datapoint`).
 
     The site's ``scale`` (``poutine.scale``, e.g. a KL weight) is ignored: estimators evaluate the
     unscaled model.
     """
-    log_prob = site["fn"].log_prob(site["value"])
-    log_prob = scale_and_mask(log_prob, mask=site["mask"])
-    frame = plate_frame(site, data_plate)
-    return reduce_per_datapoint(log_prob, particle_dim, None if frame is None else frame.dim)
+    log_prob = site_log_prob(site, scaled=False)
+    return reduce_per_datapoint(log_prob, particle_dim, plate_dim(site, data_plate))
 
 
 def sum_log_probs(sites: dict, particle_dim: int, data_plate: str, like: torch.Tensor):
-    """Sum of :func:`site_log_prob` over ``sites``, broadcast to ``like``'s ``[C, n]`` shape."""
+    """Sum of :func:`per_datapoint_log_prob` over ``sites``, broadcast to ``like``'s ``[C, n]``
+    shape."""
     total = torch.zeros(like.shape, dtype=torch.float64, device=like.device)
     for site in sites.values():
-        total = total + site_log_prob(site, particle_dim, data_plate)
+        total = total + per_datapoint_log_prob(site, particle_dim, data_plate)
     return total
 
 

@@ -22,6 +22,7 @@ from pyrovae.infer.sites import (
     check_structure,
     latent_sites,
     observed_sites,
+    site_log_prob,
     sum_log_probs,
 )
 
@@ -60,7 +61,9 @@ class Tile:
         return self.log_likelihood + self.log_prior - self.log_guide
 
 
-def _in_particle_plate(fn, size: int, dim: int):
+def in_particle_plate(fn, size: int, dim: int):
+    """``fn`` run inside a plate of ``size`` particles at batch dim ``dim``."""
+
     def wrapped(*args, **kwargs):
         with pyro.plate("_particles", size, dim=dim):
             return fn(*args, **kwargs)
@@ -71,8 +74,8 @@ def _in_particle_plate(fn, size: int, dim: int):
 def _trace_pair(model, guide, args, kwargs, proposal, particles=None):
     """``(model_trace, guide_trace)``; ``particles=(size, dim)`` wraps both in a particle plate."""
     if particles is not None:
-        model = _in_particle_plate(model, *particles)
-        guide = None if guide is None else _in_particle_plate(guide, *particles)
+        model = in_particle_plate(model, *particles)
+        guide = None if guide is None else in_particle_plate(guide, *particles)
     with poutine.block():
         if proposal == "prior":
             return poutine.trace(model).get_trace(*args, **kwargs), None
@@ -159,7 +162,7 @@ def _probe(model, guide, args, kwargs, batch, proposal, data_plate, seed, device
     # a shape the trace let through surfaces in the densities the tiles compute
     with batching.first_run(args, kwargs, model, guide):
         for site in observed_sites(model_trace).values():
-            site["fn"].log_prob(site["value"])
+            site_log_prob(site, scaled=False)
     return structure
 
 

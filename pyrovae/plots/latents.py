@@ -13,7 +13,7 @@ from pyro import poutine
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
-from pyrovae.checks import observed_sites
+from pyrovae.checks import observed_sites_on
 from pyrovae.infer.sites import latent_sites
 
 
@@ -69,7 +69,7 @@ def decode(model, site: str, z: torch.Tensor, *extra, like: torch.Tensor) -> tor
     """
     probe = poutine.trace(model).get_trace(like[:1], *(e[:1] for e in extra))
     shape = probe.nodes[site]["value"].shape[1:]
-    obs = next(iter(observed_sites(model, like[:1], *(e[:1] for e in extra))))
+    obs = next(iter(observed_sites_on(model, like[:1], *(e[:1] for e in extra))))
     conditioned = poutine.condition(model, data={site: z.reshape(z.shape[0], *shape)})
     with _MeansExcept([site]):
         trace = poutine.trace(conditioned).get_trace(None, *extra, batch_size=z.shape[0])

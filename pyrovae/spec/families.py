@@ -10,9 +10,7 @@ from pyro.distributions.transforms import ConditionalAffineAutoregressive
 from pyro.nn import ConditionalAutoRegressiveNN
 from torch import nn
 
-from pyrovae.distributions import independent_normal
-
-SCALE_FLOOR = 1e-5
+from pyrovae.distributions import LATENT_SCALE_FLOOR, independent_normal
 
 
 class DiagNormal(nn.Module):
@@ -33,7 +31,7 @@ class DiagNormal(nn.Module):
 
     def forward(self, h: torch.Tensor) -> dist.Distribution:
         loc, raw_scale = self.linear(h).split(self.dim, dim=-1)
-        return independent_normal(loc, F.softplus(raw_scale) + SCALE_FLOOR, 1)
+        return independent_normal(loc, F.softplus(raw_scale) + LATENT_SCALE_FLOOR, 1)
 
 
 class FullCovNormal(nn.Module):
@@ -62,7 +60,7 @@ class FullCovNormal(nn.Module):
         """:math:`L` ``[..., dim, dim]`` from its raw diagonal and strictly-lower entries."""
         L = lower.new_zeros(*lower.shape[:-1], self.dim, self.dim)
         L[..., self.rows, self.cols] = lower
-        return L + torch.diag_embed(F.softplus(raw_diag) + SCALE_FLOOR)
+        return L + torch.diag_embed(F.softplus(raw_diag) + LATENT_SCALE_FLOOR)
 
     def forward(self, h: torch.Tensor) -> dist.Distribution:
         loc, raw_diag = self.linear(h).split(self.dim, dim=-1)
@@ -108,7 +106,7 @@ class IAF(nn.Module):
 
     def forward(self, h: torch.Tensor) -> dist.Distribution:
         loc, raw_scale, context = self.linear(h).split([self.dim, self.dim, self.context], dim=-1)
-        base = independent_normal(loc, F.softplus(raw_scale) + SCALE_FLOOR, 1)
+        base = independent_normal(loc, F.softplus(raw_scale) + LATENT_SCALE_FLOOR, 1)
         return dist.TransformedDistribution(base, [step.condition(context) for step in self.steps])
 
 

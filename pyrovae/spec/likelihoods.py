@@ -13,10 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyrovae.distributions import independent_bernoulli, independent_normal
+from pyrovae.distributions import (
+    DATA_SCALE_FLOOR,
+    independent_bernoulli,
+    independent_normal,
+)
 from pyrovae.spec.discretized_logistic import DiscretizedLogistic
 
-SCALE_FLOOR = 1e-3
 LOG_SCALE_MIN = -7.0  # keeps a discretized logistic's bins from collapsing to a point mass
 
 
@@ -84,7 +87,7 @@ class Normal(Likelihood):
 
     def scale(self) -> torch.Tensor:
         """:math:`s`, ``event_shape`` (learned) or a scalar (fixed)."""
-        return F.softplus(self.raw_scale) + SCALE_FLOOR if self.learned else self.fixed_scale
+        return F.softplus(self.raw_scale) + DATA_SCALE_FLOOR if self.learned else self.fixed_scale
 
     def event_dist(self, loc):
         return independent_normal(loc, self.scale(), len(self.event_shape))

@@ -14,11 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyrovae.distributions import independent_normal
+from pyrovae.distributions import LATENT_SCALE_FLOOR, independent_normal
 from pyrovae.errors import ModelSpecError
 from pyrovae.nn import mlp
 
-SCALE_FLOOR = 1e-5
 SOFTPLUS_ONE = math.log(math.e - 1.0)  # softplus(SOFTPLUS_ONE) = 1
 
 
@@ -43,7 +42,7 @@ class LearnedNormal(nn.Module):
         self.raw_scale = nn.Parameter(torch.full((dim,), SOFTPLUS_ONE))
 
     def dist(self, n: int, like: torch.Tensor) -> dist.Distribution:
-        scale = F.softplus(self.raw_scale) + SCALE_FLOOR
+        scale = F.softplus(self.raw_scale) + LATENT_SCALE_FLOOR
         return independent_normal(self.loc, scale, 1).expand([n])
 
 
@@ -71,7 +70,7 @@ class MixturePrior(nn.Module):
 
     def components_dist(self) -> dist.Distribution:
         """The :math:`K` Gaussians, batch shape ``[K]``."""
-        return independent_normal(self.locs, F.softplus(self.raw_scales) + SCALE_FLOOR, 1)
+        return independent_normal(self.locs, F.softplus(self.raw_scales) + LATENT_SCALE_FLOOR, 1)
 
     def dist(self, n: int, like: torch.Tensor) -> dist.Distribution:
         return mixture_dist(self.logits, self.components_dist(), n)
@@ -82,9 +81,9 @@ class VampPrior(nn.Module):
     :math:`p(z) = \frac1K \sum_{k=1}^K q_\phi(z \mid u_k)`, with learned pseudo-inputs
     :math:`u_k` and the guide's own encoder :math:`q_\phi`.
 
-    The pseudo-inputs are this module's parameters; the encoder's parameters stay the guide's:
-    the guide calls :meth:`bind` with its encoder, which is kept as a plain reference (not a
-    submodule), so every parameter lives in exactly one ``state_dict``.
+    The pseudo-inputs are this module's parameters. The encoder is the guide's: the model and
+    its ``spec_encoder`` guide are built together (:func:`pyrovae.guides.spec_encoder.make_spec_pair`),
+    which sets :attr:`encoder` to the guide's encoder of this latent group, a submodule of both.
 
     :param dim: dimension of :math:`z`.
     :param components: :math:`K`.
@@ -98,17 +97,13 @@ class VampPrior(nn.Module):
         super().__init__()
         self.dim = dim
         self.pseudo_inputs = nn.Parameter(init_mean + 0.01 * torch.randn(components, *input_shape))
-        object.__setattr__(self, "encoder", None)
-
-    def bind(self, encoder) -> None:
-        """Use ``encoder(u) -> q(z | u)`` (batch shape ``[K]``) for the mixture components."""
-        object.__setattr__(self, "encoder", encoder)
+        self.encoder: nn.Module | None = None  # encoder(u) -> q(z | u), batch shape [K]
 
     def dist(self, n: int, like: torch.Tensor) -> dist.Distribution:
         if self.encoder is None:
             raise ModelSpecError(
-                "a VampPrior is a mixture of the guide's posteriors at its pseudo-inputs, but no "
-                "guide encoder was bound to it: use guide 'spec_encoder' (it binds its encoder)."
+                "a VampPrior is a mixture of the guide's posteriors at its pseudo-inputs, so the "
+                "model is built together with its guide: use guide 'spec_encoder' (the default)."
             )
         logits = self.pseudo_inputs.new_zeros(self.pseudo_inputs.shape[0])
         return mixture_dist(logits, self.encoder(self.pseudo_inputs), n)
@@ -131,7 +126,7 @@ class ConditionalNormal(nn.Module):
 
     def dist(self, h: torch.Tensor) -> dist.Distribution:
         loc, raw_scale = self.net(h).split(self.dim, dim=-1)
-        return independent_normal(loc, F.softplus(raw_scale) + SCALE_FLOOR, 1)
+        return independent_normal(loc, F.softplus(raw_scale) + LATENT_SCALE_FLOOR, 1)
 
 
 # name -> factory(dim, components, input_shape) of a top group's prior

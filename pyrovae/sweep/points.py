@@ -14,7 +14,6 @@ from typing import Any
 
 from pyrovae import config
 from pyrovae.errors import ConfigError
-from pyrovae.registry import check_options, get_guide, get_model
 
 
 @dataclass
@@ -69,27 +68,15 @@ def _slug(name: str) -> str:
 
 
 def resolve(base_raw: dict, overrides: dict[str, Any], seed: int, where: str) -> config.Config:
-    """The config of one point: ``base_raw`` with ``overrides`` set and ``seed``, validated,
-    the model's default guide filled in and model/guide options checked and converted as
-    :func:`pyrovae.run.build` does (no data loaded)."""
+    """The config of one point: ``base_raw`` with ``overrides`` set and ``seed``, validated and
+    :func:`~pyrovae.config.resolved` as :func:`pyrovae.run.build` resolves it (no data loaded)."""
     raw = copy.deepcopy(base_raw)
     for key, value in overrides.items():
         set_dotted(raw, key, value, where)
     raw["seed"] = seed
     try:
         config.require_data(raw, "the base config")
-        cfg = config.from_dict(raw)
-        entry = get_model(cfg.model["name"])
-        if "name" not in cfg.guide:
-            if entry.default_guide is None:
-                raise ConfigError(f"model '{cfg.model['name']}' has no default guide; name one: "
-                                  f"[guide] name = \"...\".")
-            cfg.guide = {"name": entry.default_guide, **cfg.guide}
-        cfg.model = {"name": cfg.model["name"], **check_options(
-            "model", entry.factory, {k: v for k, v in cfg.model.items() if k != "name"}, 1)}
-        cfg.guide = {"name": cfg.guide["name"], **check_options(
-            "guide", get_guide(cfg.guide["name"]).factory,
-            {k: v for k, v in cfg.guide.items() if k != "name"}, 2)}
+        cfg = config.resolved(config.from_dict(raw))
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
     return cfg

@@ -36,7 +36,7 @@ from typing import Any
 from pyrovae.config import read_toml
 from pyrovae.errors import ConfigError
 from pyrovae.evaluate import DEFAULT_KS, SUMMARY_COLUMNS, check_settings
-from pyrovae.registry import suggest
+from pyrovae.options import suggest
 from pyrovae.sweep.points import Point, expand
 
 TOP_KEYS = ("base", "out", "runs_dir", "seeds", "set", "grid", "zip", "tags", "evaluate")

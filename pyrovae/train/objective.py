@@ -10,11 +10,12 @@ import math
 
 import torch
 from pyro.infer import RenyiELBO, Trace_ELBO, TraceEnum_ELBO, TraceMeanField_ELBO
-from pyro.infer.util import get_dependent_plate_dims, torch_sum
+from pyro.infer.util import get_dependent_plate_dims
 from pyro.poutine.messenger import Messenger
 from torch import nn
 
-from pyrovae.train.fast_elbo import LeanTraceELBO
+from pyrovae.infer.sites import site_log_prob
+from pyrovae.train import fast
 
 
 class DifferentiableRenyiELBO(RenyiELBO):
@@ -31,23 +32,8 @@ class DifferentiableRenyiELBO(RenyiELBO):
     """
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
-        particles = []
-        for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
-            sum_dims = get_dependent_plate_dims(model_trace.nodes.values())
-            w = 0.0
-            for site in model_trace.nodes.values():
-                if site["type"] == "sample":
-                    w = w + torch_sum(site["log_prob"], sum_dims)
-            for name, site in guide_trace.nodes.items():
-                if site["type"] == "sample":
-                    if not site["fn"].has_rsample:
-                        raise NotImplementedError(
-                            f"the IWAE/Renyi objective needs reparameterized guide sites; "
-                            f"site '{name}' ({type(site['fn']).__name__}) is not. "
-                            f"Use train.loss = \"trace_elbo\" for this guide."
-                        )
-                    w = w - torch_sum(site["log_prob"], sum_dims)
-            particles.append(w)
+        particles = [_log_weight(model_trace, guide_trace)
+                     for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs)]
         vectorized = self.vectorize_particles and self.num_particles > 1
         w = particles[0] if vectorized else torch.stack(particles)
         one_minus_alpha = 1.0 - self.alpha
@@ -55,19 +41,39 @@ class DifferentiableRenyiELBO(RenyiELBO):
         return -(log_mean / one_minus_alpha).sum()
 
 
+def _log_weight(model_trace, guide_trace) -> torch.Tensor:
+    r""":math:`\log p(x, z) - \log q(z \mid x)` of the traces' particle (of each particle, when
+    vectorized), each site's log-density summed over the plates not shared by every site."""
+    sum_dims = get_dependent_plate_dims(model_trace.nodes.values())
+    w = 0.0
+    for site in model_trace.nodes.values():
+        if site["type"] == "sample":
+            w = w + site_log_prob(site, sum_dims)
+    for name, site in guide_trace.nodes.items():
+        if site["type"] == "sample":
+            if not site["fn"].has_rsample:
+                raise NotImplementedError(
+                    f"the IWAE/Renyi objective needs reparameterized guide sites; "
+                    f"site '{name}' ({type(site['fn']).__name__}) is not. "
+                    f"Use train.loss = \"trace_elbo\" for this guide."
+                )
+            w = w - site_log_prob(site, sum_dims)
+    return w
+
+
 def make_elbo(loss: str, num_particles: int = 1, replay: bool = True):
     """The Pyro ELBO object for a ``train.loss`` name.
 
-    :param loss: ``trace_elbo`` (one particle: :class:`~pyrovae.train.fast_elbo.LeanTraceELBO`,
-        the same loss with less overhead), ``meanfield_elbo``, ``trace_enum_elbo`` (sums out enumerated
+    :param loss: ``trace_elbo`` (one particle: :func:`pyrovae.train.fast.trace_elbo`, the same
+        loss with less overhead), ``meanfield_elbo``, ``trace_enum_elbo`` (sums out enumerated
         discrete sites, e.g. the label of a semi-supervised model) or ``iwae``.
     :param num_particles: particles per data point (K of the IWAE bound).
-    :param replay: let ``trace_elbo`` record and replay its steps (:mod:`pyrovae.replay`).
+    :param replay: let the one-particle ``trace_elbo`` record and replay its steps.
     """
     vectorize = num_particles > 1
     table = {
         "trace_elbo": lambda: (
-            LeanTraceELBO(replay=replay) if num_particles == 1
+            fast.trace_elbo(replay=replay) if num_particles == 1
             else Trace_ELBO(num_particles=num_particles, vectorize_particles=vectorize)
         ),
         "meanfield_elbo": lambda: TraceMeanField_ELBO(
@@ -123,7 +129,8 @@ class Objective(nn.Module):
     def forward(self, *batch, scale: float = 1.0, beta: float = 1.0) -> torch.Tensor:
         """``scale`` times the negative objective; ``scale = N / batch size`` makes it estimate the
         full-data loss. ``beta`` weights the latent sites."""
-        if getattr(self.elbo, "vectorize_particles", False) and self.elbo.max_plate_nesting == float("inf"):
+        vectorized = getattr(self.elbo, "vectorize_particles", False)
+        if vectorized and self.elbo.max_plate_nesting == float("inf"):
             # Pyro guesses the plate nesting by running the pair once; keep that off the random
             # streams so a resumed run draws what an uninterrupted one does.
             with torch.no_grad(), torch.random.fork_rng(devices=[]):

@@ -7,8 +7,9 @@ import torch
 from pyrovae.train.objective import Objective
 
 
-def sgd_step(objective: Objective, optimizer: torch.optim.Optimizer, batch: tuple[torch.Tensor, ...],
-             *, scale: float = 1.0, beta: float = 1.0, clip_norm: float = 0.0) -> torch.Tensor:
+def sgd_step(objective: Objective, optimizer: torch.optim.Optimizer,
+             batch: tuple[torch.Tensor, ...], *, scale: float = 1.0, beta: float = 1.0,
+             clip_norm: float = 0.0) -> torch.Tensor:
     """Evaluate ``objective`` on ``batch``, back-propagate and step ``optimizer``.
 
     :param scale: loss multiplier (``N / batch size`` estimates the full-data loss).

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import pyrovae
-from guides.spec_encoder import make_spec_encoder
-from models.spec import build
+from pyrovae.guides.spec_encoder import make_spec_encoder
+from pyrovae.models.spec import build
 from pyrovae.registry import DataInfo
 from pyrovae.spec.families import IAF
 

@@ -7,8 +7,8 @@ import pyro.distributions as dist
 import torch
 from pyro.nn import PyroModule
 
-from guides.ppca import PPCAPosterior
-from models.ppca import PPCA
+from pyrovae.guides.ppca import PPCAPosterior
+from pyrovae.models.ppca import PPCA
 
 D = torch.float64
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from infer_toys import Chain, ChainGuide, ppca
 
-from guides.ppca import PPCAPosterior
+from pyrovae.guides.ppca import PPCAPosterior
 from pyrovae.errors import DataError, ModelSpecError
 from pyrovae.infer import active_units, log_px, rate_distortion
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from infer_toys import exact_ppca, mean_error_bound, ppca
 
-from guides.ppca import PPCAPosterior
+from pyrovae.guides.ppca import PPCAPosterior
 from pyrovae.infer import LogPxResult, log_px, log_weights
 from pyrovae.infer.stream import LogWeightStream
 

@@ -4,7 +4,7 @@ import pyro
 import torch
 from infer_toys import Chain, ChainGuide, Mixture, MixtureGuide, exact_ppca, ppca
 
-from guides.ppca import PPCAPosterior
+from pyrovae.guides.ppca import PPCAPosterior
 from pyrovae.infer import RateDistortion, active_units, log_px, rate_distortion
 
 

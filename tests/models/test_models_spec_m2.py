@@ -9,10 +9,10 @@ from pyro.distributions.util import scale_and_mask
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 
 import pyrovae
-from guides.m2 import make_m2_encoder
-from guides.spec_encoder import make_spec_encoder
-from models.m2 import make_m2
-from models.spec import build
+from pyrovae.guides.m2 import make_m2_encoder
+from pyrovae.guides.spec_encoder import make_spec_encoder
+from pyrovae.models.m2 import make_m2
+from pyrovae.models.spec import build
 from pyrovae import config, evaluate, run
 from pyrovae.data import load_dataset
 from pyrovae.errors import ConfigError, DataError

@@ -5,8 +5,7 @@ import math
 import pytest
 import torch
 
-from guides.spec_encoder import make_spec_encoder
-from models.spec import build
+from pyrovae.guides.spec_encoder import make_spec_pair
 from pyrovae.registry import DataInfo
 from pyrovae.spec import DiscretizedLogistic
 from pyrovae.spec.discretized_logistic import grid
@@ -71,14 +70,17 @@ def test_mixture_prior_log_prob_is_a_logsumexp():
 @pytest.mark.parametrize("family", ["diag", "full"])
 def test_vamp_prior_is_the_mean_of_the_encoder_at_the_pseudo_inputs(family):
     info = DataInfo((1, 28, 28), binary=True)
-    model = build({"latents": [{"name": "z", "dim": 3, "prior": "vamp", "components": 5}]}, info)
-    guide = make_spec_encoder(model, info, family=family, hidden=[16])
+    model, guide = make_spec_pair(
+        info, {"latents": [{"name": "z", "dim": 3, "prior": "vamp", "components": 5}]},
+        {"family": family, "hidden": [16]})
     z = torch.randn(4, 3)
     log_p = model.priors["z"].dist(4, z).log_prob(z)
     u = model.priors["z"].pseudo_inputs
     manual = torch.stack([guide.encoders["z"](u[k:k + 1]).log_prob(z) for k in range(5)])
     torch.testing.assert_close(log_p, manual.logsumexp(0) - math.log(5))
-    # the encoder's weights are the guide's alone, the pseudo-inputs the model's alone
-    assert not any(k.startswith("encoders") for k in model.state_dict())
+    # one encoder, a submodule of both; the pseudo-inputs are the model's alone
+    assert model.priors["z"].encoder is guide.encoders["z"]
     assert "priors.z.pseudo_inputs" in model.state_dict()
-    assert any(k.startswith("encoders.z") for k in guide.state_dict())
+    assert not any("pseudo_inputs" in k for k in guide.state_dict())
+    shared = torch.nn.ModuleList([model, guide])
+    assert len(list(shared.parameters())) == len(list(model.parameters()))

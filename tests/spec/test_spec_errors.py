@@ -2,8 +2,8 @@
 
 import pytest
 
-from guides.spec_encoder import make_spec_encoder
-from models.spec import build
+from pyrovae.guides.spec_encoder import make_spec_encoder, make_spec_pair
+from pyrovae.models.spec import build
 from pyrovae import config, run
 from pyrovae.errors import ConfigError, ModelSpecError
 from pyrovae.registry import DataInfo
@@ -97,11 +97,11 @@ def test_guide_errors():
         make_spec_encoder(model, BINARY, family="flow")
     with pytest.raises(ConfigError, match=r"unknown key 'guide\.hidden\.z9'"):
         make_spec_encoder(model, BINARY, hidden={"z": [8], "z9": [8]})
-    vamp = build({"latents": [{"name": "z", "dim": 2, "prior": "vamp", "components": 3}]}, BINARY)
+    vamp = {"latents": [{"name": "z", "dim": 2, "prior": "vamp", "components": 3}]}
     with pytest.raises(ConfigError, match=r"guide\.family = 'iaf' cannot serve the VampPrior of "
                                           r"latent 'z'.*Choose one of: diag, full"):
-        make_spec_encoder(vamp, BINARY, family="iaf")
-    from models.vae import make_vae
+        make_spec_pair(BINARY, vamp, {"family": "iaf"})
+    from pyrovae.models.vae import make_vae
     with pytest.raises(ModelSpecError, match="derives its encoders from a 'spec' model"):
         make_spec_encoder(make_vae(BINARY), BINARY)
 

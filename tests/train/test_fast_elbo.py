@@ -8,8 +8,9 @@ from pyro.infer import Trace_ELBO
 from pyro.nn import PyroModule
 
 from pyrovae.registry import DataInfo, get_guide, get_model
-from pyrovae.train.fast_elbo import LeanTraceELBO
-from pyrovae.train.objective import Objective
+from pyrovae.train import fast
+from pyrovae.train.fast.lean import LeanTraceELBO
+from pyrovae.train.objective import Objective, make_elbo
 
 
 def vae_pair():
@@ -69,3 +70,11 @@ def test_falls_back_with_a_notice_for_non_reparameterized_guides():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         lean.differentiable_loss(Discrete(), DiscreteGuide(), x)  # no second notice
+
+
+def test_make_elbo_takes_the_fast_path_for_one_particle_only():
+    one = make_elbo("trace_elbo", 1)
+    assert isinstance(one, LeanTraceELBO) and one.replay
+    assert not make_elbo("trace_elbo", 1, replay=False).replay
+    assert not fast.trace_elbo(replay=False).replay
+    assert type(make_elbo("trace_elbo", 2)) is Trace_ELBO

@@ -43,7 +43,7 @@ def test_iwae_with_one_particle_equals_elbo():
 
 
 def test_iwae_is_per_datapoint_and_tightens_with_k():
-    """With the exact posterior q(z|x) = N(x/2, 1/2) every weight equals p(x): the bound is exact."""
+    """With the exact posterior q(z|x) = N(x/2, 1/2) every weight equals p(x): exact bounds."""
     x = torch.randn(5)
 
     class Exact(PyroModule):

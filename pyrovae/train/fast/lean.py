@@ -5,7 +5,8 @@ parts, packed log-probs), validates every distribution's arguments and reads the
 the host (``.item()``). For the common case—one particle and a guide whose sites are all
 reparameterized—the ELBO is just
 
-.. math:: \\mathcal L = \\sum_{s \\in \\text{model}} \\log p_s - \\sum_{s \\in \\text{guide}} \\log q_s,
+.. math:: \\mathcal L = \\sum_{s \\in \\text{model}} \\log p_s
+    - \\sum_{s \\in \\text{guide}} \\log q_s,
 
 each site's log-density scaled and masked as Pyro does, with the model's latent sites taking the
 guide's values. :class:`LeanTraceELBO` computes exactly that with one small messenger per
@@ -15,17 +16,17 @@ non-reparameterized guide sites, enumeration, latent sites the guide lacks, seve
 falls back to ``Trace_ELBO`` with a one-line notice.
 
 Then the tensor operations of a step are recorded once per input signature (shapes, dtypes,
-devices) and replayed (:mod:`pyrovae.replay`): the second call with a signature records,
-the third runs the replay and the Pyro program side by side on the same random draws and keeps
-the replay only if the losses and the gradients of every parameter are equal (bit for bit on the
-CPU), and later calls replay (the training loop repeats that comparison once per epoch,
-:meth:`LeanTraceELBO.reverify`). The Python work of Pyro's messengers, plates and distribution
-objects is gone from those steps; the operations, values, gradients and random draws are those
-of the Pyro program. A step whose backward pass is not the derivative of its recorded operations
-(a custom ``autograd.Function``, a tensor hook, ``torch.utils.checkpoint``), and a model or guide
-with module hooks (Python that a replay would not run), run the Pyro program on every step, with
-a one-line notice. Calls under an outer Pyro handler (a beta below 1 scales the latent sites) run
-the Pyro program.
+devices) and replayed (:mod:`pyrovae.train.fast.replay`): the second call with a signature
+records, the third runs the replay and the Pyro program side by side on the same random draws
+and keeps the replay only if the losses and the gradients of every parameter are equal (bit for
+bit on the CPU), and later calls replay (the training loop repeats that comparison once per
+epoch, :meth:`LeanTraceELBO.reverify`). The Python work of Pyro's messengers, plates and
+distribution objects is gone from those steps; the operations, values, gradients and random
+draws are those of the Pyro program. A step whose backward pass is not the derivative of its
+recorded operations (a custom ``autograd.Function``, a tensor hook, ``torch.utils.checkpoint``),
+and a model or guide with module hooks (Python that a replay would not run), run the Pyro program
+on every step, with a one-line notice. Calls under an outer Pyro handler (a beta below 1 scales
+the latent sites) run the Pyro program.
 """
 
 from __future__ import annotations
@@ -35,13 +36,13 @@ import warnings
 import pyro
 import torch
 from pyro import poutine
-from pyro.distributions.util import scale_and_mask
 from pyro.infer import Trace_ELBO
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.runtime import _PYRO_STACK
 from pyro.poutine.util import prune_subsample_sites, site_is_subsample
 
-from pyrovae.replay import Replayer, signature
+from pyrovae.infer.sites import site_log_prob
+from pyrovae.train.fast.replay import Replayer, signature
 
 
 class _Unsupported(Exception):
@@ -49,8 +50,9 @@ class _Unsupported(Exception):
 
 
 class _Record(Messenger):
-    """Sum each sample site's scaled and masked log-density; with ``replay``, latent sites take
-    the values recorded in ``replay`` (as :func:`pyro.poutine.replay` does)."""
+    """Sum each sample site's scaled and masked log-density
+    (:func:`~pyrovae.infer.sites.site_log_prob`); with ``replay``, latent sites take the values
+    recorded in ``replay`` (as :func:`pyro.poutine.replay` does)."""
 
     def __init__(self, replay: dict | None = None):
         super().__init__()
@@ -74,7 +76,7 @@ class _Record(Messenger):
         if self.replay is None and not msg["fn"].has_rsample:
             raise _Unsupported(f"guide site '{msg['name']}' is not reparameterized")
         self.values[msg["name"]] = msg["value"]
-        lp = scale_and_mask(msg["fn"].log_prob(msg["value"]), msg["scale"], msg["mask"]).sum()
+        lp = site_log_prob(msg, sum_dims=None)
         # Starts from the first site's term rather than 0.0: one operation fewer per step.
         self.log_prob = lp if isinstance(self.log_prob, float) else self.log_prob + lp
 
@@ -101,8 +103,8 @@ def module_hooks(*programs) -> str | None:
 
 
 def _accelerators(args) -> list:
-    return sorted({a.device for a in args if isinstance(a, torch.Tensor) and a.device.type != "cpu"},
-                  key=str)
+    devices = {a.device for a in args if isinstance(a, torch.Tensor) and a.device.type != "cpu"}
+    return sorted(devices, key=str)
 
 
 def lean_elbo_loss(model, guide, *args, **kwargs) -> torch.Tensor:
@@ -126,7 +128,8 @@ class LeanTraceELBO(Trace_ELBO):
     :param max_programs: input signatures to keep programs for; others run the Pyro program.
     """
 
-    def __init__(self, validate_every_step: bool = False, replay: bool = True, max_programs: int = 4):
+    def __init__(self, validate_every_step: bool = False, replay: bool = True,
+                 max_programs: int = 4):
         super().__init__(num_particles=1)
         self.validate_every_step = validate_every_step
         self._mode = None  # None: not checked yet; "lean" or "pyro"
@@ -134,14 +137,16 @@ class LeanTraceELBO(Trace_ELBO):
         self._replayer.enabled = replay and not validate_every_step
 
     def _check(self, model, guide, args, kwargs) -> None:
-        # Leaves the random streams untouched, so a resumed run draws what an uninterrupted one does.
+        # Leaves the random streams untouched: a resumed run draws what an uninterrupted one does.
         with torch.no_grad(), torch.random.fork_rng(devices=_accelerators(args)):
             self._check_traces(model, guide, args, kwargs)
 
     def _check_traces(self, model, guide, args, kwargs) -> None:
         guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
-        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
-        guide_trace, model_trace = prune_subsample_sites(guide_trace), prune_subsample_sites(model_trace)
+        replayed = poutine.replay(model, trace=guide_trace)
+        model_trace = poutine.trace(replayed).get_trace(*args, **kwargs)
+        guide_trace = prune_subsample_sites(guide_trace)
+        model_trace = prune_subsample_sites(model_trace)
         for name, site in guide_trace.nodes.items():
             if site["type"] == "sample" and (site["is_observed"] or not site["fn"].has_rsample):
                 raise _Unsupported(f"guide site '{name}' is not a reparameterized latent")
@@ -170,7 +175,8 @@ class LeanTraceELBO(Trace_ELBO):
         self._replayer.reverify()
 
     def _replayed(self, model, guide, args, kwargs) -> torch.Tensor:
-        """The loss, replayed where a checked recording exists (see :class:`~pyrovae.replay.Replayer`)."""
+        """The loss, replayed where a checked recording exists
+        (:class:`~pyrovae.train.fast.replay.Replayer`)."""
         sig = None if kwargs or _PYRO_STACK else signature(args)
         if sig is not None:
             sig = (id(model), id(guide), getattr(model, "training", None),

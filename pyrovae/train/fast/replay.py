@@ -169,7 +169,8 @@ def _aliases(rec: _Recorder) -> dict[int, int]:
     for func, args, _, outs, *_ in rec.ops:
         if func in _VIEWS and _is_ref(args[0]) and len(outs) == 1:
             src, out = rec.held[args[0].index], rec.held[outs[0]]
-            if (src.shape, src.stride(), src.storage_offset()) == (out.shape, out.stride(), out.storage_offset()):
+            layout = (src.shape, src.stride(), src.storage_offset())
+            if layout == (out.shape, out.stride(), out.storage_offset()):
                 alias[outs[0]] = alias.get(args[0].index, args[0].index)
     return alias
 
@@ -236,7 +237,8 @@ def _compile(rec: _Recorder, output: torch.Tensor) -> Program:
             if grad != rec.grad_at_entry:
                 lines.append(f"    with _grad_mode({grad}):")
             block = grad
-        call = ", ".join([source_of(a) for a in args] + [f"{k}={source_of(v)}" for k, v in kwargs.items()])
+        call = ", ".join([source_of(a) for a in args]
+                         + [f"{k}={source_of(v)}" for k, v in kwargs.items()])
         targets = ", ".join(f"v{i}" if i is not None else "_" for i in outs) or "_"
         if sequence:
             targets = f"({targets},)" if outs else "_"
@@ -351,7 +353,8 @@ def differs(result: torch.Tensor, expected: torch.Tensor) -> str | None:
 
 
 def _rng_states(devices) -> list:
-    return [torch.get_rng_state(), *(torch.cuda.get_rng_state(d) for d in devices if d.type == "cuda")]
+    cuda = [torch.cuda.get_rng_state(d) for d in devices if d.type == "cuda"]
+    return [torch.get_rng_state(), *cuda]
 
 
 def _set_rng_states(devices, states) -> None:
