@@ -12,8 +12,9 @@ from pyrovae.errors import (
 from pyrovae.infer import LogPxResult, log_px
 from pyrovae.data.info import DataInfo
 from pyrovae.registry import register_guide, register_model
+from pyrovae.versions import pyrovae_version
 
-__version__ = "0.1.0"
+__version__ = pyrovae_version()
 
 __all__ = [
     "CheckpointError",

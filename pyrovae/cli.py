@@ -69,7 +69,7 @@ def _evaluate(args) -> int:
     ks = evaluate.check_settings(num_samples=args.num_samples, ks=_ks(args.ks), seed=args.seed,
                                  batch_size=args.batch_size, limit=args.limit)
     _check_outputs({"--out": args.out, "--per-datapoint": args.per_datapoint})
-    results.check_columns(args.out, evaluate.SUMMARY_COLUMNS)
+    results.check_columns(args.out, results.SUMMARY_COLUMNS)
     built = evaluate.load_run(args.run_dir, data_dir=args.data_dir, device=args.device)
     summary, per_point = evaluate.evaluate(
         built, str(args.run_dir), split=args.split, num_samples=args.num_samples, ks=ks,

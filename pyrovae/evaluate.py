@@ -3,6 +3,7 @@ active units on a data split, as tidy rows (one per estimator and K)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import time
@@ -13,18 +14,13 @@ import pyro
 import torch
 from tqdm.auto import tqdm
 
-import pyrovae
 from pyrovae import checks, config, run
-from pyrovae.data.splitting import spread_indices
 from pyrovae.errors import ConfigError
 from pyrovae.infer import active_units, log_px, rate_distortion
+from pyrovae.results import SUMMARY_COLUMNS
 from pyrovae.train import checkpoint
+from pyrovae.versions import versions
 
-SUMMARY_COLUMNS = [
-    "run", "model", "guide", "dataset", "split", "estimator", "K", "seed", "n", "mean",
-    "stderr_of_mean", "kl", "reconstruction", "active_units", "seconds", "device",
-    "pyrovae_version", "pyro_version", "torch_version",
-]
 DEFAULT_KS = (1, 10, 100, 1000, 5000)
 # The largest seed pyro.set_rng_seed takes: it seeds numpy's generator too.
 MAX_SEED = 2**32 - 1
@@ -114,17 +110,16 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
 
     :param ks: the IWAE bounds to report (default: :data:`DEFAULT_KS` up to ``num_samples``).
     :param limit: evaluate only ``limit`` data points spread evenly over the split
-        (:func:`~pyrovae.data.splitting.spread_indices`); the per-point ``index`` column says which.
+        (:meth:`~pyrovae.data.Dataset.subset`); the per-point ``index`` column says which.
     :param batch_size: data points per estimator call (the progress bar's step).
     :param quiet: no progress bar (there is none either when stderr is not a terminal).
     :raises ConfigError: a setting is out of range (:func:`check_settings`).
     """
     ks = check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size,
                         limit=limit)
+    data, index = built.data.subset(split, limit)
+    built = dataclasses.replace(built, data=data)
     tensors = built.tensors(split, marginal=True)
-    index = spread_indices(tensors[0].shape[0], limit)
-    if index is not None:
-        tensors = tuple(t[index] for t in tensors)
     if built.data.dynamic_binarize:  # trained on Bernoulli draws: score one fixed draw
         tensors = (run.binarized_once(tensors[0], seed), *tensors[1:])
     given_y = "_given_y" if built.label_role == "input" else ""
@@ -152,7 +147,6 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
     estimates += [(f"iwae{given_y}", k, torch.cat([p.iwae[k] for p in parts])) for k in ks]
     estimates += [(f"elbo{given_y}", 1, torch.cat([p.elbo for p in parts]))]
     labels = built.data.labels.get(split)
-    labels = labels if labels is None or index is None else labels[index]
     predictions = None
     if hasattr(built.guide, "predict") and labels is not None:
         predictions = torch.cat([built.guide.predict(tensors[0][lo:lo + batch_size])
@@ -164,9 +158,7 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
         "dataset": built.cfg.data["name"], "split": split, "seed": seed, "n": n,
         "kl": float(rate.double().mean()), "reconstruction": float(recon.double().mean()),
         "active_units": math.nan if units.count is None else units.count,
-        "seconds": seconds, "device": str(built.device),
-        "pyrovae_version": pyrovae.__version__, "pyro_version": pyro.__version__,
-        "torch_version": torch.__version__,
+        "seconds": seconds, "device": str(built.device), **versions(),
     }
     rows = []
     for estimator, k, values in estimates:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from pyrovae.errors import ConfigError
 from pyrovae.options import suggest
+from pyrovae.results import RUN_COLUMNS, SUMMARY_COLUMNS
 
 # Never averaged across: mixing splits or estimators gives a number with no meaning.
 ALWAYS_BY = ("split", "estimator")
@@ -45,9 +46,6 @@ def seed_column(table: pd.DataFrame) -> str:
 def default_by(table: pd.DataFrame) -> list[str]:
     """Dataset, model and guide, the tag and swept-key columns of a sweep, split, estimator
     and K: everything that says what was run, nothing that says how it came out."""
-    from pyrovae.sweep.spec import RUN_COLUMNS
-    from pyrovae.evaluate import SUMMARY_COLUMNS
-
     known = set(SUMMARY_COLUMNS) | set(RUN_COLUMNS)
     extra = [c for c in table.columns if c not in known]
     return [c for c in (*DEFAULT_BY, *extra, *ALWAYS_BY, "K") if c in table.columns]

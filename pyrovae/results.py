@@ -16,6 +16,16 @@ from pyrovae import io
 from pyrovae.errors import ConfigError
 
 
+#: The columns of an evaluation's rows (``pyrovae evaluate``), in order.
+SUMMARY_COLUMNS = [
+    "run", "model", "guide", "dataset", "split", "estimator", "K", "seed", "n", "mean",
+    "stderr_of_mean", "kl", "reconstruction", "active_units", "seconds", "device",
+    "pyrovae_version", "pyro_version", "torch_version",
+]
+#: The columns a sweep adds after them, before its tag and swept-key columns.
+RUN_COLUMNS = ["train_seed", "config_hash", "epochs", "best_epoch", "train_seconds"]
+
+
 def header(path: str | Path) -> list[str] | None:
     """The column names of the CSV at ``path``; None when there is no such file or it is empty."""
     path = Path(path)

@@ -25,7 +25,6 @@ import pandas as pd
 from pyrovae import evaluate, io
 from pyrovae.errors import PyrovaeError
 from pyrovae.plots.curves import save_log_px_vs_k
-from pyrovae.sweep.subset import spread
 
 DEFAULT_KS = "1,2,5,10,20,50,100,200,500,1000,2000,5000"
 
@@ -46,13 +45,12 @@ def k_convergence(built, run_name: str, ks: list[int], *, split: str = "test",
                   log=print) -> pd.DataFrame:
     """Summary rows: the evaluation with ``max(ks)`` samples (is_log_px, iwae for every k,
     elbo), then ``is_log_px`` from an evaluation with each smaller K (same ``seed``)."""
-    part, _ = spread(built, split, limit)
     frames = []
     for k in sorted(ks, reverse=True):
         start = time.perf_counter()
-        summary, _ = evaluate.evaluate(part, run_name, split=split, num_samples=k,
+        summary, _ = evaluate.evaluate(built, run_name, split=split, num_samples=k,
                                        ks=ks if k == max(ks) else [k], seed=seed,
-                                       batch_size=batch_size, quiet=True)
+                                       batch_size=batch_size, limit=limit, quiet=True)
         frames.append(summary if k == max(ks) else summary[summary["estimator"] == "is_log_px"])
         log(f"K={k}: log p(x) estimate {summary['mean'].iloc[0]:.3f} "
             f"({time.perf_counter() - start:.1f}s)")

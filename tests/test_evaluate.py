@@ -3,7 +3,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pyrovae import config, evaluate, run
+from pyrovae import config, evaluate, results, run
 from pyrovae.cli import main
 from pyrovae.errors import ConfigError
 
@@ -100,7 +100,7 @@ def test_evaluate_refuses_one_file_for_out_and_per_datapoint(run_dir, tmp_path, 
     (tmp_path / "sub").mkdir()
     (tmp_path / "link").symlink_to(tmp_path, target_is_directory=True)
     out = tmp_path / "x.csv"
-    out.write_text(",".join(evaluate.SUMMARY_COLUMNS) + "\n")
+    out.write_text(",".join(results.SUMMARY_COLUMNS) + "\n")
     points = {"same": out, "dotdot": tmp_path / "sub" / ".." / "x.csv",
               "symlink": tmp_path / "link" / "x.csv"}[spelling]
     err = refused(["evaluate", str(run_dir), "--num-samples", "10", "--out", str(out),

@@ -10,10 +10,9 @@ import pytest
 
 from pyrovae.cli import main
 from pyrovae.errors import ConfigError, Interrupted
-from pyrovae.evaluate import SUMMARY_COLUMNS
 from pyrovae.sweep import load_spec, run_sweep
-from pyrovae.sweep.spec import RUN_COLUMNS
-from pyrovae.sweep.subset import spread_indices
+from pyrovae.data.splitting import spread_indices
+from pyrovae.results import RUN_COLUMNS, SUMMARY_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from pyrovae.data.splitting import spread_indices
 from pyrovae.errors import DataError
 from pyrovae.options import suggest
 
@@ -65,3 +66,20 @@ class Dataset:
         return replace(
             self, splits=move(self.splits), labels=move(self.labels), factors=move(self.factors)
         )
+
+    def subset(self, split: str, limit: int | None) -> tuple[Dataset, torch.Tensor | None]:
+        """This dataset with split ``split`` (data, labels, factors) cut to ``limit`` points
+        spread evenly over it (:func:`~pyrovae.data.splitting.spread_indices`), and their
+        indices; the dataset itself and None when ``limit`` keeps the whole split."""
+        index = spread_indices(self.split(split).shape[0], limit)
+        if index is None:
+            return self, None
+
+        def take(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            if split not in tensors:
+                return tensors
+            return {**tensors, split: tensors[split][index.to(tensors[split].device)]}
+
+        part = replace(self, splits=take(self.splits), labels=take(self.labels),
+                       factors=take(self.factors))
+        return part, index

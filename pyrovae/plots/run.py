@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,6 @@ from pyrovae.plots.curves import save_log_px_vs_k, save_training_curves
 from pyrovae.plots.grids import pick_pairs, save_interpolations, save_traversals, traversal_dims
 from pyrovae.plots.latents import posterior_means
 from pyrovae.plots.scatter import save_latent_scatter
-from pyrovae.sweep.subset import spread, spread_indices
 
 FIGURES = ("samples.png", "reconstructions.png", "traversals.png", "interpolation.png",
            "latent_scatter.png", "training_curves.png", "log_px_vs_k.png")
@@ -33,9 +33,8 @@ def _k_rows(built, run_dir: Path, split: str, k_max: int, num_points: int, seed:
         if split in set(rows["split"]):
             return rows[rows["split"] == split], f"from {path.name}"
     ks = sorted({k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if k <= k_max} | {k_max})
-    part, _ = spread(built, split, num_points)
-    summary, _ = evaluate.evaluate(part, str(run_dir), split=split, num_samples=k_max, ks=ks,
-                                   seed=seed, quiet=True)
+    summary, _ = evaluate.evaluate(built, str(run_dir), split=split, num_samples=k_max, ks=ks,
+                                   seed=seed, limit=num_points, quiet=True)
     return summary, f"{summary['n'].iloc[0]} points, K up to {k_max}"
 
 
@@ -62,12 +61,11 @@ def plot_run(run_dir, *, split: str = "test", data_dir=None, device=None, seed: 
     pyro.set_rng_seed(seed)
     model, guide = built.model, built.guide
     tensors = built.tensors(split)
-    labels = built.data.labels.get(split)
     written, notes = [], []
     images = as_images(tensors[0][:1]) is not None
-    index = spread_indices(tensors[0].shape[0], num_points)
-    subset = tensors if index is None else tuple(t[index.to(t.device)] for t in tensors)
-    sub_labels = None if labels is None else (labels if index is None else labels[index.to(labels.device)])
+    part, _ = built.data.subset(split, num_points)
+    subset = dataclasses.replace(built, data=part).tensors(split)
+    sub_labels = part.labels.get(split)
     with torch.no_grad():
         site, means = posterior_means(guide, *subset)
     written.append(save_latent_scatter(means, sub_labels, run_dir / "latent_scatter.png", site))

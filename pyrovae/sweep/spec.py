@@ -35,14 +35,14 @@ from typing import Any
 
 from pyrovae.config import read_toml
 from pyrovae.errors import ConfigError
-from pyrovae.evaluate import DEFAULT_KS, SUMMARY_COLUMNS, check_settings
+from pyrovae.evaluate import DEFAULT_KS, check_settings
 from pyrovae.options import suggest
+from pyrovae.results import RUN_COLUMNS, SUMMARY_COLUMNS
 from pyrovae.sweep.points import Point, expand
 
 TOP_KEYS = ("base", "out", "runs_dir", "seeds", "set", "grid", "zip", "tags", "evaluate")
 EVAL_KEYS = ("split", "num_samples", "ks", "limit", "seed", "batch_size", "per_datapoint")
 # Columns a sweep adds to those of ``pyrovae evaluate``: how each row's run was trained.
-RUN_COLUMNS = ["train_seed", "config_hash", "epochs", "best_epoch", "train_seconds"]
 
 
 @dataclass(frozen=True)

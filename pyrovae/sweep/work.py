@@ -16,7 +16,6 @@ import torch
 from pyrovae import evaluate, io
 from pyrovae.sweep.points import Point, column_value
 from pyrovae.sweep.spec import EvalSpec
-from pyrovae.sweep.subset import spread
 from pyrovae.sweep.training import train_or_reuse
 
 
@@ -64,13 +63,10 @@ class Task:
 def evaluate_split(built, run_name: str, split: str, ev: EvalSpec, run_dir: Path) -> pd.DataFrame:
     """Summary rows of ``split`` (``ev.limit`` points spread over it); writes
     ``RUN_DIR/points_<split>.csv`` when ``ev.per_datapoint``."""
-    part, index = spread(built, split, ev.limit)
     summary, per_point = evaluate.evaluate(
-        part, run_name, split=split, num_samples=ev.num_samples, ks=ev.ks, seed=ev.seed,
-        batch_size=ev.batch_size, quiet=True)
+        built, run_name, split=split, num_samples=ev.num_samples, ks=ev.ks, seed=ev.seed,
+        batch_size=ev.batch_size, limit=ev.limit, quiet=True)
     if ev.per_datapoint:
-        if index is not None:
-            per_point["index"] = index.numpy()
         io.write_csv(per_point, run_dir / f"points_{split}.csv")
     return summary
 
