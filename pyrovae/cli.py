@@ -87,18 +87,18 @@ def _evaluate(args) -> int:
 
 
 def _sweep(args) -> int:
-    from pyrovae.sweep import load_spec, run_sweep
+    from pyrovae.sweep import load_plan, run_sweep
 
-    spec = load_spec(args.sweep, out=args.out, runs_dir=args.runs_dir)
-    report = run_sweep(spec, jobs=args.jobs, data_dir=args.data_dir, device=args.device,
+    plan = load_plan(args.sweep, out=args.out, runs_dir=args.runs_dir)
+    report = run_sweep(plan, jobs=args.jobs, data_dir=args.data_dir, device=args.device,
                        dry_run=args.dry_run)
     if args.dry_run:
         return 0
-    print(f"{report['ran']} points run, {report['rows']} rows appended to {spec.out}; "
+    print(f"{report['ran']} points run, {report['rows']} rows appended to {plan.out}; "
           f"{report['complete']} points were already there")
     if report["failed"]:
         print(f"pyrovae sweep: {len(report['failed'])} points failed (listed above); the rows of "
-              f"the others are in {spec.out}. Fix the cause and run the sweep again: it runs only "
+              f"the others are in {plan.out}. Fix the cause and run the sweep again: it runs only "
               f"the points still missing.", file=sys.stderr)
         return 1
     return 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
+import json
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -121,6 +123,46 @@ def from_dict(raw: dict[str, Any]) -> Config:
             raise _unknown(f"train.{key}", TRAIN_KEYS)
         setattr(cfg.train, key, check(f"train.{key}", value, _TRAIN_TYPES[key]))
     return cfg
+
+
+#: Keys that say only where a run happens: they never change its numbers.
+PLACE_KEYS = ("device", "data.dir")
+#: The keys a resumed run may change: where it runs and how long it trains.
+RESUMABLE_KEYS = (*PLACE_KEYS, "train.epochs", "train.patience")
+
+
+def decisive(cfg: Config, without=RESUMABLE_KEYS) -> dict:
+    """What decides a run's numbers: the config as its ``config.toml`` reads back, without the
+    dotted keys ``without`` (by default :data:`RESUMABLE_KEYS`, so a run and its resumed
+    continuation agree)."""
+    d = tomllib.loads(dumps(cfg))
+    for key in without:
+        *parents, leaf = key.split(".")
+        node = d
+        for part in parents:
+            node = node.get(part, {})
+        node.pop(leaf, None)
+    return d
+
+
+def config_hash(cfg: Config) -> str:
+    """12 hex digits of a SHA-256 of :func:`decisive` ``(cfg, without=PLACE_KEYS)``: equal for
+    configs that train the same run for as long, so a sweep finds its run directory again."""
+    text = json.dumps(decisive(cfg, without=PLACE_KEYS), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def differences(a: dict, b: dict, names=("a", "b"), prefix: str = "") -> list[str]:
+    """``key: NAME_A has x, NAME_B has y`` for each dotted key whose values differ in the nested
+    tables ``a`` and ``b``, named ``names`` in the text."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key, "<absent>"), b.get(key, "<absent>")
+        if isinstance(x, dict) and isinstance(y, dict):
+            out += differences(x, y, names, f"{prefix}{key}.")
+        elif x != y:
+            out.append(f"{prefix}{key}: {names[0]} has {x!r}, {names[1]} has {y!r}")
+    return out
 
 
 def resolved(cfg: Config) -> Config:

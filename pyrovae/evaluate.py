@@ -35,7 +35,7 @@ def load_run(run_dir, *, data_dir=None, device=None) -> run.Built:
                           f"directory that 'pyrovae train ... --out RUN_DIR' wrote.")
     built = run.build(config.load(cfg_path), data_dir=data_dir, device=device)
     path = run_dir / "best.pt"
-    ckpt = checkpoint.load(path, built.spec, map_location=built.device)
+    ckpt = checkpoint.load(path, built.identity, map_location=built.device)
     checkpoint.load_weights(built.model, ckpt["model"], "model", path)
     checkpoint.load_weights(built.guide, ckpt["guide"], "guide", path)
     built.model.eval()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +29,6 @@ from pyrovae.train.loop import Diverged, TrainState, fit
 from pyrovae.train.objective import Objective, make_elbo
 from pyrovae.train.optim import make_optimizer, make_schedule
 
-# Keys a resumed run may change: they decide how long it trains and where, not what it computes.
-RESUMABLE_KEYS = {"train.epochs", "train.patience", "device", "data.dir"}
 
 
 @dataclass
@@ -43,7 +40,7 @@ class Built:
     info: DataInfo
     model: torch.nn.Module
     guide: torch.nn.Module
-    spec: dict
+    identity: dict
     device: torch.device
 
     @property
@@ -97,19 +94,6 @@ def _options(section: dict, drop=("name",)) -> dict:
     return {k: v for k, v in section.items() if k not in drop}
 
 
-def decisive(cfg: config.Config) -> dict:
-    """The config as its ``config.toml`` reads back, without :data:`RESUMABLE_KEYS`: everything
-    that decides a run's numbers."""
-    d = tomllib.loads(config.dumps(cfg))
-    for key in RESUMABLE_KEYS:
-        *parents, leaf = key.split(".")
-        node = d
-        for part in parents:
-            node = node.get(part, {})
-        node.pop(leaf, None)
-    return d
-
-
 def build(cfg: config.Config, *, data_dir=None, device=None) -> Built:
     """Load the data, build model and guide from the registry, move them to the device.
 
@@ -128,8 +112,8 @@ def build(cfg: config.Config, *, data_dir=None, device=None) -> Built:
     nbytes = sum(t.numel() * t.element_size() for t in data.splits.values())
     if fits_on(device, nbytes):
         data = data.to(device)
-    spec = checkpoint.make_spec(decisive(cfg), data.event_shape)
-    return Built(cfg, data, info, model, guide, spec, device)
+    identity = checkpoint.identity(config.decisive(cfg), data.event_shape)
+    return Built(cfg, data, info, model, guide, identity, device)
 
 
 def binarized_once(x: torch.Tensor, seed: int) -> torch.Tensor:
@@ -141,9 +125,9 @@ def binarized_once(x: torch.Tensor, seed: int) -> torch.Tensor:
 def _check_resume_overrides(overrides: list[str]) -> None:
     for item in overrides:
         key = item.partition("=")[0].strip()
-        if key not in RESUMABLE_KEYS:
+        if key not in config.RESUMABLE_KEYS:
             raise ConfigError(f"--set {key} cannot change on --resume: it would make the resumed run "
-                              f"differ from its first part. Only {', '.join(sorted(RESUMABLE_KEYS))} "
+                              f"differ from its first part. Only {', '.join(sorted(config.RESUMABLE_KEYS))} "
                               f"may change; start a new run (--out) for other changes.")
 
 
@@ -160,14 +144,12 @@ def resolve_config(config_path, overrides, resume_dir) -> config.Config:
                           f"directory. Give the directory a previous 'pyrovae train' wrote.")
     cfg = config.load(saved, overrides)
     if config_path is not None:
-        fresh = config.load(config_path, overrides)
-        fresh.guide = fresh.guide or cfg.guide
-        fresh.guide.setdefault("name", cfg.guide.get("name"))
-        diffs = [k for k in ("seed", "data", "model", "guide", "train")
-                 if getattr(fresh, k) != getattr(cfg, k)]
+        fresh = config.resolved(config.load(config_path, overrides))
+        diffs = config.differences(config.decisive(config.resolved(cfg)), config.decisive(fresh),
+                                  ("the run", str(config_path)))
         if diffs:
             raise ConfigError(f"{config_path} differs from the config of the run in {resume_dir} "
-                              f"(in: {', '.join(diffs)}). Resume with --resume alone, or start a new "
+                              f"({'; '.join(diffs)}). Resume with --resume alone, or start a new "
                               f"run with --out.")
     return cfg
 
@@ -250,7 +232,7 @@ def _train(cfg: config.Config, run_dir: Path, *, resume: bool, quiet: bool, data
     schedule = make_schedule(optimizer, t)
     state = TrainState()
     if resume:
-        ckpt = checkpoint.load(ckpt_path, built.spec, map_location=built.device)
+        ckpt = checkpoint.load(ckpt_path, built.identity, map_location=built.device)
         state = TrainState(**ckpt["state"])
         if t.epochs < state.epoch:
             raise ConfigError(f"the run in {run_dir} has already completed {state.epoch} epochs; "
@@ -267,9 +249,9 @@ def _train(cfg: config.Config, run_dir: Path, *, resume: bool, quiet: bool, data
     def on_epoch_end(state: TrainState, improved: bool) -> None:
         weights = {"model": built.model.state_dict(), "guide": built.guide.state_dict()}
         if improved:
-            checkpoint.save(best_path, built.spec, epoch=state.epoch,
+            checkpoint.save(best_path, built.identity, epoch=state.epoch,
                             valid_elbo=state.best_valid_elbo, **weights)
-        checkpoint.save(ckpt_path, built.spec, config=cfg.to_dict(), **weights,
+        checkpoint.save(ckpt_path, built.identity, config=cfg.to_dict(), **weights,
                         optimizer=optimizer.state_dict(), schedule=schedule.state_dict(),
                         state=dataclasses.asdict(state), rng=checkpoint.rng_state())
         history = pd.DataFrame(state.history)
@@ -282,7 +264,7 @@ def _train(cfg: config.Config, run_dir: Path, *, resume: bool, quiet: bool, data
                     quiet=quiet, device=built.device)
     except Diverged as e:
         raise _diverged(e, cfg, run_dir) from None
-    best = checkpoint.load(best_path, built.spec, map_location=built.device)
+    best = checkpoint.load(best_path, built.identity, map_location=built.device)
     checkpoint.load_weights(built.model, best["model"], "model", best_path)
     checkpoint.load_weights(built.guide, best["guide"], "guide", best_path)
     pictures = save_pictures(built.model.eval(), built.guide.eval(), valid_x, run_dir, seed=cfg.seed)

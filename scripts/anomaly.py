@@ -36,7 +36,7 @@ from pyrovae import config, evaluate, io
 from pyrovae.data import load_dataset
 from pyrovae.errors import PyrovaeError
 from pyrovae.sweep import table
-from pyrovae.sweep.points import config_hash, resolve
+from pyrovae.sweep.points import resolve
 from pyrovae.sweep.training import train_or_reuse
 
 COLUMNS = ["holdout", "score", "auroc", "n_anomalous", "n_normal", "mean_log_px_anomalous",
@@ -150,7 +150,7 @@ def run_holdout(holdout: int, args, x, y, base_raw: dict, out: Path) -> pd.DataF
         overrides[key.strip()] = config.parse_value(value.strip())
     raw = {**base_raw, "data": {"name": "file", "path": str(data_path)}}
     cfg = resolve(raw, overrides, args.seed, f"anomaly (holdout {holdout})")
-    digest = config_hash(cfg)
+    digest = config.config_hash(cfg)
     run_dir = runs_dir / f"holdout{holdout}-s{args.seed}-{digest}"
     if all((holdout, score, args.seed, str(run_dir)) in done_rows(out) for score in SCORES):
         print(f"holdout {holdout}: rows already in {out} ({run_dir}); skipped")

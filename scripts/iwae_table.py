@@ -27,7 +27,7 @@ import pandas as pd
 from pyrovae import config, io
 from pyrovae.errors import PyrovaeError
 from pyrovae.report import markdown
-from pyrovae.sweep import make_spec, run_sweep
+from pyrovae.sweep import make_plan, run_sweep
 
 # Burda et al. 2015, Table 1, MNIST test log p(x) (K = 5000): (layers, objective, k) -> value.
 PUBLISHED = {
@@ -157,12 +157,12 @@ def main(argv=None) -> int:
                       f"skipping those rows. Give it with --{'one' if layers == 1 else 'two'}-layer-config.")
                 skipped.append(layers)
                 continue
-            spec = make_spec(sweep_for(base, layers, epochs, particles, args),
+            plan = make_plan(sweep_for(base, layers, epochs, particles, args),
                              source=f"iwae_table ({layers} layer(s))", out=out,
                              runs_dir=Path(args.runs_dir) / f"{layers}layer")
-            report = run_sweep(spec, jobs=args.jobs, data_dir=args.data_dir, device=args.device)
+            report = run_sweep(plan, jobs=args.jobs, data_dir=args.data_dir, device=args.device)
             failed += len(report["failed"])
-            hashes |= {point.config_hash for point in spec.points}
+            hashes |= {point.config_hash for point in plan.points}
             budgets[layers] = epochs
     except PyrovaeError as e:
         print(f"iwae_table: error: {e}", file=sys.stderr)

@@ -54,7 +54,7 @@ def test_checkpoint_round_trip_reproduces_outputs(tmp_path):
     trained = result["built"]
     x = trained.data.split("test")[:20]
     fresh = run.build(tiny(epochs=1))
-    ckpt = checkpoint.load(tmp_path / "best.pt", fresh.spec)
+    ckpt = checkpoint.load(tmp_path / "best.pt", fresh.identity)
     checkpoint.load_weights(fresh.model, ckpt["model"], "model", "best.pt")
     checkpoint.load_weights(fresh.guide, ckpt["guide"], "guide", "best.pt")
     z1, lp1 = _outputs(trained, x)
@@ -66,7 +66,7 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     run.train(tiny(epochs=1), tmp_path, quiet=True)
     other = run.build(config.from_dict({**TINY, "model": {**TINY["model"], "latent_dim": 5}}))
     with pytest.raises(CheckpointError, match=r"another model.*latent_dim: checkpoint has 4, this run has 5"):
-        checkpoint.load(tmp_path / "checkpoint.pt", other.spec)
+        checkpoint.load(tmp_path / "checkpoint.pt", other.identity)
     with pytest.raises(ConfigError, match="cannot change on --resume"):
         run.resolve_config(None, ["model.latent_dim=5"], tmp_path)
     with pytest.raises(ConfigError, match="already holds a run"):

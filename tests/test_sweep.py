@@ -10,7 +10,7 @@ import pytest
 
 from pyrovae.cli import main
 from pyrovae.errors import ConfigError, Interrupted
-from pyrovae.sweep import load_spec, run_sweep
+from pyrovae.sweep import load_plan, run_sweep
 from pyrovae.data.splitting import spread_indices
 from pyrovae.results import RUN_COLUMNS, SUMMARY_COLUMNS
 
@@ -70,7 +70,7 @@ def finished(tmp_path_factory):
 
 def test_tiny_sweep_rows_columns_and_dtypes(finished):
     tmp, sweep, csv = finished
-    spec = load_spec(sweep)
+    plan = load_plan(sweep)
     table = pd.read_csv(csv)
     assert list(table.columns) == SUMMARY_COLUMNS + RUN_COLUMNS + ["model.latent_dim"]
     assert len(table) == 2 * 2 * 4  # 2 configs x 2 seeds x (is_log_px, iwae 1, iwae 20, elbo)
@@ -85,8 +85,8 @@ def test_tiny_sweep_rows_columns_and_dtypes(finished):
     assert all(pd.api.types.is_float_dtype(table[c]) for c in floats)
     assert all(pd.api.types.is_string_dtype(table[c]) for c in ["run", "model", "split", "config_hash"])
     assert (table["n"] == 50).all() and (table["epochs"] == 1).all() and (table["seed"] == 0).all()
-    assert set(table["run"]) == {str(p.run_dir) for p in spec.points}
-    for point in spec.points:
+    assert set(table["run"]) == {str(p.run_dir) for p in plan.points}
+    for point in plan.points:
         assert (point.run_dir / "best.pt").is_file()
         assert point.config_hash in point.run_dir.name
 
@@ -107,7 +107,7 @@ def test_new_split_reuses_trained_runs(finished, tmp_path):
     sweep = write_sweep(tmp_path, split='["valid", "test"]')
     sweep.write_text(sweep.read_text().replace("seeds = [0, 1]", "seeds = [0]"))
     lines = []
-    report = run_sweep(load_spec(sweep, out=out, runs_dir=tmp / "runs"), log=lines.append)
+    report = run_sweep(load_plan(sweep, out=out, runs_dir=tmp / "runs"), log=lines.append)
     assert report["ran"] == 2 and all(" reused " in line for line in lines[1:])
     both = comparable(out)
     assert sorted(set(both["split"])) == ["test", "valid"]
@@ -152,7 +152,7 @@ def test_crash_mid_training_resumes_to_the_same_rows(tmp_path, monkeypatch):
     from pyrovae.train import checkpoint
 
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
-    run_sweep(load_spec(one_point(tmp_path / "a")), log=lambda line: None)
+    run_sweep(load_plan(one_point(tmp_path / "a")), log=lambda line: None)
     real_save = checkpoint.save
 
     def crash_after_the_first_epoch(path, *args, **kwargs):
@@ -161,13 +161,13 @@ def test_crash_mid_training_resumes_to_the_same_rows(tmp_path, monkeypatch):
             raise KeyboardInterrupt("killed")
 
     monkeypatch.setattr(checkpoint, "save", crash_after_the_first_epoch)
-    spec = load_spec(one_point(tmp_path / "b"))
+    plan = load_plan(one_point(tmp_path / "b"))
     with pytest.raises((KeyboardInterrupt, Interrupted)):  # run.train may say how to go on
-        run_sweep(spec, log=lambda line: None)
+        run_sweep(plan, log=lambda line: None)
     monkeypatch.setattr(checkpoint, "save", real_save)
     assert not (tmp_path / "b" / "results.csv").exists()
     lines = []
-    run_sweep(spec, log=lines.append)
+    run_sweep(plan, log=lines.append)
     assert " resumed " in lines[1] and "2 epochs" in lines[1]
     pd.testing.assert_frame_equal(comparable(tmp_path / "b" / "results.csv"),
                                   comparable(tmp_path / "a" / "results.csv"), check_exact=True)
@@ -305,13 +305,13 @@ def test_zip_and_grid_expand_with_seeds_innermost(tmp_path):
     text = sweep.read_text().replace(
         "[grid]", "[zip]\n\"train.lr\" = [0.01, 0.003]\nguide.activation = [\"relu\", \"tanh\"]\n\n[grid]")
     sweep.write_text(text)
-    spec = load_spec(sweep)
+    plan = load_plan(sweep)
     got = [(p.overrides["model.latent_dim"], p.overrides["train.lr"], p.overrides["guide.activation"],
-            p.cfg.seed) for p in spec.points]
+            p.cfg.seed) for p in plan.points]
     assert got == [(d, lr, act, s) for d in (2, 3) for lr, act in ((0.01, "relu"), (0.003, "tanh"))
                    for s in (0, 1)]
-    assert spec.columns[-3:] == ["model.latent_dim", "train.lr", "guide.activation"]
-    assert len({p.run_dir for p in spec.points}) == 8
+    assert plan.columns[-3:] == ["model.latent_dim", "train.lr", "guide.activation"]
+    assert len({p.run_dir for p in plan.points}) == 8
 
 
 def test_spread_indices_cover_the_split_evenly():
@@ -325,8 +325,8 @@ def test_spread_indices_cover_the_split_evenly():
                          ids=lambda p: p.name)
 def test_shipped_sweep_files_resolve(path, monkeypatch):
     monkeypatch.chdir(REPO)
-    spec = load_spec(path)
-    assert spec.points and len({p.run_dir for p in spec.points}) == len(spec.points)
+    plan = load_plan(path)
+    assert plan.points and len({p.run_dir for p in plan.points}) == len(plan.points)
 
 
 def test_append_keeps_the_old_bytes_and_refuses_other_columns(tmp_path):

@@ -23,7 +23,7 @@ from pyrovae.spec.discretized_logistic import DiscretizedLogistic
 LOG_SCALE_MIN = -7.0  # keeps a discretized logistic's bins from collapsing to a point mass
 
 
-class Likelihood(nn.Module):
+class LikelihoodModule(nn.Module):
     """Base class: a table of distribution parameters per data value -> a distribution.
 
     :param event_shape: shape of one data point.
@@ -51,7 +51,7 @@ class Likelihood(nn.Module):
         raise NotImplementedError
 
 
-class Bernoulli(Likelihood):
+class Bernoulli(LikelihoodModule):
     r""":math:`x_i \sim \mathrm{Bernoulli}(\sigma(\eta_i))`, for binary data."""
 
     needs_binary = True
@@ -60,7 +60,7 @@ class Bernoulli(Likelihood):
         return independent_bernoulli(logits, len(self.event_shape))
 
 
-class ContinuousBernoulli(Likelihood):
+class ContinuousBernoulli(LikelihoodModule):
     r""":math:`x_i \sim \mathcal{CB}(\sigma(\eta_i))` on :math:`[0, 1]` (Loaiza-Ganem and
     Cunningham 2019), the normalized Bernoulli density for grayscale data."""
 
@@ -68,7 +68,7 @@ class ContinuousBernoulli(Likelihood):
         return dist.ContinuousBernoulli(logits=logits)
 
 
-class Normal(Likelihood):
+class Normal(LikelihoodModule):
     r""":math:`x_i \sim \mathcal N(\eta_i, s_i^2)` with a learned per-value scale
     :math:`s_i = \operatorname{softplus}(\rho_i) + 10^{-3}`, or a fixed scale :math:`s`.
 
@@ -93,7 +93,7 @@ class Normal(Likelihood):
         return independent_normal(loc, self.scale(), len(self.event_shape))
 
 
-class DiscretizedLogisticLikelihood(Likelihood):
+class DiscretizedLogisticLikelihood(LikelihoodModule):
     r""":math:`x_i \sim \mathrm{DiscretizedLogistic}(\eta_{i,1}, \max(\eta_{i,2}, -7))` on the
     8-bit grid :math:`\{0, \ldots, 255\}/255`; see
     :class:`~pyrovae.spec.discretized_logistic.DiscretizedLogistic`."""

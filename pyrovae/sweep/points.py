@@ -4,7 +4,6 @@ and given the run directory a later sweep finds again."""
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
 import json
 import re
@@ -22,7 +21,7 @@ class Point:
 
     :param overrides: swept key -> value (grid and zip keys only).
     :param cfg: the resolved config (base, ``[set]``, the swept values, the seed).
-    :param config_hash: :func:`config_hash` of ``cfg``.
+    :param config_hash: :func:`pyrovae.config.config_hash` of ``cfg``.
     :param run_dir: the run directory, named after the hash so that a sweep finds it again.
     """
 
@@ -52,15 +51,6 @@ def set_dotted(raw: dict, key: str, value, where: str) -> None:
         if not isinstance(node, dict):
             raise ConfigError(f"{where}: '{key}' sets a key inside '{part}', which is not a table.")
     node[leaf] = copy.deepcopy(value)
-
-
-def config_hash(cfg: config.Config) -> str:
-    """12 hex digits of a SHA-256 of the resolved config, without the keys that say only where
-    it runs (``device``, ``data.dir``): equal configs give equal hashes, so equal run dirs."""
-    d = cfg.to_dict()
-    d.pop("device", None)
-    d["data"] = {k: v for k, v in d["data"].items() if k != "dir"}
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def _slug(name: str) -> str:
@@ -103,7 +93,7 @@ def expand(base_raw: dict, fixed: dict, grid: dict, zipped: dict, seeds, runs_di
         label = " ".join(f"{k}={column_value(v)}" for k, v in overrides.items())
         cfg = resolve(base_raw, {**fixed, **overrides}, seed,
                       f"{source} (point {label or 'base'}, seed {seed})")
-        digest = config_hash(cfg)
+        digest = config.config_hash(cfg)
         if digest in seen:
             continue
         seen.add(digest)

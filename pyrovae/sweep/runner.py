@@ -16,7 +16,7 @@ from multiprocessing.connection import wait
 
 from pyrovae.errors import ConfigError, Interrupted
 from pyrovae.sweep import table
-from pyrovae.sweep.spec import SweepSpec
+from pyrovae.sweep.plan import SweepPlan
 from pyrovae.sweep.work import Failure, Task, died, failure, run_in_worker, run_task
 
 
@@ -30,19 +30,19 @@ def _has(done: set, run: str, split: str, estimator: str, k: int) -> bool:
     return (run, split, estimator, k) in done or (run, split, f"{estimator}_given_y", k) in done
 
 
-def plan(spec: SweepSpec, data_dir=None, device=None) -> tuple[list[Task], int]:
+def pending(plan: SweepPlan, data_dir=None, device=None) -> tuple[list[Task], int]:
     """The tasks still to run (each point with the splits it lacks rows of) and how many points
     are complete in the CSV."""
-    done = table.existing_keys(spec.out)
+    done = table.existing_keys(plan.out)
     tasks, complete = [], 0
-    for point in spec.points:
+    for point in plan.points:
         run = str(point.run_dir)
-        missing = tuple(split for split in spec.evaluate.splits
-                        if not all(_has(done, run, split, e, k) for e, k in spec.evaluate.estimators()))
+        missing = tuple(split for split in plan.evaluate.splits
+                        if not all(_has(done, run, split, e, k) for e, k in plan.evaluate.estimators()))
         if not missing:
             complete += 1
             continue
-        tasks.append(Task(point, missing, spec.evaluate, spec.tags, spec.columns,
+        tasks.append(Task(point, missing, plan.evaluate, plan.tags, plan.columns,
                           None if data_dir is None else str(data_dir), device))
     return tasks, complete
 
@@ -96,9 +96,9 @@ def _execute(tasks: list[Task], jobs: int):
     return _in_this_process(tasks) if jobs <= 1 else _in_processes(tasks, jobs)
 
 
-def run_sweep(spec: SweepSpec, *, jobs: int = 1, data_dir=None, device=None,
+def run_sweep(plan: SweepPlan, *, jobs: int = 1, data_dir=None, device=None,
               dry_run: bool = False, log=print) -> dict:
-    """Run every point of ``spec`` that lacks rows in ``spec.out``, appending its rows.
+    """Run every point of ``plan`` that lacks rows in ``plan.out``, appending its rows.
 
     :param jobs: points run at once, each in its own spawned process with ``cores // jobs``
         torch threads; 1 runs them in this process.
@@ -112,12 +112,12 @@ def run_sweep(spec: SweepSpec, *, jobs: int = 1, data_dir=None, device=None,
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"--jobs must be a whole number >= 1, got {jobs!r}.")
-    table.check_columns(spec.out, spec.columns)
-    tasks, complete = plan(spec, data_dir, device)
+    table.check_columns(plan.out, plan.columns)
+    tasks, complete = pending(plan, data_dir, device)
     where = f" in {min(jobs, len(tasks))} processes" if jobs > 1 and len(tasks) > 1 else ""
-    log(f"sweep {spec.source}: {len(spec.points)} points, {complete} already in {spec.out}, "
+    log(f"sweep {plan.source}: {len(plan.points)} points, {complete} already in {plan.out}, "
         f"{len(tasks)} to run{where}")
-    report = {"points": len(spec.points), "complete": complete, "ran": 0, "rows": 0, "failed": []}
+    report = {"points": len(plan.points), "complete": complete, "ran": 0, "rows": 0, "failed": []}
     if dry_run:
         for task in tasks:
             log(f"  would run {task.point.run_dir} ({task.point.label}; {', '.join(task.splits)})")
@@ -131,7 +131,7 @@ def run_sweep(spec: SweepSpec, *, jobs: int = 1, data_dir=None, device=None,
                 log(f"[{i}/{len(tasks)}] FAILED {point.run_dir} ({point.label}): {result}")
                 continue
             rows, trained = result
-            appended = table.append(spec.out, rows, spec.columns)
+            appended = table.append(plan.out, rows, plan.columns)
             report["ran"] += 1
             report["rows"] += appended
             log(f"[{i}/{len(tasks)}] {trained['how']} {point.run_dir} ({point.label}; "

@@ -9,16 +9,15 @@ from pathlib import Path
 
 from pyrovae import config, run
 from pyrovae.errors import ConfigError
-from pyrovae.sweep.points import config_hash
 from pyrovae.train import checkpoint
 
 
 def check_same_config(run_dir: Path, cfg: config.Config) -> None:
     """Refuse a run directory that holds the run of another config."""
     saved = run_dir / "config.toml"
-    if saved.is_file() and config_hash(config.load(saved)) != config_hash(cfg):
+    if saved.is_file() and config.config_hash(config.load(saved)) != config.config_hash(cfg):
         raise ConfigError(f"{run_dir} holds a run of another config than the one this point "
-                          f"resolves to (config hash {config_hash(cfg)}); it was left as it was. "
+                          f"resolves to (config hash {config.config_hash(cfg)}); it was left as it was. "
                           f"Remove that directory, or set another runs_dir.")
 
 

@@ -15,7 +15,7 @@ import torch
 
 from pyrovae import evaluate, io
 from pyrovae.sweep.points import Point, column_value
-from pyrovae.sweep.spec import EvalSpec
+from pyrovae.sweep.plan import EvalSettings
 from pyrovae.sweep.training import train_or_reuse
 
 
@@ -53,14 +53,14 @@ class Task:
 
     point: Point
     splits: tuple[str, ...]
-    evaluate: EvalSpec
+    evaluate: EvalSettings
     tags: dict
     columns: list[str]
     data_dir: str | None = None
     device: str | None = None
 
 
-def evaluate_split(built, run_name: str, split: str, ev: EvalSpec, run_dir: Path) -> pd.DataFrame:
+def evaluate_split(built, run_name: str, split: str, ev: EvalSettings, run_dir: Path) -> pd.DataFrame:
     """Summary rows of ``split`` (``ev.limit`` points spread over it); writes
     ``RUN_DIR/points_<split>.csv`` when ``ev.per_datapoint``."""
     summary, per_point = evaluate.evaluate(

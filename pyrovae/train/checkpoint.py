@@ -1,8 +1,8 @@
 """Checkpoints: atomic writes, ``weights_only`` loads, and a refusal of foreign checkpoints.
 
 A checkpoint is a dict of tensors and plain Python values (no pickled code), so it loads with
-``torch.load(weights_only=True)``. Its ``spec`` (what decides the run's numbers: the config
-without the keys a resume may change, and the data's event shape) must equal the spec of the
+``torch.load(weights_only=True)``. Its ``identity`` (what decides the run's numbers: the config
+without the keys a resume may change, and the data's event shape) must equal the identity of the
 run loading it.
 """
 
@@ -18,20 +18,21 @@ import numpy as np
 import torch
 
 from pyrovae import io
+from pyrovae.config import differences
 from pyrovae.errors import CheckpointError
 
-FORMAT = "pyrovae-checkpoint/2"  # /1 recorded only model, guide and data shape in its spec
+FORMAT = "pyrovae-checkpoint/2"  # /1 recorded only model, guide and data shape in its identity
 
 
-def make_spec(decisive: dict, event_shape) -> dict[str, Any]:
+def identity(decisive: dict, event_shape) -> dict[str, Any]:
     """What a checkpoint's numbers depend on: ``decisive``, the config without the keys a resume
     may change (seed, data, model, guide and training options), and the data's shape."""
     return {**decisive, "event_shape": list(event_shape)}
 
 
-def fingerprint(spec: dict) -> str:
-    """A short hash of ``spec``."""
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+def fingerprint(identity: dict) -> str:
+    """A short hash of ``identity``."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def rng_state() -> dict[str, Any]:
@@ -56,24 +57,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
 
 
-def save(path: str | Path, spec: dict, **fields) -> None:
-    """Write ``fields`` with the format tag and ``spec`` to ``path`` atomically."""
-    io.save_torch({"format": FORMAT, "spec": spec, "fingerprint": fingerprint(spec), **fields}, path)
+def save(path: str | Path, identity: dict, **fields) -> None:
+    """Write ``fields`` with the format tag and ``identity`` to ``path`` atomically."""
+    io.save_torch({"format": FORMAT, "identity": identity, "fingerprint": fingerprint(identity), **fields}, path)
 
 
-def _diff(saved: dict, wanted: dict, prefix: str = "") -> list[str]:
-    out = []
-    for key in sorted(set(saved) | set(wanted)):
-        a, b = saved.get(key, "<absent>"), wanted.get(key, "<absent>")
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += _diff(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}: checkpoint has {a!r}, this run has {b!r}")
-    return out
-
-
-def load(path: str | Path, spec: dict | None = None, map_location=None) -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True``; refuse one whose spec differs from ``spec``."""
+def load(path: str | Path, identity: dict | None = None, map_location=None) -> dict[str, Any]:
+    """Read a checkpoint with ``weights_only=True``; refuse one whose identity differs from ``identity``."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at '{path}'. Train first (pyrovae train CONFIG.toml "
@@ -91,8 +81,8 @@ def load(path: str | Path, spec: dict | None = None, map_location=None) -> dict[
         raise CheckpointError(f"'{path}' is not a pyrovae checkpoint (format "
                               f"{ckpt.get('format') if isinstance(ckpt, dict) else None!r}, "
                               f"expected {FORMAT!r}).")
-    if spec is not None and ckpt["fingerprint"] != fingerprint(spec):
-        diffs = "; ".join(_diff(ckpt["spec"], spec))
+    if identity is not None and ckpt["fingerprint"] != fingerprint(identity):
+        diffs = "; ".join(differences(ckpt["identity"], identity, ("checkpoint", "this run")))
         raise CheckpointError(f"checkpoint '{path}' belongs to another model or config ({diffs}). "
                               f"Use the run's own config, or train a new run with --out.")
     return ckpt

@@ -18,8 +18,8 @@ def _cfg(overrides=()) -> config.Config:
     return config.from_dict(raw)
 
 
-def _spec(overrides=()) -> dict:
-    return run.build(_cfg(overrides)).spec
+def _identity(overrides=()) -> dict:
+    return run.build(_cfg(overrides)).identity
 
 
 @pytest.mark.parametrize("override, key", [
@@ -28,31 +28,31 @@ def _spec(overrides=()) -> dict:
     ("guide.hidden=[8]", "guide.hidden"), ("train.replay=false", "train.replay"),
 ])
 def test_fingerprint_covers_what_decides_the_numbers(override, key):
-    base, other = _spec(), _spec([override])
+    base, other = _identity(), _identity([override])
     assert checkpoint.fingerprint(base) != checkpoint.fingerprint(other)
-    diffs = checkpoint._diff(base, other)
+    diffs = config.differences(base, other, ("checkpoint", "this run"))
     assert len(diffs) == 1 and diffs[0].startswith(f"{key}: checkpoint has ")
 
 
 @pytest.mark.parametrize("override", sorted(f"{key}=" + ('"cpu"' if key == "device" else
                                                          '"/elsewhere"' if key == "data.dir" else
                                                          "7")
-                                            for key in run.RESUMABLE_KEYS))
+                                            for key in config.RESUMABLE_KEYS))
 def test_fingerprint_leaves_out_the_keys_a_resume_may_change(override):
-    assert checkpoint.fingerprint(_spec()) == checkpoint.fingerprint(_spec([override]))
+    assert checkpoint.fingerprint(_identity()) == checkpoint.fingerprint(_identity([override]))
 
 
 def test_a_checkpoint_of_another_learning_rate_is_refused_with_the_key(tmp_path):
     run.train(_cfg(["train.lr=0.01"]), tmp_path, quiet=True)
     with pytest.raises(CheckpointError, match=r"train\.lr: checkpoint has 0\.01, this run has "
                                               r"0\.003"):
-        checkpoint.load(tmp_path / "checkpoint.pt", _spec())
+        checkpoint.load(tmp_path / "checkpoint.pt", _identity())
 
 
 def test_best_weights_load_from_the_runs_own_config(tmp_path):
-    """evaluate.load_run computes the spec from config.toml: it must equal the trained one's."""
+    """evaluate.load_run computes the identity from config.toml: it must equal the trained one's."""
     trained = run.train(_cfg(["model.hidden=[16]", "guide.latent_dim=2"]), tmp_path, quiet=True)
     built = evaluate.load_run(tmp_path)
-    assert built.spec == trained["built"].spec
+    assert built.identity == trained["built"].identity
     for p, q in zip(built.model.parameters(), trained["built"].model.parameters()):
         assert p.equal(q)

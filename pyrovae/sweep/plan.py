@@ -46,7 +46,7 @@ EVAL_KEYS = ("split", "num_samples", "ks", "limit", "seed", "batch_size", "per_d
 
 
 @dataclass(frozen=True)
-class EvalSpec:
+class EvalSettings:
     """How each point is evaluated (the options of ``pyrovae evaluate``).
 
     :param splits: data splits to evaluate.
@@ -72,7 +72,7 @@ class EvalSpec:
 
 
 @dataclass
-class SweepSpec:
+class SweepPlan:
     """A parsed sweep file: see the module docstring for the format."""
 
     source: str
@@ -84,7 +84,7 @@ class SweepSpec:
     grid: dict[str, list]
     zipped: dict[str, list]
     tags: dict[str, Any]
-    evaluate: EvalSpec
+    evaluate: EvalSettings
     points: list[Point] = field(default_factory=list)
 
     @property
@@ -129,8 +129,8 @@ def _check_keys(keys, valid, where: str, source: str) -> None:
                               f"Valid keys: {', '.join(valid)}.")
 
 
-def parse_evaluate(raw: dict, source: str) -> EvalSpec:
-    """The ``[evaluate]`` table as an :class:`EvalSpec`, checked."""
+def parse_evaluate(raw: dict, source: str) -> EvalSettings:
+    """The ``[evaluate]`` table as an :class:`EvalSettings`, checked."""
     _check_keys(raw, EVAL_KEYS, "[evaluate]", source)
     split = raw.get("split", "test")
     splits = [split] if isinstance(split, str) else split
@@ -143,13 +143,13 @@ def parse_evaluate(raw: dict, source: str) -> EvalSpec:
     per_datapoint = raw.get("per_datapoint", False)
     if not isinstance(per_datapoint, bool):
         raise ConfigError(f"{source}: evaluate.per_datapoint must be true or false.")
-    settings = {key: raw.get(key, getattr(EvalSpec, key))
+    settings = {key: raw.get(key, getattr(EvalSettings, key))
                 for key in ("num_samples", "seed", "batch_size", "limit")}
     try:
         ks = check_settings(**settings, ks=ks, option=lambda name: f"evaluate.{name}")
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
-    return EvalSpec(splits=tuple(dict.fromkeys(splits)), ks=tuple(ks),
+    return EvalSettings(splits=tuple(dict.fromkeys(splits)), ks=tuple(ks),
                     per_datapoint=per_datapoint, **settings)
 
 
@@ -179,7 +179,7 @@ def _read_base(path: Path, source: str) -> dict:
                      "(relative paths are taken from the working directory)")
 
 
-def make_spec(raw: dict, *, source: str = "sweep", out=None, runs_dir=None) -> SweepSpec:
+def make_plan(raw: dict, *, source: str = "sweep", out=None, runs_dir=None) -> SweepPlan:
     """Check a parsed sweep document and resolve every point's config (no data is loaded).
 
     :param raw: the sweep as a dict (see the module docstring).
@@ -210,18 +210,18 @@ def make_spec(raw: dict, *, source: str = "sweep", out=None, runs_dir=None) -> S
     for key in ("out", "runs_dir"):
         if key in raw and not isinstance(raw[key], str):
             raise ConfigError(f"{source}: '{key}' must be a path (a string), got {raw[key]!r}.")
-    spec = SweepSpec(
+    plan = SweepPlan(
         source=source, base=base,
         out=Path(out or raw.get("out", f"results/{stem}.csv")),
         runs_dir=Path(runs_dir or raw.get("runs_dir", f"runs/{stem}")),
         seeds=tuple(seeds), fixed=fixed, grid=grid, zipped=zipped, tags=tags,
         evaluate=parse_evaluate(raw.get("evaluate", {}), source))
-    spec.points = expand(base_raw, spec.fixed, spec.grid, spec.zipped, spec.seeds,
-                         spec.runs_dir, source)
-    return spec
+    plan.points = expand(base_raw, plan.fixed, plan.grid, plan.zipped, plan.seeds,
+                         plan.runs_dir, source)
+    return plan
 
 
-def load_spec(path, *, out=None, runs_dir=None) -> SweepSpec:
-    """Read and check the sweep file ``path`` (see :func:`make_spec`)."""
+def load_plan(path, *, out=None, runs_dir=None) -> SweepPlan:
+    """Read and check the sweep file ``path`` (see :func:`make_plan`)."""
     raw = read_toml(path, "sweep file", "configs/sweeps/sprites_latent.toml")
-    return make_spec(raw, source=str(path), out=out, runs_dir=runs_dir)
+    return make_plan(raw, source=str(path), out=out, runs_dir=runs_dir)
