@@ -19,6 +19,7 @@ from pyrovae.errors import ConfigError
 from pyrovae.infer import active_units, log_px, rate_distortion
 from pyrovae.results import SUMMARY_COLUMNS
 from pyrovae.train import checkpoint
+from pyrovae.train.params import Parameters
 from pyrovae.versions import versions
 
 DEFAULT_KS = (1, 10, 100, 1000, 5000)
@@ -36,8 +37,7 @@ def load_run(run_dir, *, data_dir=None, device=None) -> run.Built:
     built = run.build(config.load(cfg_path), data_dir=data_dir, device=device)
     path = run_dir / "best.pt"
     ckpt = checkpoint.load(path, built.identity, map_location=built.device)
-    checkpoint.load_weights(built.model, ckpt["model"], "model", path)
-    checkpoint.load_weights(built.guide, ckpt["guide"], "guide", path)
+    checkpoint.load_values(Parameters(built.model, built.guide), ckpt["values"], path)
     built.model.eval()
     built.guide.eval()
     return built

@@ -7,28 +7,29 @@ for ``--resume``), ``best.pt`` (weights at the best valid ELBO), ``history.csv``
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 import pyro
 import torch
 
-from pyrovae import checks, config, io
+from pyrovae import checks, config, io, registry
 from pyrovae.data import Dataset, load_dataset
 from pyrovae.data.dataset import MISSING_LABEL
-from pyrovae.device import fits_on, resolve_device
-from pyrovae.errors import CheckpointError, ConfigError, DataError, Interrupted, TrainingError
-from pyrovae.pictures import save_pictures
-from pyrovae import registry
 from pyrovae.data.info import DataInfo
-from pyrovae.train import checkpoint
-from pyrovae.train.loop import Diverged, TrainState, fit
-from pyrovae.train.objective import Objective, make_elbo
-from pyrovae.train.optim import make_optimizer, make_schedule
-
+from pyrovae.device import fits_on, resolve_device
+from pyrovae.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    Interrupted,
+    TrainingError,
+)
+from pyrovae.pictures import save_pictures
+from pyrovae.train import checkpoint, session
+from pyrovae.train.params import Parameters
+from pyrovae.train.loop import Diverged
 
 
 @dataclass
@@ -112,7 +113,8 @@ def build(cfg: config.Config, *, data_dir=None, device=None) -> Built:
     nbytes = sum(t.numel() * t.element_size() for t in data.splits.values())
     if fits_on(device, nbytes):
         data = data.to(device)
-    identity = checkpoint.identity(config.decisive(cfg), data.event_shape)
+    identity = checkpoint.identity(config.decisive(cfg), data.event_shape,
+                                   Parameters(model, guide).shapes())
     return Built(cfg, data, info, model, guide, identity, device)
 
 
@@ -212,11 +214,9 @@ def train(cfg: config.Config, run_dir, *, resume: bool = False, quiet: bool = Fa
 
 def _train(cfg: config.Config, run_dir: Path, *, resume: bool, quiet: bool, data_dir,
            device) -> dict:
-    ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
     pyro.set_rng_seed(cfg.seed)
     built = build(cfg, data_dir=data_dir, device=device)
     cfg = built.cfg
-    t = cfg.train
     train_x, valid_x = built.tensors("train"), built.tensors("valid")
     if built.data.dynamic_binarize:
         valid_x = (binarized_once(valid_x[0], cfg.seed), *valid_x[1:])
@@ -226,47 +226,15 @@ def _train(cfg: config.Config, run_dir: Path, *, resume: bool, quiet: bool, data
                       *train_x[1:], dataset=built.data.name)
     checks.check_fits(built.model, name, "valid", *valid_x, dataset=built.data.name)
     valid_x = tuple(v.to(built.device) for v in valid_x)
-
-    objective = Objective(built.model, built.guide, make_elbo(t.loss, t.num_particles, t.replay))
-    optimizer = make_optimizer(objective.parameters(), t)
-    schedule = make_schedule(optimizer, t)
-    state = TrainState()
-    if resume:
-        ckpt = checkpoint.load(ckpt_path, built.identity, map_location=built.device)
-        state = TrainState(**ckpt["state"])
-        if t.epochs < state.epoch:
-            raise ConfigError(f"the run in {run_dir} has already completed {state.epoch} epochs; "
-                              f"give train.epochs >= {state.epoch} (--set "
-                              f"train.epochs={state.epoch} or more).")
-        checkpoint.load_weights(built.model, ckpt["model"], "model", ckpt_path)
-        checkpoint.load_weights(built.guide, ckpt["guide"], "guide", ckpt_path)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        schedule.load_state_dict(ckpt["schedule"])
-        checkpoint.set_rng_state(ckpt["rng"])
-    run_dir.mkdir(parents=True, exist_ok=True)
-    io.write_text(run_dir / "config.toml", config.dumps(cfg))
-
-    def on_epoch_end(state: TrainState, improved: bool) -> None:
-        weights = {"model": built.model.state_dict(), "guide": built.guide.state_dict()}
-        if improved:
-            checkpoint.save(best_path, built.identity, epoch=state.epoch,
-                            valid_elbo=state.best_valid_elbo, **weights)
-        checkpoint.save(ckpt_path, built.identity, config=cfg.to_dict(), **weights,
-                        optimizer=optimizer.state_dict(), schedule=schedule.state_dict(),
-                        state=dataclasses.asdict(state), rng=checkpoint.rng_state())
-        history = pd.DataFrame(state.history)
-        history.insert(0, "seed", cfg.seed)
-        io.write_csv(history, run_dir / "history.csv")
-
+    pyro.set_rng_seed(cfg.seed)  # training draws from the seed, as pyrovae.fit's does
     try:
-        state = fit(objective, optimizer, schedule, train_x, valid_x, t, state=state,
-                    on_epoch_end=on_epoch_end, dynamic_binarize=built.data.dynamic_binarize,
-                    quiet=quiet, device=built.device)
+        trained = session.train_pair(
+            built.model, built.guide, train_x, valid_x, cfg.train, identity=built.identity,
+            seed=cfg.seed, run_dir=run_dir, resume=resume, quiet=quiet, device=built.device,
+            dynamic_binarize=built.data.dynamic_binarize, record={"config": cfg.to_dict()},
+            files={"config.toml": config.dumps(cfg)})
     except Diverged as e:
         raise _diverged(e, cfg, run_dir) from None
-    best = checkpoint.load(best_path, built.identity, map_location=built.device)
-    checkpoint.load_weights(built.model, best["model"], "model", best_path)
-    checkpoint.load_weights(built.guide, best["guide"], "guide", best_path)
     pictures = save_pictures(built.model.eval(), built.guide.eval(), valid_x, run_dir, seed=cfg.seed)
-    paths = [run_dir / "config.toml", ckpt_path, best_path, run_dir / "history.csv", *pictures]
-    return {"paths": paths, "state": state, "built": built}
+    paths = [run_dir / "config.toml", *trained.paths, *pictures]
+    return {"paths": paths, "state": trained.state, "built": built}

@@ -70,5 +70,6 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path):
     pd.testing.assert_frame_equal(_history(tmp_path / "a"), _history(tmp_path / "b"), check_exact=True)
     a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
-    for key in a["model"]:
-        assert torch.equal(a["model"][key], b["model"][key]), key
+    for part in ("model", "guide"):
+        for key, value in a["values"][part].items():
+            assert torch.equal(value, b["values"][part][key]), key

@@ -9,6 +9,7 @@ from pyrovae import config, run
 from pyrovae.cli import main
 from pyrovae.errors import CheckpointError, ConfigError, DataError, TrainingError
 from pyrovae.train import checkpoint
+from pyrovae.train.params import Parameters
 
 TINY = {
     "seed": 0,
@@ -55,8 +56,7 @@ def test_checkpoint_round_trip_reproduces_outputs(tmp_path):
     x = trained.data.split("test")[:20]
     fresh = run.build(tiny(epochs=1))
     ckpt = checkpoint.load(tmp_path / "best.pt", fresh.identity)
-    checkpoint.load_weights(fresh.model, ckpt["model"], "model", "best.pt")
-    checkpoint.load_weights(fresh.guide, ckpt["guide"], "guide", "best.pt")
+    checkpoint.load_values(Parameters(fresh.model, fresh.guide), ckpt["values"], "best.pt")
     z1, lp1 = _outputs(trained, x)
     z2, lp2 = _outputs(fresh, x)
     assert torch.equal(z1, z2) and torch.equal(lp1, lp2)

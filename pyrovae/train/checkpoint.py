@@ -20,14 +20,16 @@ import torch
 from pyrovae import io
 from pyrovae.config import differences
 from pyrovae.errors import CheckpointError
+from pyrovae.train.params import Parameters
 
 FORMAT = "pyrovae-checkpoint/2"  # /1 recorded only model, guide and data shape in its identity
 
 
-def identity(decisive: dict, event_shape) -> dict[str, Any]:
-    """What a checkpoint's numbers depend on: ``decisive``, the config without the keys a resume
-    may change (seed, data, model, guide and training options), and the data's shape."""
-    return {**decisive, "event_shape": list(event_shape)}
+def identity(decisive: dict, event_shape, shapes: dict[str, list[int]]) -> dict[str, Any]:
+    """What a checkpoint's numbers depend on: ``decisive`` (for a config's run, the config
+    without the keys a resume may change: seed, data, model, guide and training options), the
+    data's shape and the shapes of the trained tensors by name."""
+    return {**decisive, "event_shape": list(event_shape), "parameters": shapes}
 
 
 def fingerprint(identity: dict) -> str:
@@ -88,9 +90,11 @@ def load(path: str | Path, identity: dict | None = None, map_location=None) -> d
     return ckpt
 
 
-def load_weights(module: torch.nn.Module, state: dict, what: str, path) -> None:
-    """``module.load_state_dict(state)``, with a CheckpointError that names ``what`` on mismatch."""
+def load_values(parameters: Parameters, values: dict, path) -> None:
+    """Set ``parameters`` from a checkpoint's ``values``, with a CheckpointError naming
+    ``path`` when they do not fit."""
     try:
-        module.load_state_dict(state)
-    except RuntimeError as e:
-        raise CheckpointError(f"the {what} weights in '{path}' do not fit this {what}: {e}") from None
+        parameters.load(values)
+    except (RuntimeError, KeyError) as e:
+        raise CheckpointError(f"the weights in '{path}' do not fit this model and guide: "
+                              f"{str(e).splitlines()[0]}") from None

@@ -60,8 +60,8 @@ def _batches(n: int, batch_size: int, device) -> list[torch.Tensor]:
     return torch.randperm(n, device=device).split(batch_size)
 
 
-def _nonfinite_params(objective: Objective) -> list[str]:
-    return [name for name, p in objective.named_parameters() if not torch.isfinite(p).all()]
+def _nonfinite(params: dict[str, torch.Tensor]) -> list[str]:
+    return [name for name, p in params.items() if not torch.isfinite(p).all()]
 
 
 def fit(
@@ -69,8 +69,9 @@ def fit(
     optimizer: torch.optim.Optimizer,
     schedule,
     train: tuple[torch.Tensor, ...],
-    valid: tuple[torch.Tensor, ...],
+    valid: tuple[torch.Tensor, ...] | None,
     t: TrainConfig,
+    params: dict[str, torch.Tensor],
     *,
     state: TrainState | None = None,
     on_epoch_end: Callable[[TrainState, bool], None] = lambda state, improved: None,
@@ -86,7 +87,9 @@ def fit(
     improved)`` (``improved``: the valid ELBO is the best so far), where the caller checkpoints.
 
     :param train: training tensors, data first (then e.g. labels), each with N rows.
-    :param valid: validation tensors, same layout.
+    :param valid: validation tensors, same layout; None computes no valid ELBO (NaN in the
+        history) and counts every epoch as the best so far.
+    :param params: what ``optimizer`` trains, by name (checked for NaN after each epoch).
     :param state: where to continue from (a resumed run); a fresh start when None.
     :param dynamic_binarize: replace each training batch ``x`` by a Bernoulli draw ``x' ~ B(x)``.
     :param device: where the model lives; batches move there (a no-op when the data live there).
@@ -122,7 +125,7 @@ def fit(
                     bar.set_postfix(loss=f"{float(loss) / n:.3f}")
         except ValueError as e:
             # Pyro's argument validation is where a NaN usually surfaces first.
-            bad = _nonfinite_params(objective)
+            bad = _nonfinite(params)
             if not bad and "nan" not in str(e).lower():
                 raise
             what = f"parameters {', '.join(bad[:3])} became NaN/Inf" if bad else "a NaN appeared"
@@ -130,13 +133,14 @@ def fit(
         finally:
             bar.close()
         train_value = -float(total) / steps_per_epoch / n
-        if not math.isfinite(train_value) or _nonfinite_params(objective):
+        if not math.isfinite(train_value) or _nonfinite(params):
             raise Diverged(epoch, state.epoch, "the loss or a parameter became NaN/Inf")
         objective.eval()
-        valid_elbo = elbo_per_point(objective.model, objective.guide, valid, t.eval_batch_size)
+        valid_elbo = math.nan if valid is None else \
+            elbo_per_point(objective.model, objective.guide, valid, t.eval_batch_size)
         schedule.step()
         state.epoch = epoch
-        improved = valid_elbo > state.best_valid_elbo
+        improved = valid is None or valid_elbo > state.best_valid_elbo
         if improved:
             state.best_valid_elbo, state.best_epoch, state.bad_epochs = valid_elbo, epoch, 0
         else:

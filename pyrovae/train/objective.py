@@ -16,6 +16,7 @@ from torch import nn
 
 from pyrovae.infer.sites import site_log_prob
 from pyrovae.train import fast
+from pyrovae.train.params import module_of
 
 
 class DifferentiableRenyiELBO(RenyiELBO):
@@ -115,16 +116,21 @@ class scale_latents(Messenger):
 class Objective(nn.Module):
     """Negative training objective of ``model``/``guide`` on a minibatch.
 
-    :param model: a ``PyroModule`` model.
-    :param guide: a ``PyroModule`` guide taking the same arguments.
+    :param model: the model: an ``nn.Module`` (a ``PyroModule`` or a plain one), a method of
+        one (``vae.model``), or a function.
+    :param guide: the guide, the same kinds, taking the same arguments.
     :param elbo: a Pyro ELBO with ``differentiable_loss`` (see :func:`make_elbo`).
     """
 
-    def __init__(self, model: nn.Module, guide: nn.Module, elbo):
+    def __init__(self, model, guide, elbo):
         super().__init__()
         self.model = model
         self.guide = guide
         self.elbo = elbo
+        # the modules whose methods the programs are: train() and eval() reach them too
+        self.owners = nn.ModuleList(dict.fromkeys(
+            m for p in (model, guide) if not isinstance(p, nn.Module)
+            for m in [module_of(p)] if m is not None))
 
     def forward(self, *batch, scale: float = 1.0, beta: float = 1.0) -> torch.Tensor:
         """``scale`` times the negative objective; ``scale = N / batch size`` makes it estimate the

@@ -7,6 +7,7 @@ from pyro.optim.clipped_adam import ClippedAdam
 
 from pyrovae.config import TrainConfig
 
+
 def _adam(params, t: TrainConfig) -> torch.optim.Adam:
     """torch's Adam; fused (one kernel for all parameters) where torch supports it."""
     fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)

@@ -21,6 +21,7 @@ def sgd_step(objective: Objective, optimizer: torch.optim.Optimizer,
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if clip_norm > 0:
-        torch.nn.utils.clip_grad_norm_(objective.parameters(), clip_norm)
+        torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]],
+                                       clip_norm)
     optimizer.step()
     return loss.detach()

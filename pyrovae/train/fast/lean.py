@@ -43,6 +43,7 @@ from pyro.poutine.util import prune_subsample_sites, site_is_subsample
 
 from pyrovae.infer.sites import site_log_prob
 from pyrovae.train.fast.replay import Replayer, signature
+from pyrovae.train.params import module_of
 
 
 class _Unsupported(Exception):
@@ -179,8 +180,8 @@ class LeanTraceELBO(Trace_ELBO):
         (:class:`~pyrovae.train.fast.replay.Replayer`)."""
         sig = None if kwargs or _PYRO_STACK else signature(args)
         if sig is not None:
-            sig = (id(model), id(guide), getattr(model, "training", None),
-                   getattr(guide, "training", None), *sig)
+            sig = (id(model), id(guide), getattr(module_of(model), "training", None),
+                   getattr(module_of(guide), "training", None), *sig)
         where = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor)]
 
         def loss_of(*tensors):

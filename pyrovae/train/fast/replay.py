@@ -38,12 +38,14 @@ What a program assumes, and how it is checked:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
 from torch.autograd.function import BackwardCFunction
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map
+
+from pyrovae.train.autograd import graph_nodes, leaves
 
 _DATA_TO_PYTHON = torch.Tag.data_dependent_output
 _DYNAMIC_SHAPE = torch.Tag.dynamic_output_shape
@@ -267,24 +269,6 @@ def record(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor) -> tuple[torc
         raise NotReplayable("the recorded function must return one tensor")
     _check_backward(output, rec.held)
     return output, _compile(rec, output)
-
-
-def graph_nodes(output: torch.Tensor) -> Iterator:
-    """Every node of ``output``'s autograd graph, each once."""
-    stack = [output.grad_fn] if output.grad_fn is not None else []
-    seen = set(stack)
-    while stack:
-        node = stack.pop()
-        yield node
-        for child, _ in node.next_functions:
-            if child is not None and child not in seen:
-                seen.add(child)
-                stack.append(child)
-
-
-def leaves(output: torch.Tensor) -> list[torch.Tensor]:
-    """The leaf tensors (parameters) ``output``'s gradient flows to, in a fixed order."""
-    return [node.variable for node in graph_nodes(output) if hasattr(node, "variable")]
 
 
 def _check_backward(output: torch.Tensor, tensors: Sequence[torch.Tensor]) -> None:

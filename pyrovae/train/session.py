@@ -1,0 +1,129 @@
+"""Training one model/guide pair, with or without a run directory: the one path that
+``pyrovae train`` (a config's pair) and :func:`pyrovae.fit` (a pair you built) both take.
+
+With a run directory it writes, atomically after every epoch, ``checkpoint.pt`` (the trained
+values, optimizer, schedule, random states and history), ``best.pt`` (the values at the best
+valid ELBO) and ``history.csv``, and continues a run from its checkpoint when asked to resume.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pandas as pd
+import torch
+
+from pyrovae import io
+from pyrovae.config import TrainConfig
+from pyrovae.errors import ConfigError
+from pyrovae.train import checkpoint
+from pyrovae.train.loop import TrainState, fit
+from pyrovae.train.objective import Objective, make_elbo
+from pyrovae.train.optim import make_optimizer, make_schedule
+from pyrovae.train.params import Parameters, collect
+
+
+@dataclass
+class Trained:
+    """What :func:`train_pair` leaves.
+
+    :param state: the training state after the last epoch (history, best epoch, ...).
+    :param parameters: what was trained; it now holds the values of the best epoch.
+    :param best: those values (:meth:`Parameters.state`), also in ``best.pt`` with a run
+        directory.
+    :param paths: the files written (none without a run directory).
+    """
+
+    state: TrainState
+    parameters: Parameters
+    best: dict
+    paths: list[Path]
+
+
+def train_pair(model, guide, train: Sequence[torch.Tensor], valid: Sequence[torch.Tensor] | None,
+               t: TrainConfig, *, identity: dict, seed: int, run_dir: Path | None = None,
+               resume: bool = False, quiet: bool = False, device=None,
+               dynamic_binarize: bool = False, record: dict | None = None,
+               files: dict[str, str] | None = None,
+               callbacks: Sequence[Callable[[TrainState], object]] = (),
+               parameters: Parameters | None = None) -> Trained:
+    """Train ``model``/``guide`` by :func:`pyrovae.train.loop.fit` on ``train`` as ``t`` says.
+
+    The random streams are not seeded here (the caller seeds them); ``seed`` is recorded in
+    every row of ``history.csv``.
+
+    :param train: training tensors, data first (then labels), on ``device`` or movable there.
+    :param valid: validation tensors, or None: then no valid ELBO is computed (NaN in the
+        history), there is no early stopping, and the best epoch is the last.
+    :param identity: what decides the run's numbers, the shapes of what is trained among them;
+        a checkpoint must carry the same to be resumed (:func:`pyrovae.train.checkpoint.load`).
+    :param run_dir: where to write checkpoints and history; None keeps everything in memory.
+    :param resume: continue from ``run_dir/checkpoint.pt``.
+    :param record: more plain values to store in each checkpoint (e.g. the config).
+    :param files: text files to write into ``run_dir`` (name -> text) once the checks passed.
+    :param callbacks: called with the :class:`TrainState` after each epoch (and its
+        checkpoint); one returning True stops training after that epoch.
+    :param parameters: what to train (default: :func:`~pyrovae.train.params.collect` on the
+        first batch).
+    :raises ConfigError: ``resume`` without a checkpoint of this run, or with fewer epochs than
+        it completed.
+    :raises pyrovae.train.loop.Diverged: the loss or a parameter became NaN or infinite.
+    """
+    device = torch.device(device) if device is not None else train[0].device
+    if parameters is None:
+        parameters = collect(model, guide, tuple(x[: t.batch_size].to(device) for x in train))
+    objective = Objective(model, guide, make_elbo(t.loss, t.num_particles, t.replay))
+    named = parameters.named()
+    optimizer = make_optimizer(named.values(), t)
+    schedule = make_schedule(optimizer, t)
+    state = TrainState()
+    ckpt_path = None if run_dir is None else Path(run_dir) / "checkpoint.pt"
+    best_path = None if run_dir is None else Path(run_dir) / "best.pt"
+    if resume:
+        if ckpt_path is None:
+            raise ConfigError("resume needs the run directory the run was written to.")
+        ckpt = checkpoint.load(ckpt_path, identity, map_location=device)
+        state = TrainState(**ckpt["state"])
+        if t.epochs < state.epoch:
+            raise ConfigError(f"the run in {run_dir} has already completed {state.epoch} epochs; "
+                              f"give train.epochs >= {state.epoch}.")
+        checkpoint.load_values(parameters, ckpt["values"], ckpt_path)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        schedule.load_state_dict(ckpt["schedule"])
+        checkpoint.set_rng_state(ckpt["rng"])
+    if run_dir is not None:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        for name, text in (files or {}).items():
+            io.write_text(Path(run_dir) / name, text)
+    best = {"values": None}
+
+    def on_epoch_end(state: TrainState, improved: bool) -> None:
+        values = parameters.state()
+        if improved:
+            best["values"] = copy.deepcopy(values)
+        if run_dir is not None:
+            if improved:
+                checkpoint.save(best_path, identity, epoch=state.epoch,
+                                valid_elbo=state.best_valid_elbo, values=values)
+            checkpoint.save(ckpt_path, identity, **(record or {}), values=values,
+                            optimizer=optimizer.state_dict(), schedule=schedule.state_dict(),
+                            state=dataclasses.asdict(state), rng=checkpoint.rng_state())
+            history = pd.DataFrame(state.history)
+            history.insert(0, "seed", seed)
+            io.write_csv(history, Path(run_dir) / "history.csv")
+        if any(callback(state) is True for callback in callbacks):
+            state.stopped_early = True
+
+    state = fit(objective, optimizer, schedule, tuple(train), valid, t, named, state=state,
+                on_epoch_end=on_epoch_end, dynamic_binarize=dynamic_binarize, quiet=quiet,
+                device=device)
+    if best["values"] is None and best_path is not None and best_path.is_file():
+        best["values"] = checkpoint.load(best_path, identity, map_location=device)["values"]
+    if best["values"] is not None:
+        checkpoint.load_values(parameters, best["values"], best_path)
+    paths = [] if run_dir is None else [ckpt_path, best_path, Path(run_dir) / "history.csv"]
+    return Trained(state, parameters, best["values"], paths)
