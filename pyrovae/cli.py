@@ -64,14 +64,14 @@ def _check_outputs(outputs: dict[str, str], read: dict[str, str] | None = None) 
 
 
 def _evaluate(args) -> int:
-    from pyrovae import evaluate, io, results
+    from pyrovae import evaluation, io, results
 
-    ks = evaluate.check_settings(num_samples=args.num_samples, ks=_ks(args.ks), seed=args.seed,
+    ks = evaluation.check_settings(num_samples=args.num_samples, ks=_ks(args.ks), seed=args.seed,
                                  batch_size=args.batch_size, limit=args.limit)
     _check_outputs({"--out": args.out, "--per-datapoint": args.per_datapoint})
     results.check_columns(args.out, results.SUMMARY_COLUMNS)
-    built = evaluate.load_run(args.run_dir, data_dir=args.data_dir, device=args.device)
-    summary, per_point = evaluate.evaluate(
+    built = evaluation.load_run(args.run_dir, data_dir=args.data_dir, device=args.device)
+    summary, per_point = evaluation.evaluate(
         built, str(args.run_dir), split=args.split, num_samples=args.num_samples, ks=ks,
         seed=args.seed, batch_size=args.batch_size, limit=args.limit, quiet=args.quiet)
     results.append_rows(args.out, summary)

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pyrovae import config, evaluate, io
+from pyrovae import config, evaluation, io
 from pyrovae.data import load_dataset
 from pyrovae.errors import PyrovaeError
 from pyrovae.sweep import table
@@ -158,8 +158,8 @@ def run_holdout(holdout: int, args, x, y, base_raw: dict, out: Path) -> pd.DataF
     if not data_path.is_file():
         save_npz(arrays, data_path)
     trained = train_or_reuse(cfg, run_dir, data_dir=args.data_dir, device=args.device)
-    built = evaluate.load_run(run_dir, data_dir=args.data_dir, device=args.device)
-    _, per_point = evaluate.evaluate(built, str(run_dir), split="test", num_samples=args.num_samples,
+    built = evaluation.load_run(run_dir, data_dir=args.data_dir, device=args.device)
+    _, per_point = evaluation.evaluate(built, str(run_dir), split="test", num_samples=args.num_samples,
                                      ks=[1], seed=args.eval_seed, quiet=True)
     io.write_csv(per_point, run_dir / "points_test.csv")
     rows = pd.DataFrame(score_rows(per_point, holdout))

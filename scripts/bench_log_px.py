@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from pyrovae import config, run
-from pyrovae.evaluate import load_run
+from pyrovae.evaluation import load_run
 from pyrovae.infer import batching, log_px
 
 

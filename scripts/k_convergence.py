@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pyrovae import evaluate, io
+from pyrovae import evaluation, io
 from pyrovae.errors import PyrovaeError
 from pyrovae.plots.curves import save_log_px_vs_k
 
@@ -48,7 +48,7 @@ def k_convergence(built, run_name: str, ks: list[int], *, split: str = "test",
     frames = []
     for k in sorted(ks, reverse=True):
         start = time.perf_counter()
-        summary, _ = evaluate.evaluate(built, run_name, split=split, num_samples=k,
+        summary, _ = evaluation.evaluate(built, run_name, split=split, num_samples=k,
                                        ks=ks if k == max(ks) else [k], seed=seed,
                                        batch_size=batch_size, limit=limit, quiet=True)
         frames.append(summary if k == max(ks) else summary[summary["estimator"] == "is_log_px"])
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     plot = Path(args.plot or run_dir / "log_px_vs_k.png")
     try:
         ks = parse_ks(args.ks)
-        built = evaluate.load_run(run_dir, data_dir=args.data_dir, device=args.device)
+        built = evaluation.load_run(run_dir, data_dir=args.data_dir, device=args.device)
         rows = k_convergence(built, str(run_dir), ks, split=args.split, limit=args.limit,
                              seed=args.seed, batch_size=args.batch_size)
     except PyrovaeError as e:

@@ -26,7 +26,7 @@ LAYERS = [
     ("pyrovae.config",),
     ("pyrovae.checks", "pyrovae.train", "pyrovae.pictures"),
     ("pyrovae.run",),
-    ("pyrovae.evaluate",),
+    ("pyrovae.evaluation",),
     ("pyrovae.sweep", "pyrovae.report", "pyrovae.plots"),
     ("pyrovae.cli", "pyrovae.__main__", "pyrovae.api", "pyrovae"),
 ]

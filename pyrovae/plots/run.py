@@ -9,7 +9,7 @@ import pandas as pd
 import pyro
 import torch
 
-from pyrovae import evaluate
+from pyrovae import evaluation
 from pyrovae.errors import ConfigError
 from pyrovae.pictures import as_images, save_pictures
 from pyrovae.plots.curves import save_log_px_vs_k, save_training_curves
@@ -33,7 +33,7 @@ def _k_rows(built, run_dir: Path, split: str, k_max: int, num_points: int, seed:
         if split in set(rows["split"]):
             return rows[rows["split"] == split], f"from {path.name}"
     ks = sorted({k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if k <= k_max} | {k_max})
-    summary, _ = evaluate.evaluate(built, str(run_dir), split=split, num_samples=k_max, ks=ks,
+    summary, _ = evaluation.evaluate(built, str(run_dir), split=split, num_samples=k_max, ks=ks,
                                    seed=seed, limit=num_points, quiet=True)
     return summary, f"{summary['n'].iloc[0]} points, K up to {k_max}"
 
@@ -56,7 +56,7 @@ def plot_run(run_dir, *, split: str = "test", data_dir=None, device=None, seed: 
     run_dir = Path(run_dir)
     if num_points < 1:
         raise ConfigError(f"--points must be >= 1, got {num_points}.")
-    built = evaluate.load_run(run_dir, data_dir=data_dir, device=device)
+    built = evaluation.load_run(run_dir, data_dir=data_dir, device=device)
     seed = built.cfg.seed if seed is None else seed
     pyro.set_rng_seed(seed)
     model, guide = built.model, built.guide

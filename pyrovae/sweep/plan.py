@@ -35,7 +35,7 @@ from typing import Any
 
 from pyrovae.config import read_toml
 from pyrovae.errors import ConfigError
-from pyrovae.evaluate import DEFAULT_KS, check_settings
+from pyrovae.evaluation import DEFAULT_KS, check_settings
 from pyrovae.options import suggest
 from pyrovae.results import RUN_COLUMNS, SUMMARY_COLUMNS
 from pyrovae.sweep.points import Point, expand

@@ -26,7 +26,7 @@ def available_cores() -> int:
 
 
 def _has(done: set, run: str, split: str, estimator: str, k: int) -> bool:
-    # a conditional model's rows are named e.g. is_log_px_given_y (see pyrovae.evaluate)
+    # a conditional model's rows are named e.g. is_log_px_given_y (see pyrovae.evaluation)
     return (run, split, estimator, k) in done or (run, split, f"{estimator}_given_y", k) in done
 
 

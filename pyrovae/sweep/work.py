@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from pyrovae import evaluate, io
+from pyrovae import evaluation, io
 from pyrovae.sweep.points import Point, column_value
 from pyrovae.sweep.plan import EvalSettings
 from pyrovae.sweep.training import train_or_reuse
@@ -63,7 +63,7 @@ class Task:
 def evaluate_split(built, run_name: str, split: str, ev: EvalSettings, run_dir: Path) -> pd.DataFrame:
     """Summary rows of ``split`` (``ev.limit`` points spread over it); writes
     ``RUN_DIR/points_<split>.csv`` when ``ev.per_datapoint``."""
-    summary, per_point = evaluate.evaluate(
+    summary, per_point = evaluation.evaluate(
         built, run_name, split=split, num_samples=ev.num_samples, ks=ev.ks, seed=ev.seed,
         batch_size=ev.batch_size, limit=ev.limit, quiet=True)
     if ev.per_datapoint:
@@ -76,7 +76,7 @@ def run_task(task: Task) -> tuple[pd.DataFrame, dict]:
     ``task.columns`` order, the training summary of :func:`train_or_reuse`)."""
     point = task.point
     trained = train_or_reuse(point.cfg, point.run_dir, data_dir=task.data_dir, device=task.device)
-    built = evaluate.load_run(point.run_dir, data_dir=task.data_dir, device=task.device)
+    built = evaluation.load_run(point.run_dir, data_dir=task.data_dir, device=task.device)
     run_name = str(point.run_dir)
     rows = pd.concat([evaluate_split(built, run_name, split, task.evaluate, point.run_dir)
                       for split in task.splits], ignore_index=True)

@@ -13,7 +13,7 @@ from pyrovae.guides.m2 import make_m2_encoder
 from pyrovae.guides.spec_encoder import make_spec_encoder
 from pyrovae.models.m2 import make_m2
 from pyrovae.models.spec import build
-from pyrovae import config, evaluate, run
+from pyrovae import config, evaluation, run
 from pyrovae.data import load_dataset
 from pyrovae.errors import ConfigError, DataError
 from pyrovae.registry import DataInfo
@@ -152,7 +152,7 @@ def test_vamp_checkpoint_round_trip(tmp_path):
         "guide": {"hidden": [16]},
     })
     trained = run.train(cfg, tmp_path, quiet=True)["built"]
-    loaded = evaluate.load_run(tmp_path)
+    loaded = evaluation.load_run(tmp_path)
     x = loaded.data.split("test")
     values = []
     for built in (trained, loaded):

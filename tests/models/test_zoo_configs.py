@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import pyrovae
-from pyrovae import config, evaluate, run
+from pyrovae import config, evaluation, run
 
 ZOO = sorted((Path(__file__).resolve().parents[2] / "configs" / "zoo").glob("*.toml"))
 TINY = ["data.name=sprites", "data.num_train=60", "data.num_valid=20", "data.num_test=8",
@@ -40,12 +40,12 @@ def test_zoo_config_trains_and_evaluates(path, tmp_path):
     result = run.train(cfg, tmp_path, quiet=True)
     assert math.isfinite(result["state"].best_valid_elbo)
 
-    built = evaluate.load_run(tmp_path)
+    built = evaluation.load_run(tmp_path)
     x = built.tensors("test", marginal=True)
     estimate = pyrovae.log_px(built.model, built.guide, *(t[:8] for t in x), num_samples=4)
     assert torch.isfinite(estimate.value).all()
 
-    summary, per_point = evaluate.evaluate(built, "zoo", num_samples=4, ks=(1, 4), limit=8,
+    summary, per_point = evaluation.evaluate(built, "zoo", num_samples=4, ks=(1, 4), limit=8,
                                            quiet=True)
     assert summary["mean"].map(math.isfinite).all()
     estimators = set(summary["estimator"])

@@ -3,7 +3,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pyrovae import config, evaluate, results, run
+from pyrovae import config, evaluation, results, run
 from pyrovae.cli import main
 from pyrovae.errors import ConfigError
 
@@ -61,7 +61,7 @@ def no_work(monkeypatch):
     def load_run(*args, **kwargs):
         pytest.fail("the run was loaded before the bad input was refused")
 
-    monkeypatch.setattr(evaluate, "load_run", load_run)
+    monkeypatch.setattr(evaluation, "load_run", load_run)
 
 
 def refused(args, capsys, *dirs) -> str:
@@ -137,17 +137,15 @@ def test_no_progress_bar_where_stderr_is_not_a_terminal(run_dir, tmp_path, capsy
 
 
 def test_evaluate_checks_ks_and_run_dir(run_dir, tmp_path):
-    from pyrovae import evaluate
 
-    built = evaluate.load_run(run_dir)
+    built = evaluation.load_run(run_dir)
     with pytest.raises(ConfigError, match=r"--ks \[50\] must lie in 1..10"):
-        evaluate.evaluate(built, "r", num_samples=10, ks=[1, 50])
+        evaluation.evaluate(built, "r", num_samples=10, ks=[1, 50])
     with pytest.raises(ConfigError, match="not a run directory"):
-        evaluate.load_run(tmp_path)
+        evaluation.load_run(tmp_path)
 
 
 def test_dynamically_binarized_run_is_scored_on_a_fixed_draw(shared_data_dir, tmp_path):
-    from pyrovae import evaluate
 
     cfg = config.from_dict({
         "data": {"name": "mnist", "dynamic_binarize": True},
@@ -156,18 +154,17 @@ def test_dynamically_binarized_run_is_scored_on_a_fixed_draw(shared_data_dir, tm
         "train": {"epochs": 1, "batch_size": 200},
     })
     run.train(cfg, tmp_path, quiet=True, data_dir=shared_data_dir)
-    built = evaluate.load_run(tmp_path, data_dir=shared_data_dir)
-    first, _ = evaluate.evaluate(built, "r", num_samples=5, ks=[1], limit=30, quiet=True, seed=1)
-    again, _ = evaluate.evaluate(built, "r", num_samples=5, ks=[1], limit=30, quiet=True, seed=1)
+    built = evaluation.load_run(tmp_path, data_dir=shared_data_dir)
+    first, _ = evaluation.evaluate(built, "r", num_samples=5, ks=[1], limit=30, quiet=True, seed=1)
+    again, _ = evaluation.evaluate(built, "r", num_samples=5, ks=[1], limit=30, quiet=True, seed=1)
     assert first["mean"].notna().all()
     pd.testing.assert_frame_equal(first.drop(columns="seconds"), again.drop(columns="seconds"))
 
 
 def test_limit_takes_points_spread_over_the_split(run_dir):
-    from pyrovae import evaluate
 
-    built = evaluate.load_run(run_dir)
-    _, per_point = evaluate.evaluate(built, "r", num_samples=5, ks=[1], limit=4, quiet=True)
+    built = evaluation.load_run(run_dir)
+    _, per_point = evaluation.evaluate(built, "r", num_samples=5, ks=[1], limit=4, quiet=True)
     assert per_point["index"].tolist() == [0, 20, 39, 59]
     labels = built.data.labels.get("test")
     if labels is not None:
