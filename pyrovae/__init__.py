@@ -1,5 +1,12 @@
-"""pyrovae: variational autoencoders and other latent-variable models as Pyro programs."""
+"""pyrovae: variational autoencoders and other latent-variable models as Pyro programs.
 
+Train any Pyro model/guide pair with :func:`fit`, estimate log p(x) per data point with
+:func:`log_px`, get the rows of a paper's table with :func:`evaluate`, and :func:`load` a run
+that ``pyrovae train`` wrote.
+"""
+
+from pyrovae.api import FitResult, evaluate, fit, load
+from pyrovae.data.info import DataInfo
 from pyrovae.errors import (
     CheckpointError,
     ConfigError,
@@ -10,7 +17,6 @@ from pyrovae.errors import (
     TrainingError,
 )
 from pyrovae.infer import LogPxResult, log_px
-from pyrovae.data.info import DataInfo
 from pyrovae.registry import register_guide, register_model
 from pyrovae.versions import pyrovae_version
 
@@ -21,11 +27,15 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DataInfo",
+    "FitResult",
     "Interrupted",
     "LogPxResult",
     "ModelSpecError",
     "PyrovaeError",
     "TrainingError",
+    "evaluate",
+    "fit",
+    "load",
     "log_px",
     "register_guide",
     "register_model",

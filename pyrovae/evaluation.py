@@ -89,30 +89,18 @@ def _mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
 def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_samples: int = 5000,
              ks=None, seed: int = 0, batch_size: int = 100,
              limit: int | None = None, quiet: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Evaluate a built run on ``split``; returns (summary rows, per-data-point rows).
-
-    Summary rows: ``is_log_px`` (the importance-sampled estimate of log p(x) with K =
-    ``num_samples``), ``iwae`` for each k in ``ks`` (the IWAE bound with k samples, from the
-    same particles) and ``elbo`` (K = 1, averaged over the particles); ``mean`` and
-    ``stderr_of_mean`` are over the data points; ``kl`` and ``reconstruction`` are the mean rate
-    :math:`E_q[\\log q(z|x) - \\log p(z)]` and :math:`E_q[\\log p(x|z)]`.
+    """Evaluate a built run on ``split``; returns (summary rows, per-data-point rows) of
+    :func:`score`.
 
     A conditional model (label role ``"input"``, e.g. a CVAE) is given the labels, so its rows
     estimate :math:`\\log p(x \\mid y)`: they are named ``is_log_px_given_y``, ``iwae_given_y``
     and ``elbo_given_y`` (per data point: ``log_px_given_y``). A model that observes labels
-    (role ``"observed"``, e.g. M2) is not given them: its rows estimate :math:`\\log p(x)`. When
-    the guide has ``predict(x)`` (a classifier) and the split has labels, a row ``accuracy``
-    (K = 1: one prediction per point) gives the fraction of labelled points it predicts right,
-    with the binomial standard error.
-
+    (role ``"observed"``, e.g. M2) is not given them: its rows estimate :math:`\\log p(x)`.
     A run trained with dynamic binarization is scored on one Bernoulli draw of the split's
     grayscale images, seeded with ``seed``.
 
-    :param ks: the IWAE bounds to report (default: :data:`DEFAULT_KS` up to ``num_samples``).
     :param limit: evaluate only ``limit`` data points spread evenly over the split
         (:meth:`~pyrovae.data.Dataset.subset`); the per-point ``index`` column says which.
-    :param batch_size: data points per estimator call (the progress bar's step).
-    :param quiet: no progress bar (there is none either when stderr is not a terminal).
     :raises ConfigError: a setting is out of range (:func:`check_settings`).
     """
     ks = check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size,
@@ -122,9 +110,41 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
     tensors = built.tensors(split, marginal=True)
     if built.data.dynamic_binarize:  # trained on Bernoulli draws: score one fixed draw
         tensors = (run.binarized_once(tensors[0], seed), *tensors[1:])
-    given_y = "_given_y" if built.label_role == "input" else ""
-    name = built.cfg.model["name"]
-    checks.check_fits(built.model, name, split, *tensors, dataset=built.data.name)
+    checks.check_fits(built.model, built.cfg.model["name"], split, *tensors,
+                      dataset=built.data.name)
+    names = {"run": run_name, "model": built.cfg.model["name"], "guide": built.cfg.guide["name"],
+             "dataset": built.cfg.data["name"], "split": split, "device": str(built.device)}
+    return score(built.model, built.guide, tensors, names=names, labels=data.labels.get(split),
+                 index=index, given_y=built.label_role == "input", num_samples=num_samples,
+                 ks=ks, seed=seed, batch_size=batch_size, quiet=quiet)
+
+
+def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_y: bool = False,
+          num_samples: int = 5000, ks=None, seed: int = 0, batch_size: int = 100,
+          quiet: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows of ``pyrovae evaluate`` for ``model``/``guide`` on ``tensors`` (the data, then
+    the model's other per-data-point arguments): (summary rows, per-data-point rows).
+
+    Summary rows: ``is_log_px`` (the importance-sampled estimate of log p(x) with K =
+    ``num_samples``), ``iwae`` for each k in ``ks`` (the IWAE bound with k samples, from the
+    same particles) and ``elbo`` (K = 1, averaged over the particles); ``mean`` and
+    ``stderr_of_mean`` are over the data points; ``kl`` and ``reconstruction`` are the mean rate
+    :math:`E_q[\\log q(z|x) - \\log p(z)]` and :math:`E_q[\\log p(x|z)]`. When the guide has
+    ``predict(x)`` (a classifier) and ``labels`` are given, a row ``accuracy`` (K = 1: one
+    prediction per point) gives the fraction of labelled points it predicts right, with the
+    binomial standard error.
+
+    :param names: the ``run``, ``model``, ``guide``, ``dataset`` and ``split`` columns, and
+        ``device`` where it is not that of ``tensors``.
+    :param labels: class labels of the points (-1 where unknown), for ``accuracy``.
+    :param index: the points' indices in their split (the per-point ``index`` column).
+    :param given_y: the model's extra arguments condition it (a CVAE's labels): the rows
+        estimate :math:`\\log p(x \\mid y)` and carry the suffix ``_given_y``.
+    :param batch_size: data points per estimator call (the progress bar's step).
+    :param quiet: no progress bar (there is none either when stderr is not a terminal).
+    """
+    ks = check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size)
+    suffix = "_given_y" if given_y else ""
     pyro.set_rng_seed(seed)
     n = tensors[0].shape[0]
     start = time.perf_counter()
@@ -134,31 +154,28 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
               disable=True if quiet else None) as bar:
         for lo in range(0, n, batch_size):
             batch = tuple(t[lo:lo + batch_size] for t in tensors)
-            parts.append(log_px(built.model, built.guide, *batch, num_samples=num_samples, ks=ks))
-            rates.append(rate_distortion(built.model, built.guide, *batch,
-                                         num_samples=min(num_samples, 100)))
+            parts.append(log_px(model, guide, *batch, num_samples=num_samples, ks=ks))
+            rates.append(rate_distortion(model, guide, *batch, num_samples=min(num_samples, 100)))
             bar.update(batch[0].shape[0])
-    units = active_units(built.guide, *tensors)
+    units = active_units(guide, *tensors)
     seconds = time.perf_counter() - start
     value = torch.cat([p.value for p in parts])
     rate = torch.cat([r.rate for r in rates])
     recon = -torch.cat([r.distortion for r in rates])
-    estimates = [(f"is_log_px{given_y}", num_samples, value)]
-    estimates += [(f"iwae{given_y}", k, torch.cat([p.iwae[k] for p in parts])) for k in ks]
-    estimates += [(f"elbo{given_y}", 1, torch.cat([p.elbo for p in parts]))]
-    labels = built.data.labels.get(split)
+    estimates = [(f"is_log_px{suffix}", num_samples, value)]
+    estimates += [(f"iwae{suffix}", k, torch.cat([p.iwae[k] for p in parts])) for k in ks]
+    estimates += [(f"elbo{suffix}", 1, torch.cat([p.elbo for p in parts]))]
     predictions = None
-    if hasattr(built.guide, "predict") and labels is not None:
-        predictions = torch.cat([built.guide.predict(tensors[0][lo:lo + batch_size])
+    if hasattr(guide, "predict") and labels is not None:
+        predictions = torch.cat([guide.predict(tensors[0][lo:lo + batch_size])
                                  for lo in range(0, n, batch_size)])
         known = labels >= 0
         estimates += [("accuracy", 1, (predictions[known] == labels[known]).double())]
     common = {
-        "run": run_name, "model": name, "guide": built.cfg.guide["name"],
-        "dataset": built.cfg.data["name"], "split": split, "seed": seed, "n": n,
+        "device": str(tensors[0].device), **names, "seed": seed, "n": n,
         "kl": float(rate.double().mean()), "reconstruction": float(recon.double().mean()),
         "active_units": math.nan if units.count is None else units.count,
-        "seconds": seconds, "device": str(built.device), **versions(),
+        "seconds": seconds, **versions(),
     }
     rows = []
     for estimator, k, values in estimates:
@@ -168,7 +185,7 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
     summary = pd.DataFrame(rows)[SUMMARY_COLUMNS]
     per_point = pd.concat([p.to_frame() for p in parts], ignore_index=True)
     per_point.insert(0, "index", range(n) if index is None else index.tolist())
-    per_point = per_point.rename(columns={"log_px": f"log_px{given_y}"})
+    per_point = per_point.rename(columns={"log_px": f"log_px{suffix}"})
     if labels is not None:
         per_point.insert(1, "label", labels.cpu().numpy())
     if predictions is not None:

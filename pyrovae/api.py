@@ -1,0 +1,170 @@
+"""The Python API: train any Pyro model/guide pair (:func:`fit`), score it the way papers do
+(:func:`evaluate`), and load a run that ``pyrovae train`` wrote (:func:`load`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyro
+import torch
+
+from pyrovae import checks, config, evaluation, io, run
+from pyrovae.data.convert import as_tensors
+from pyrovae.data.splitting import spread_indices
+from pyrovae.device import resolve_device
+from pyrovae.errors import ConfigError, Interrupted, TrainingError
+from pyrovae.train import checkpoint, session
+from pyrovae.train.loop import Diverged, TrainState
+from pyrovae.train.params import collect, module_of
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    :param history: one row per epoch: ``seed, epoch, objective, train_objective, valid_elbo,
+        beta, lr, seconds`` (as ``history.csv`` of a run).
+    :param best: the trained values at the best epoch (the model and guide now hold them):
+        ``{"model": state_dict, "guide": state_dict, "store": {name: tensor}}``.
+    :param state: the training state (best epoch, early stopping, ...).
+    :param run_dir: the run directory, when ``out`` was given.
+    """
+
+    history: pd.DataFrame
+    best: dict
+    state: TrainState
+    run_dir: Path | None
+
+
+def _name(program) -> str:
+    owner = module_of(program)
+    return type(owner).__name__ if owner is not None else getattr(program, "__name__", "model")
+
+
+def _place(tensors, device) -> tuple[torch.Tensor, ...]:
+    return tuple(t.to(device) for t in tensors)
+
+
+def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 100,
+        loss: str = "trace_elbo", num_particles: int = 1, optimizer: str = "adam",
+        lr: float = 1e-3, beta: float = 1.0, out=None, resume: bool = False, seed: int = 0,
+        device=None, callbacks=(), quiet: bool = True, **options) -> FitResult:
+    """Train ``model``/``guide`` by stochastic variational inference, as ``pyrovae train``
+    does (one loop, objectives, checkpoints and fast path for both).
+
+    ``model`` and ``guide`` are Pyro programs taking the data (then any labels) and sampling in
+    a ``pyro.plate("data", N)``: ``nn.Module`` s (``PyroModule`` s or plain modules), methods of
+    one (``vae.model``, ``vae.guide``), or functions whose parameters live in Pyro's param store
+    (``pyro.param``, ``pyro.module``). Their parameters are collected as Pyro's ``SVI`` collects
+    them (:func:`pyrovae.train.params.collect`).
+
+    :param data: the training data: a tensor ``[N, ...]``, a tuple of tensors (data, labels),
+        a ``torch.utils.data.Dataset`` or a ``DataLoader`` (held in memory; the loop shuffles
+        and batches it itself, so that a run is reproducible and resumable).
+    :param valid: validation data in the same forms: the valid ELBO of each epoch, the best
+        epoch and early stopping. None: the best epoch is the last.
+    :param epochs, batch_size, loss, num_particles, optimizer, lr, beta: the ``[train]``
+        options of a config (see :class:`pyrovae.config.TrainConfig`); ``options`` takes the
+        others (``patience``, ``lr_schedule``, ``kl_warmup_epochs``, ``clip_norm``, ...).
+    :param out: a run directory for ``checkpoint.pt``, ``best.pt`` and ``history.csv``
+        (written after every epoch); None keeps everything in memory.
+    :param resume: continue the run in ``out`` from its checkpoint (same settings; ``epochs``
+        may grow).
+    :param seed: seeds every random stream when training starts (the model's initial weights
+        are those you built).
+    :param device: where to train (``"cpu"``, ``"cuda"``, ...); the modules and the data move
+        there. Default: where the model's parameters are, else the CPU.
+    :param callbacks: called with the training state after each epoch; one returning True
+        stops training.
+    :param quiet: no progress bar and no per-epoch line.
+    :raises ConfigError: an option of the wrong type or range, or ``out`` already holding a
+        run (without ``resume``).
+    :raises DataError: data the model cannot take.
+    :raises TrainingError: the loss became NaN or infinite.
+    :raises Interrupted: Ctrl-C; the message says how to continue.
+    """
+    train_options = {"epochs": epochs, "batch_size": batch_size, "loss": loss,
+                     "num_particles": num_particles, "optimizer": optimizer, "lr": lr,
+                     "beta": beta, **options}
+    cfg = config.from_dict({"seed": seed, "train": train_options})
+    t = cfg.train
+    run_dir = None if out is None else Path(out)
+    if run_dir is not None:
+        io.check_writable(run_dir, "out", directory=True)
+        if not resume and (run_dir / "checkpoint.pt").exists():
+            raise ConfigError(f"{run_dir} already holds a run; continue it with resume=True, or "
+                              f"give another out.")
+    modules = [m for m in dict.fromkeys(map(module_of, (model, guide))) if m is not None]
+    if device is not None:
+        device = resolve_device(device)
+        for m in modules:
+            m.to(device)
+    else:
+        device = next((p.device for m in modules for p in m.parameters()), torch.device("cpu"))
+    train = _place(as_tensors(data, "data"), device)
+    valid = None if valid is None else _place(as_tensors(valid, "valid"), device)
+    checks.check_fits(model, _name(model), "train", *train)
+    if valid is not None:
+        checks.check_fits(model, _name(model), "valid", *valid)
+    pyro.set_rng_seed(cfg.seed)
+    parameters = collect(model, guide, tuple(x[: t.batch_size] for x in train))
+    resumable = {key.partition(".")[2] for key in config.RESUMABLE_KEYS if key.startswith("train.")}
+    identity = checkpoint.identity(
+        {"seed": cfg.seed, "train": {k: v for k, v in dataclasses.asdict(t).items()
+                                     if k not in resumable}},
+        train[0].shape[1:], parameters.shapes())
+    try:
+        trained = session.train_pair(model, guide, train, valid, t, identity=identity,
+                                     seed=cfg.seed, run_dir=run_dir, resume=resume, quiet=quiet,
+                                     device=device, callbacks=callbacks, parameters=parameters)
+    except Diverged as e:
+        kept = (f"The checkpoint in {run_dir} holds epoch {e.completed}, but resuming it would "
+                f"diverge again. " if run_dir is not None and e.completed else "")
+        raise TrainingError(f"{e} {kept}Train again with a lower rate (e.g. lr={t.lr / 10:g}) "
+                            f"or with clip_norm set.") from None
+    except KeyboardInterrupt:
+        where = (f"; continue with fit(..., out={str(run_dir)!r}, resume=True)"
+                 if run_dir is not None and (run_dir / "checkpoint.pt").is_file() else "")
+        raise Interrupted(f"interrupted{where}.") from None
+    history = pd.DataFrame(trained.state.history)
+    history.insert(0, "seed", cfg.seed)
+    return FitResult(history, trained.best, trained.state, run_dir)
+
+
+def evaluate(model, guide, data, *, labels=None, num_samples: int = 5000, ks=None,
+             seed: int = 0, batch_size: int = 100, limit: int | None = None,
+             name: str = "", quiet: bool = True) -> pd.DataFrame:
+    """The rows ``pyrovae evaluate`` writes, for ``model``/``guide`` on ``data``: log p(x) by
+    importance sampling with ``num_samples`` samples, the IWAE bounds for ``ks``, the ELBO,
+    KL, reconstruction and active units (see :func:`pyrovae.evaluation.score`).
+
+    :param data: a tensor ``[N, ...]``, or a tuple of tensors (data, then the model's other
+        per-data-point arguments: with them, the rows estimate log p(x | y) and are named
+        ``..._given_y``), a ``Dataset`` or a ``DataLoader``.
+    :param labels: class labels, for the ``accuracy`` row of a guide with ``predict``.
+    :param limit: only ``limit`` points spread evenly over the data.
+    :param name: the ``run`` column.
+    """
+    evaluation.check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size,
+                              limit=limit)
+    tensors = as_tensors(data, "data")
+    index = spread_indices(tensors[0].shape[0], limit)
+    if index is not None:
+        tensors = tuple(t[index.to(t.device)] for t in tensors)
+        labels = None if labels is None else labels[index.to(labels.device)]
+    checks.check_fits(model, _name(model), "data", *tensors)
+    names = {"run": name, "model": _name(model), "guide": _name(guide), "dataset": "",
+             "split": ""}
+    summary, _ = evaluation.score(model, guide, tensors, names=names, labels=labels, index=index,
+                                  given_y=len(tensors) > 1, num_samples=num_samples, ks=ks,
+                                  seed=seed, batch_size=batch_size, quiet=quiet)
+    return summary
+
+
+def load(run_dir, *, data_dir=None, device=None) -> run.Built:
+    """The run ``pyrovae train`` wrote into ``run_dir``: its config, data, and model and guide
+    with the weights of the best epoch (in eval mode)."""
+    return evaluation.load_run(run_dir, data_dir=data_dir, device=device)

@@ -1,0 +1,201 @@
+"""The Python API: pyrovae.fit trains any pair (PyroModules, a module's methods, functions with
+pyro.param), resumes, and agrees with the CLI; pyrovae.evaluate gives the CLI's rows; the README
+notebook example runs."""
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro.nn import PyroModule
+from torch import nn
+
+import pyrovae
+from pyrovae import config, evaluation, run
+from pyrovae.cli import main
+from pyrovae.data import load_dataset
+from pyrovae.errors import ConfigError, DataError, Interrupted
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+SMALL = {"num_train": 200, "num_valid": 50, "num_test": 20}
+
+
+@pytest.fixture(scope="module")
+def sprites():
+    return load_dataset("sprites", **SMALL)
+
+
+class Decoder(PyroModule):
+    def __init__(self, z_dim=3):
+        super().__init__()
+        self.z_dim = z_dim
+        self.net = nn.Linear(z_dim, 784)
+
+    def forward(self, x):
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(x.new_zeros(x.shape[0], self.z_dim), 1.0).to_event(1))
+            pyro.sample("x", dist.Bernoulli(logits=self.net(z)).to_event(1), obs=x.flatten(1))
+
+
+class Encoder(PyroModule):
+    def __init__(self, z_dim=3):
+        super().__init__()
+        self.net = nn.Linear(784, 2 * z_dim)
+
+    def forward(self, x):
+        loc, raw = self.net(x.flatten(1)).chunk(2, -1)
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("z", dist.Normal(loc, nn.functional.softplus(raw) + 1e-3).to_event(1))
+
+
+class TutorialVAE(nn.Module):
+    """One module, model and guide as methods, networks registered with pyro.module."""
+
+    def __init__(self):
+        super().__init__()
+        self.decoder, self.encoder = nn.Linear(3, 784), nn.Linear(784, 6)
+
+    def model(self, x):
+        pyro.module("decoder", self.decoder)
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(x.new_zeros(x.shape[0], 3), 1.0).to_event(1))
+            pyro.sample("x", dist.Bernoulli(logits=self.decoder(z)).to_event(1), obs=x.flatten(1))
+
+    def guide(self, x):
+        pyro.module("encoder", self.encoder)
+        loc, raw = self.encoder(x.flatten(1)).chunk(2, -1)
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("z", dist.Normal(loc, nn.functional.softplus(raw) + 1e-3).to_event(1))
+
+
+def shifted_model(x):
+    """x ~ N(z + b, 1), z ~ N(0, 1): parameters in Pyro's param store only."""
+    b = pyro.param("b", torch.zeros(()))
+    with pyro.plate("data", x.shape[0]):
+        z = pyro.sample("z", dist.Normal(torch.zeros(x.shape[0]), 1.0))
+        pyro.sample("x", dist.Normal(z + b, 1.0), obs=x)
+
+
+def shifted_guide(x):
+    """q(z | x) = N(w x + c, s^2): the exact posterior N((x - b) / 2, 1/2) is one of them."""
+    w, c = pyro.param("w", torch.zeros(())), pyro.param("c", torch.zeros(()))
+    s = pyro.param("s", torch.ones(()), constraint=dist.constraints.positive)
+    with pyro.plate("data", x.shape[0]):
+        pyro.sample("z", dist.Normal(w * x + c, s))
+
+
+def _params(*modules):
+    return [p.detach().clone() for m in modules for p in m.parameters()]
+
+
+@pytest.mark.parametrize("kind", ["pyro-modules", "tutorial-methods"])
+def test_fit_trains_module_pairs(kind, sprites):
+    pyro.set_rng_seed(0)
+    if kind == "pyro-modules":
+        model, guide = Decoder(), Encoder()
+        modules = (model, guide)
+    else:
+        vae = TutorialVAE()
+        model, guide, modules = vae.model, vae.guide, (vae,)
+    before = _params(*modules)
+    result = pyrovae.fit(model, guide, sprites.split("train"), valid=sprites.split("valid"),
+                         epochs=3, batch_size=50, lr=1e-2, seed=0)
+    assert list(result.history["epoch"]) == [1, 2, 3]
+    assert result.history["valid_elbo"].iloc[-1] > result.history["valid_elbo"].iloc[0]
+    assert all(not torch.equal(a, b) for a, b in zip(before, _params(*modules)))
+    best = result.state.best_epoch
+    assert result.history["valid_elbo"].max() == result.history.set_index("epoch")["valid_elbo"][best]
+
+
+def test_fit_trains_functions_whose_parameters_live_in_the_param_store():
+    pyro.set_rng_seed(0)
+    x = 3.0 + torch.randn(400) * 2 ** 0.5  # p(x) = N(b, 2)
+    result = pyrovae.fit(shifted_model, shifted_guide, x, epochs=100, batch_size=100, lr=0.05,
+                         seed=0)
+    store = pyro.get_param_store()
+    assert sorted(result.best["store"]) == ["b", "c", "s", "w"]
+    # the ELBO's optimum: the exact posterior, and b at the maximum likelihood, the data's mean
+    assert store["b"].item() == pytest.approx(x.mean().item(), abs=0.15)
+    assert store["w"].item() == pytest.approx(0.5, abs=0.1)
+    assert store["s"].item() == pytest.approx(0.5 ** 0.5, abs=0.1)
+
+
+def test_an_interrupted_fit_resumes_to_the_numbers_of_an_uninterrupted_one(sprites, tmp_path):
+    def train(out, epochs, **kw):
+        pyro.set_rng_seed(1)
+        model, guide = Decoder(), Encoder()
+        result = pyrovae.fit(model, guide, sprites.split("train"), valid=sprites.split("valid"),
+                             epochs=epochs, batch_size=50, seed=3, out=out, **kw)
+        return result, _params(model, guide)
+
+    straight, straight_params = train(tmp_path / "a", 4)
+
+    def stop_after_two(state):
+        if state.epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted, match=r"resume=True"):
+        train(tmp_path / "b", 4, callbacks=[stop_after_two])
+    resumed, resumed_params = train(tmp_path / "b", 4, resume=True)
+    cols = ["epoch", "train_objective", "valid_elbo", "lr"]
+    pd.testing.assert_frame_equal(straight.history[cols], resumed.history[cols], check_exact=True)
+    assert all(torch.equal(a, b) for a, b in zip(straight_params, resumed_params))
+    with pytest.raises(ConfigError, match="already holds a run"):
+        train(tmp_path / "a", 4)
+
+
+def test_fit_and_the_cli_give_the_same_history(tmp_path):
+    overrides = ["data.num_train=200", "data.num_valid=50", "data.num_test=20", "train.epochs=2",
+                 "model.hidden=[32]", "guide.hidden=[32]", "train.batch_size=50"]
+    assert main(["train", "configs/quickstart.toml", "--out", str(tmp_path / "cli"), "--quiet",
+                 *[a for o in overrides for a in ("--set", o)]]) == 0
+    cfg = config.load("configs/quickstart.toml", overrides)
+    pyro.set_rng_seed(cfg.seed)
+    built = run.build(cfg)
+    t = cfg.train
+    result = pyrovae.fit(built.model, built.guide, built.tensors("train"),
+                         valid=built.tensors("valid"), epochs=t.epochs, batch_size=t.batch_size,
+                         lr=t.lr, seed=cfg.seed)
+    cli = pd.read_csv(tmp_path / "cli" / "history.csv")
+    cols = ["epoch", "train_objective", "valid_elbo"]
+    pd.testing.assert_frame_equal(cli[cols], result.history[cols], check_exact=True)
+
+
+def test_evaluate_gives_the_rows_of_the_cli(tmp_path):
+    overrides = ["data.num_train=100", "data.num_valid=20", "data.num_test=20", "train.epochs=1",
+                 "model.hidden=[16]", "guide.hidden=[16]"]
+    cfg = config.load("configs/quickstart.toml", overrides)
+    run.train(cfg, tmp_path, quiet=True)
+    loaded = pyrovae.load(tmp_path)
+    ours = pyrovae.evaluate(loaded.model, loaded.guide, loaded.tensors("test"), num_samples=20,
+                            ks=[1, 5], seed=4)
+    cli, _ = evaluation.evaluate(loaded, "r", num_samples=20, ks=[1, 5], seed=4, quiet=True)
+    assert list(ours.columns) == list(cli.columns)
+    assert list(ours["estimator"]) == list(cli["estimator"])
+    assert ours["mean"].tolist() == cli["mean"].tolist()
+
+
+def test_fit_refuses_bad_input_before_any_work(sprites, tmp_path):
+    model, guide = Decoder(), Encoder()
+    with pytest.raises(ConfigError, match=r"train\.lr must be a finite number > 0"):
+        pyrovae.fit(model, guide, sprites.split("train"), lr=float("nan"))
+    with pytest.raises(DataError, match="must be a tensor"):
+        pyrovae.fit(model, guide, "data.pt")
+    with pytest.raises(DataError, match="different numbers of rows"):
+        pyrovae.fit(model, guide, (sprites.split("train"), torch.zeros(3)))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_readme_notebook_example_runs(tmp_path, monkeypatch, capsys):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    code = next(b for b in blocks if b.startswith("# notebook.py"))
+    small = code.replace('load_dataset("sprites")', f'load_dataset("sprites", **{SMALL!r})')
+    small = small.replace("epochs=10", "epochs=2").replace("num_samples=1000", "num_samples=50")
+    assert small != code
+    monkeypatch.chdir(tmp_path)
+    exec(compile(small, "README notebook example", "exec"), {})  # noqa: S102 - our README
+    printed = capsys.readouterr().out
+    assert "valid_elbo" in printed and re.search(r"test log p\(x\) = -\d+\.\d\d", printed)
