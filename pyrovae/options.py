@@ -214,3 +214,37 @@ def parameter_types(function: Callable, names) -> dict[str, Any]:
         else:
             types_[name] = Any
     return types_
+
+
+def check_options(where: str, function: Callable, options: dict, *, skip: int = 0,
+                  keyword_only: bool = False, generic=(), owner: str | None = None) -> dict:
+    """``options`` checked as the arguments of ``function`` they will be: each must be one of
+    its parameters (after the first ``skip``; only keyword-only ones with ``keyword_only``) and
+    fit its type (:func:`parameter_types`), and each parameter without a default must be given.
+
+    :param where: the config section the options come from (``"model"``, ``"data"``), which
+        names them in messages (``model.hidden``).
+    :param generic: options the caller takes itself: listed as valid, not checked here.
+    :param owner: what takes the options, for messages (default: the section ``where``).
+    :returns: the options as ``function`` takes them (ints given for floats converted).
+    :raises ConfigError: an unknown option (naming the closest), a value of the wrong type, or a
+        missing one.
+    """
+    params = list(inspect.signature(function).parameters.values())[skip:]
+    kinds = (inspect.Parameter.KEYWORD_ONLY,) if keyword_only else \
+        (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    valid = {p.name: p for p in params if p.kind in kinds}
+    owner = owner or f"'{where}'"
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        for key in options:
+            if key not in valid:
+                names = [*valid, *generic]
+                raise ConfigError(f"unknown key '{where}.{key}'.{suggest(key, names)} Valid keys "
+                                  f"of {owner}: name, {', '.join(names)}.")
+    for key, param in valid.items():
+        if param.default is inspect.Parameter.empty and key not in options:
+            raise ConfigError(f"{where}.{key} is required by {owner}: set {key} = ... in the "
+                              f"config's [{where}] table.")
+    types = parameter_types(function, [key for key in options if key in valid])
+    return {key: check(f"{where}.{key}", value, types[key]) if key in types else value
+            for key, value in options.items()}

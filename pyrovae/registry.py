@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ from torch import nn
 
 from pyrovae.data.info import DataInfo
 from pyrovae.errors import ConfigError
-from pyrovae.options import check, parameter_types, suggest
+from pyrovae.options import check_options, suggest
 
 
 @dataclass(frozen=True)
@@ -150,29 +149,6 @@ def guide_names() -> list[str]:
     return sorted({*_BUILTIN_GUIDES, *_GUIDES})
 
 
-def check_options(where: str, factory: Callable, options: dict, skip: int) -> dict:
-    """``options`` checked against the parameters of ``factory``: a :class:`ConfigError` for an
-    option it does not take or a value that does not fit the parameter's annotation (or, where
-    it has none, the type of its default); see :mod:`pyrovae.options`.
-
-    :param where: config section, used in the message (e.g. ``"model"``).
-    :param skip: number of leading positional parameters the engine fills in itself.
-    :returns: the options as the factory takes them (ints given for floats converted).
-    """
-    params = list(inspect.signature(factory).parameters.values())[skip:]
-    valid = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        for key in options:
-            if key not in valid:
-                raise ConfigError(
-                    f"unknown key '{where}.{key}'.{suggest(key, valid)} "
-                    f"Valid keys of '{where}': name, {', '.join(valid)}."
-                )
-    types = parameter_types(factory, [key for key in options if key in valid])
-    return {key: check(f"{where}.{key}", value, types[key]) if key in types else value
-            for key, value in options.items()}
-
-
 def _options(section: dict) -> dict:
     return {k: v for k, v in section.items() if k != "name"}
 
@@ -211,7 +187,7 @@ class Factories:
 
 def resolve(model: dict, guide: dict) -> Factories:
     """The factories a config's ``[model]`` and ``[guide]`` tables name, with their options
-    checked (:func:`check_options`); an empty guide table names the model's default guide.
+    checked (:func:`pyrovae.options.check_options`); an empty guide table names the model's default guide.
 
     :raises ConfigError: an unknown name or option, a value of the wrong type, or a model
         without a default guide and no guide named.

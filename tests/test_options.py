@@ -5,7 +5,7 @@ import pytest
 
 from pyrovae import options, registry
 from pyrovae.errors import ConfigError
-from pyrovae.options import NonNegativeFloat, PositiveInt, Widths, check, describe
+from pyrovae.options import NonNegativeFloat, PositiveInt, Widths, check, check_options, describe
 from pyrovae.spec import checks
 
 
@@ -38,10 +38,10 @@ def test_every_option_of_every_factory_refuses_a_wrong_type(where, name, factory
     # a number where a string is expected, else a string: no option of a shipped factory takes both
     wrong = 3 if isinstance(param.default, str) else "3"
     with pytest.raises(ConfigError) as info:
-        registry.check_options(where, factory, {param.name: wrong}, skip)
+        check_options(where, factory, {param.name: wrong}, skip=skip)
     message = str(info.value)
     assert f"{where}.{param.name}" in message and "\n" not in message
-    assert registry.check_options(where, factory, {param.name: param.default}, skip) is not None
+    assert check_options(where, factory, {param.name: param.default}, skip=skip) is not None
 
 
 def _vae():
@@ -58,47 +58,47 @@ def _vae():
 ])
 def test_hidden_must_be_layer_widths(value, message):
     with pytest.raises(ConfigError) as info:
-        registry.check_options("model", _vae(), {"hidden": value}, 1)
+        check_options("model", _vae(), {"hidden": value}, skip=1)
     assert str(info.value) == message
 
 
 @pytest.mark.parametrize("value, shown", [(4.5, "4.5"), ("4", '"4"'), (0, "0"), (True, "true")])
 def test_latent_dim_must_be_a_whole_number(value, shown):
     with pytest.raises(ConfigError) as info:
-        registry.check_options("model", _vae(), {"latent_dim": value}, 1)
+        check_options("model", _vae(), {"latent_dim": value}, skip=1)
     assert str(info.value) == f"model.latent_dim must be a whole number >= 1; got {shown}."
 
 
 def test_choices_name_the_field_and_suggest():
     with pytest.raises(ConfigError, match=r"^model.activation = 'tanhh' is not valid\. Did you "
                                           r"mean 'tanh'\? Choose one of: tanh, relu, "):
-        registry.check_options("model", _vae(), {"activation": "tanhh"}, 1)
+        check_options("model", _vae(), {"activation": "tanhh"}, skip=1)
     with pytest.raises(ConfigError, match=r"guide.family = 'flow' is not valid.*diag, full, iaf"):
-        registry.check_options("guide", registry.get_guide("spec_encoder").factory,
-                               {"family": "flow"}, 2)
+        check_options("guide", registry.get_guide("spec_encoder").factory,
+                               {"family": "flow"}, skip=2)
 
 
 def test_floats_take_ints_converted_but_no_nan():
     ppca = registry.get_model("ppca").factory
-    checked = registry.check_options("model", ppca, {"noise_scale": 2, "latent_dim": 3}, 1)
+    checked = check_options("model", ppca, {"noise_scale": 2, "latent_dim": 3}, skip=1)
     assert checked == {"noise_scale": 2.0, "latent_dim": 3}
     assert type(checked["noise_scale"]) is float and type(checked["latent_dim"]) is int
     for bad in (float("nan"), float("inf"), 0, -1.0):
         with pytest.raises(ConfigError, match=r"model.noise_scale must be a finite number > 0"):
-            registry.check_options("model", ppca, {"noise_scale": bad}, 1)
+            check_options("model", ppca, {"noise_scale": bad}, skip=1)
 
 
 def test_optional_and_tables():
     mlp_normal = registry.get_guide("mlp_normal").factory
-    assert registry.check_options("guide", mlp_normal, {"latent_dim": None}, 2) == \
+    assert check_options("guide", mlp_normal, {"latent_dim": None}, skip=2) == \
         {"latent_dim": None}
     spec_encoder = registry.get_guide("spec_encoder").factory
     hidden = {"z1": [16], "z2": [8]}
-    assert registry.check_options("guide", spec_encoder, {"hidden": hidden}, 2) == \
+    assert check_options("guide", spec_encoder, {"hidden": hidden}, skip=2) == \
         {"hidden": hidden}
     with pytest.raises(ConfigError, match=r"guide.hidden must be a list of whole numbers >= 1 "
                                           r"\(layer widths\), e.g. \[200, 200\] or a table of"):
-        registry.check_options("guide", spec_encoder, {"hidden": {"z1": [16.5]}}, 2)
+        check_options("guide", spec_encoder, {"hidden": {"z1": [16.5]}}, skip=2)
 
 
 @pytest.mark.parametrize("options_", [{"decoder": 3}, {"latents": "z"}, {"latents": [3]},
@@ -107,7 +107,7 @@ def test_spec_model_wrong_top_level_type_is_one_line(options_):
     spec = registry.get_model("spec").factory
     key = next(iter(options_))
     with pytest.raises(ConfigError) as info:
-        registry.check_options("model", spec, options_, 1)
+        check_options("model", spec, options_, skip=1)
     assert str(info.value).startswith(f"model.{key}") and "\n" not in str(info.value)
 
 
@@ -119,12 +119,12 @@ def test_user_factory_without_annotations_is_checked_by_its_defaults(tmp_path):
     factory = registry.get_model(f"{src}:build").factory
     good = {"width": 4, "rate": 1, "name": "b", "flag": False, "sizes": [3], "anything": "x",
             "thing": [1], "free": "x"}
-    assert registry.check_options("model", factory, good, 1) == {**good, "rate": 1.0}
+    assert check_options("model", factory, good, skip=1) == {**good, "rate": 1.0}
     for key, bad, what in [("width", "4", "a whole number"), ("rate", "x", "a finite number"),
                            ("name", 1, "a string"), ("flag", 1, "true or false"),
                            ("sizes", 3, "a list")]:
         with pytest.raises(ConfigError, match=rf"^model\.{key} must be {what}; got "):
-            registry.check_options("model", factory, {key: bad}, 1)
+            check_options("model", factory, {key: bad}, skip=1)
 
 
 def test_describe_and_check():

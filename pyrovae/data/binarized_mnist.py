@@ -12,7 +12,6 @@ import torch
 from pyrovae.data.cache import cache_path, load_cached, save_cached, source_key
 from pyrovae.data.dataset import Dataset
 from pyrovae.data.download import fetch
-from pyrovae.data.options import check_bool
 from pyrovae.data.paths import DATA_DIR_SETTINGS, absent_dir, find_file, writable_dir
 from pyrovae.errors import DataError
 
@@ -47,7 +46,7 @@ def _missing_error(data_dir: Path, names: list[str], reason: str) -> DataError:
 def _download(names: list[str], data_dir: Path, cache_dir: Path, download: bool) -> list[Path]:
     """Fetch ``names`` into the data dir, or the cache's downloads dir if that is read-only."""
     absent = absent_dir(data_dir)  # before the download creates it
-    if not check_bool(NAME, "download", download):
+    if not download:
         reason = f"{absent}data.download = false; data.download = true fetches them"
         raise _missing_error(data_dir, names, reason)
     dest = writable_dir([data_dir / NAME, cache_dir / "downloads" / NAME])

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 from pyrovae.data import binarized_mnist, mnist, sprites, tensor_file
 from pyrovae.data.dataset import Dataset
 from pyrovae.data.labelled import keep_labels
-from pyrovae.data.options import check_options, loader_options
 from pyrovae.data.paths import default_cache_dir, default_data_dir
 from pyrovae.data.validate import validate_dataset
 from pyrovae.errors import ConfigError
-from pyrovae.options import suggest
+from pyrovae.options import check_options, suggest
 
 # Each loader is ``load(data_dir, cache_dir, seed, *, <options>) -> Dataset``; its keyword-only
 # parameters are the options the dataset accepts.
@@ -45,7 +45,8 @@ def dataset_options(name: str) -> list[str]:
 
     :raises ConfigError: unknown dataset.
     """
-    return [*loader_options(_loader(name)), *GENERIC_OPTIONS]
+    params = inspect.signature(_loader(name)).parameters.values()
+    return [*(p.name for p in params if p.kind is p.KEYWORD_ONLY), *GENERIC_OPTIONS]
 
 
 def load_dataset(
@@ -74,7 +75,8 @@ def load_dataset(
     loader = _loader(name)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"seed must be a whole number, got {seed!r}.")
-    check_options(name, loader, options, generic=GENERIC_OPTIONS)
+    options = check_options("data", loader, options, keyword_only=True, generic=GENERIC_OPTIONS,
+                            owner=f"dataset '{name}'")
     data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     dataset = validate_dataset(loader(data_dir, cache_dir, seed, **options))

@@ -9,7 +9,6 @@ import torch
 
 from pyrovae.data.dataset import Dataset
 from pyrovae.data.idx import read_idx
-from pyrovae.data.options import check_bool
 from pyrovae.data.paths import DATA_DIR_SETTINGS, absent_dir, find_file, writable_dir
 from pyrovae.data.splitting import split_indices
 from pyrovae.data.validate import is_binary
@@ -133,7 +132,7 @@ def load(
     absent = absent_dir(data_dir)  # before a download creates it
     names = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
     paths = {name: find_file(dirs, name) for name in names}
-    if check_bool(NAME, "download", download) and None in paths.values():
+    if download and None in paths.values():
         _download(data_dir, cache_dir)
         paths = {name: find_file(dirs, name) for name in names}
     missing = [name for name in (TEST_IMAGES, TEST_LABELS) if paths[name] is None]
@@ -151,7 +150,7 @@ def load(
         factor_names=(),
         event_shape=(1, 28, 28),
         binary=all(is_binary(x) for x in splits.values()),
-        dynamic_binarize=check_bool(NAME, "dynamic_binarize", dynamic_binarize),
+        dynamic_binarize=dynamic_binarize,
         num_classes=10,
         source=source,
     )

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from pyrovae.data.dataset import Dataset
-from pyrovae.data.options import check_count
 from pyrovae.data.shapes import SHAPES
+from pyrovae.options import PositiveInt
 
 NAME = "sprites"
 FACTOR_NAMES = ("shape", "scale", "rotation", "pos_x", "pos_y")
@@ -73,9 +73,9 @@ def load(
     cache_dir: Path,
     seed: int,
     *,
-    num_train: int = 10000,
-    num_valid: int = 1000,
-    num_test: int = 1000,
+    num_train: PositiveInt = 10000,
+    num_valid: PositiveInt = 1000,
+    num_test: PositiveInt = 1000,
 ) -> Dataset:
     """Generate the sprites dataset; the same ``seed`` gives bit-identical tensors.
 
@@ -86,7 +86,7 @@ def load(
     """
     sizes = {"train": num_train, "valid": num_valid, "test": num_test}
     factors = {
-        split: sample_factors(check_count(NAME, f"num_{split}", n), split_generator(seed, split))
+        split: sample_factors(n, split_generator(seed, split))
         for split, n in sizes.items()
     }
     return Dataset(

@@ -125,7 +125,7 @@ def test_bad_files_say_what_to_give(tmp_path, name, content, match):
 def test_missing_file_and_missing_path_option(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         load_dataset("file", path=tmp_path / "nowhere.pt")
-    with pytest.raises(ConfigError, match="needs option 'path'"):
+    with pytest.raises(ConfigError, match=r"data\.path is required by dataset 'file'"):
         load_dataset("file")
 
 

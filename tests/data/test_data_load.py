@@ -45,7 +45,7 @@ def test_unknown_option_names_option_dataset_and_valid_options():
     with pytest.raises(ConfigError) as info:
         load_dataset("sprites", num_trian=10)
     message = str(info.value)
-    assert "'num_trian'" in message and "'sprites'" in message
+    assert "'data.num_trian'" in message and "'sprites'" in message
     assert "Did you mean 'num_train'?" in message
     assert "num_valid" in message and "num_test" in message
     with pytest.raises(ConfigError, match="Did you mean 'valid_fraction'"):

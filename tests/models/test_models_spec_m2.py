@@ -67,7 +67,7 @@ def test_num_labelled_keeps_a_balanced_seeded_subset():
 
 
 def test_num_labelled_errors(tmp_path):
-    with pytest.raises(ConfigError, match=r"has no option 'num_labeled'\. Did you mean "
+    with pytest.raises(ConfigError, match=r"unknown key 'data\.num_labeled'\. Did you mean "
                                           r"'num_labelled'\?.*num_train, num_valid, num_test, "
                                           r"num_labelled"):
         load_dataset("sprites", num_labeled=3)
