@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import time
 from pathlib import Path
 
@@ -17,14 +16,13 @@ from tqdm.auto import tqdm
 from pyrovae import checks, config, run
 from pyrovae.errors import ConfigError
 from pyrovae.infer import active_units, log_px, rate_distortion
+from pyrovae.options import PositiveInt, Seed, check
 from pyrovae.results import SUMMARY_COLUMNS
 from pyrovae.train import checkpoint
 from pyrovae.train.params import Parameters
 from pyrovae.versions import versions
 
 DEFAULT_KS = (1, 10, 100, 1000, 5000)
-# The largest seed pyro.set_rng_seed takes: it seeds numpy's generator too.
-MAX_SEED = 2**32 - 1
 
 
 def load_run(run_dir, *, data_dir=None, device=None) -> run.Built:
@@ -57,22 +55,13 @@ def check_settings(*, num_samples, ks=None, seed=0, batch_size=100, limit=None,
     :param option: how a setting is named in messages (default: as on the command line).
     :raises ConfigError: naming the first setting out of its range, and the range.
     """
-    def whole(name, value, low, high=None):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low or (
-                high is not None and value > high):
-            bound = f"in {low}..{high}" if high is not None else f">= {low}"
-            raise ConfigError(f"{option(name)} must be a whole number {bound}, got {value!r}.")
-
-    whole("num_samples", num_samples, 1)
-    whole("seed", seed, 0, MAX_SEED)
-    whole("batch_size", batch_size, 1)
-    if limit is not None:
-        whole("limit", limit, 1)
+    check(option("num_samples"), num_samples, PositiveInt)
+    check(option("seed"), seed, Seed)
+    check(option("batch_size"), batch_size, PositiveInt)
+    check(option("limit"), limit, PositiveInt | None)
     if ks is None:
         return [k for k in DEFAULT_KS if k <= num_samples]
-    for k in ks:
-        whole("ks", k, 1)
-    ks = sorted({int(k) for k in ks})
+    ks = sorted(set(check(option("ks"), list(ks), list[PositiveInt])))
     if ks and ks[-1] > num_samples:
         raise ConfigError(f"{option('ks')} {[k for k in ks if k > num_samples]} must lie in "
                           f"1..{num_samples} ({option('num_samples')}): the IWAE bounds are "

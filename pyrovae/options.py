@@ -40,6 +40,19 @@ class AtLeast:
 
 
 @dataclass(frozen=True)
+class AtMost:
+    """An upper bound: ``value <= high``."""
+
+    high: float
+
+    def holds(self, value) -> bool:
+        return value <= self.high
+
+    def __str__(self) -> str:
+        return f"<= {self.high:g}"
+
+
+@dataclass(frozen=True)
 class Example:
     """What a value means and an example of one, for messages."""
 
@@ -51,6 +64,8 @@ PositiveInt = Annotated[int, AtLeast(1)]
 NonNegativeInt = Annotated[int, AtLeast(0)]
 PositiveFloat = Annotated[float, AtLeast(0, strict=True)]
 NonNegativeFloat = Annotated[float, AtLeast(0)]
+#: A seed of every random stream: ``pyro.set_rng_seed`` seeds numpy too, which takes 32 bits.
+Seed = Annotated[int, AtLeast(0), AtMost(2**32 - 1)]
 Widths = Annotated[list[PositiveInt], Example("layer widths", "[200, 200]")]
 
 
@@ -91,7 +106,7 @@ def _convert(value, tp):
     origin, args = get_origin(tp), get_args(tp)
     if origin is Annotated:
         value = _convert(value, args[0])
-        if any(isinstance(m, AtLeast) and not m.holds(value) for m in args[1:]):
+        if any(isinstance(m, (AtLeast, AtMost)) and not m.holds(value) for m in args[1:]):
             raise _Mismatch
         return value
     if tp is type(None) or tp is None:
@@ -146,7 +161,12 @@ def describe(tp, plural: bool = False) -> str:
     origin, args = get_origin(tp), get_args(tp)
     if origin is Annotated:
         text = describe(args[0], plural)
-        text += "".join(f" {m}" for m in args[1:] if isinstance(m, AtLeast))
+        low = next((m for m in args[1:] if isinstance(m, AtLeast)), None)
+        high = next((m for m in args[1:] if isinstance(m, AtMost)), None)
+        if low is not None and high is not None and not low.strict:
+            text += f" in {low.low:g}..{high.high}"
+        else:
+            text += "".join(f" {m}" for m in (low, high) if m is not None)
         for m in args[1:]:
             if isinstance(m, Example):
                 text += f" ({m.what})" if plural else f" ({m.what}), e.g. {m.example}"

@@ -77,13 +77,13 @@ def refused(args, capsys, *dirs) -> str:
 
 
 @pytest.mark.parametrize("options, message", [
-    (["--limit", "0"], "--limit must be a whole number >= 1, got 0."),
-    (["--limit", "-5"], "--limit must be a whole number >= 1, got -5."),
-    (["--batch-size", "0"], "--batch-size must be a whole number >= 1, got 0."),
-    (["--seed", "-1"], "--seed must be a whole number in 0..4294967295, got -1."),
-    (["--seed", str(2**32)], "--seed must be a whole number in 0..4294967295, got 4294967296."),
-    (["--num-samples", "0"], "--num-samples must be a whole number >= 1, got 0."),
-    (["--ks", "0,1"], "--ks must be a whole number >= 1, got 0."),
+    (["--limit", "0"], "--limit must be a whole number >= 1; got 0."),
+    (["--limit", "-5"], "--limit must be a whole number >= 1; got -5."),
+    (["--batch-size", "0"], "--batch-size must be a whole number >= 1; got 0."),
+    (["--seed", "-1"], "--seed must be a whole number in 0..4294967295; got -1."),
+    (["--seed", str(2**32)], "--seed must be a whole number in 0..4294967295; got 4294967296."),
+    (["--num-samples", "0"], "--num-samples must be a whole number >= 1; got 0."),
+    (["--ks", "0,1"], "--ks must be a list of whole numbers >= 1; got [0, 1]."),
     (["--ks", "1,50"], "--ks [50] must lie in 1..10 (--num-samples)"),
     (["--ks", "1,x"], "--ks '1,x' is not a comma-separated list of integers"),
 ])

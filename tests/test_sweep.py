@@ -280,7 +280,7 @@ def test_sweep_refuses_a_csv_of_other_columns_before_training(tmp_path, capsys):
     (('"model.latent_dim" = [2, 3]', 'seed = [1]'), "seeds = [...]"),
     (("[grid]", "[zip]\n\"train.lr\" = [0.1]\n\"train.beta\" = [1.0, 2.0]\n[grid]"), "equal lengths"),
     (("num_samples = 20", "num_samples = 10"), "evaluate.ks [20] must lie in 1..10"),
-    (("limit = 50", "limit = 0"), "evaluate.limit must be a whole number >= 1, got 0."),
+    (("limit = 50", "limit = 0"), "evaluate.limit must be a whole number >= 1; got 0."),
     (("limit = 50", "seed = -1"), "evaluate.seed must be a whole number in 0..4294967295"),
     (("seeds = [0, 1]", "seeds = [0, 0]"), "repeat a seed"),
 ])

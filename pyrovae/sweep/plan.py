@@ -36,7 +36,7 @@ from typing import Any
 from pyrovae.config import read_toml
 from pyrovae.errors import ConfigError
 from pyrovae.evaluation import DEFAULT_KS, check_settings
-from pyrovae.options import suggest
+from pyrovae.options import Seed, check, suggest
 from pyrovae.results import RUN_COLUMNS, SUMMARY_COLUMNS
 from pyrovae.sweep.points import Point, expand
 
@@ -113,13 +113,6 @@ def _table(raw: dict, key: str, source: str) -> dict:
     if not isinstance(value, dict):
         raise ConfigError(f"{source}: '{key}' must be a table ([{key}]), got {value!r}.")
     return flatten(value)
-
-
-def _int(value, what: str, source: str, low: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
-        bound = f" >= {low}" if low is not None else ""
-        raise ConfigError(f"{source}: {what} must be a whole number{bound}, got {value!r}.")
-    return value
 
 
 def _check_keys(keys, valid, where: str, source: str) -> None:
@@ -204,7 +197,10 @@ def make_plan(raw: dict, *, source: str = "sweep", out=None, runs_dir=None) -> S
     seeds = raw.get("seeds", [base_raw.get("seed", 0)])
     if not isinstance(seeds, list) or not seeds:
         raise ConfigError(f"{source}: seeds must be a non-empty list of whole numbers, got {seeds!r}.")
-    seeds = [_int(s, "each seed", source) for s in seeds]
+    try:
+        seeds = check("seeds", seeds, list[Seed])
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"{source}: seeds {seeds} repeat a seed; list each once.")
     for key in ("out", "runs_dir"):
