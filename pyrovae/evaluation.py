@@ -17,6 +17,7 @@ from pyrovae import checks, config, run
 from pyrovae.errors import ConfigError
 from pyrovae.infer import active_units, log_px, rate_distortion
 from pyrovae.options import PositiveInt, Seed, check
+from pyrovae.protocols import Classifier
 from pyrovae.results import SUMMARY_COLUMNS
 from pyrovae.train import checkpoint
 from pyrovae.train.params import Parameters
@@ -155,7 +156,7 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     estimates += [(f"iwae{suffix}", k, torch.cat([p.iwae[k] for p in parts])) for k in ks]
     estimates += [(f"elbo{suffix}", 1, torch.cat([p.elbo for p in parts]))]
     predictions = None
-    if hasattr(guide, "predict") and labels is not None:
+    if isinstance(guide, Classifier) and labels is not None:
         predictions = torch.cat([guide.predict(tensors[0][lo:lo + batch_size])
                                  for lo in range(0, n, batch_size)])
         known = labels >= 0

@@ -27,6 +27,7 @@ from pyrovae.errors import (
     TrainingError,
 )
 from pyrovae.pictures import save_pictures
+from pyrovae.protocols import LabelledModel
 from pyrovae.train import checkpoint, session
 from pyrovae.train.params import Parameters
 from pyrovae.train.loop import Diverged
@@ -78,13 +79,11 @@ LABEL_ROLES = ("input", "observed")
 
 
 def label_role(model) -> str | None:
-    """``None`` for a model without ``uses_labels``; else its ``label_role`` attribute:
-    ``"input"`` (the default; a conditional model :math:`p(x \\mid y)` given every label) or
-    ``"observed"`` (the model generates the label and observes it where known, -1 elsewhere;
-    evaluation leaves the labels out to estimate :math:`\\log p(x)`)."""
-    if not getattr(model, "uses_labels", False):
+    """The ``label_role`` of a :class:`~pyrovae.protocols.LabelledModel` whose
+    ``uses_labels`` is true, else ``None``."""
+    if not isinstance(model, LabelledModel) or not model.uses_labels:
         return None
-    role = getattr(model, "label_role", "input")
+    role = model.label_role
     if role not in LABEL_ROLES:
         raise ConfigError(f"{type(model).__name__}.label_role = {role!r} is not valid. Choose one "
                           f"of: {', '.join(LABEL_ROLES)}.")

@@ -18,7 +18,7 @@ FOLDERS = {"pyrovae": REPO / "pyrovae", "pyrovae.models": REPO / "models",
            "pyrovae.guides": REPO / "guides"}
 LAYERS = [
     ("pyrovae.errors", "pyrovae.options", "pyrovae.io", "pyrovae.device", "pyrovae.distributions",
-     "pyrovae.nn", "pyrovae.versions"),
+     "pyrovae.nn", "pyrovae.versions", "pyrovae.protocols"),
     ("pyrovae.data", "pyrovae.infer", "pyrovae.spec", "pyrovae.results"),
     ("pyrovae.models",),
     ("pyrovae.guides",),
