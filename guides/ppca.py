@@ -1,4 +1,4 @@
-"""The exact posterior of :class:`models.ppca.PPCA`, optionally perturbed.
+"""The exact posterior of :class:`~pyrovae.models.ppca.PPCA`, optionally perturbed.
 
 :math:`q(z \\mid x) = \\mathcal N(M^{-1} W^\\top (x - b), s^2 M^{-1})` with
 :math:`M = W^\\top W + s^2 I_d`.

@@ -26,7 +26,7 @@ from pyrovae.spec.tensors import cat_features, one_hot
 
 
 class SpecEncoder(nn.Module):
-    """Samples every latent group of a :class:`~models.spec.SpecModel`, bottom-up.
+    """Samples every latent group of a :class:`~pyrovae.models.spec.SpecModel`, bottom-up.
 
     :param model: the model (only its structure is kept, not a reference).
     :param encoders: group name -> :class:`GroupEncoder`.

@@ -13,7 +13,7 @@ import torch
 
 from pyrovae import checks, config, evaluation, io, run
 from pyrovae.data.convert import as_tensors
-from pyrovae.data.splitting import spread_indices
+from pyrovae.data.splitting import spread_rows
 from pyrovae.device import resolve_device
 from pyrovae.errors import ConfigError, Interrupted, TrainingError
 from pyrovae.train import checkpoint, session
@@ -94,9 +94,13 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
     run_dir = None if out is None else Path(out)
     if run_dir is not None:
         io.check_writable(run_dir, "out", directory=True)
-        if not resume and (run_dir / "checkpoint.pt").exists():
-            raise ConfigError(f"{run_dir} already holds a run; continue it with resume=True, or "
-                              f"give another out.")
+    has_run = run_dir is not None and (run_dir / "checkpoint.pt").is_file()
+    if has_run and not resume:
+        raise ConfigError(f"{run_dir} already holds a run; continue it with resume=True, or give "
+                          f"another out.")
+    if resume and not has_run:
+        raise ConfigError(f"resume=True continues the run in out, but {run_dir} holds no "
+                          f"checkpoint: give the out of an earlier fit, or leave resume out.")
     modules = [m for m in dict.fromkeys(map(module_of, (model, guide))) if m is not None]
     if device is not None:
         device = resolve_device(device)
@@ -111,11 +115,8 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
         checks.check_fits(model, _name(model), "valid", *valid)
     pyro.set_rng_seed(cfg.seed)
     parameters = collect(model, guide, tuple(x[: t.batch_size] for x in train))
-    resumable = {key.partition(".")[2] for key in config.RESUMABLE_KEYS if key.startswith("train.")}
-    identity = checkpoint.identity(
-        {"seed": cfg.seed, "train": {k: v for k, v in dataclasses.asdict(t).items()
-                                     if k not in resumable}},
-        train[0].shape[1:], parameters.shapes())
+    identity = checkpoint.identity(config.decisive({"seed": cfg.seed, "train": dataclasses.asdict(t)}),
+                                   train[0].shape[1:], parameters.shapes())
     try:
         trained = session.train_pair(model, guide, train, valid, t, identity=identity,
                                      seed=cfg.seed, run_dir=run_dir, resume=resume, quiet=quiet,
@@ -149,12 +150,10 @@ def evaluate(model, guide, data, *, labels=None, num_samples: int = 5000, ks=Non
     :param name: the ``run`` column.
     """
     evaluation.check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size,
-                              limit=limit)
-    tensors = as_tensors(data, "data")
-    index = spread_indices(tensors[0].shape[0], limit)
-    if index is not None:
-        tensors = tuple(t[index.to(t.device)] for t in tensors)
-        labels = None if labels is None else labels[index.to(labels.device)]
+                              limit=limit, option=str)
+    given = (*as_tensors(data, "data"), *(() if labels is None else (labels,)))
+    given, index = spread_rows(given, limit)
+    tensors, labels = (given[:-1], given[-1]) if labels is not None else (given, None)
     checks.check_fits(model, _name(model), "data", *tensors)
     names = {"run": name, "model": _name(model), "guide": _name(guide), "dataset": "",
              "split": ""}

@@ -12,10 +12,15 @@ from pyrovae.data import dataset_options
 from pyrovae.errors import ConfigError, DataError, PyrovaeError
 from pyrovae.infer.sites import observed_sites, sample_sites, site_log_prob
 from pyrovae.registry import get_model
+from pyrovae.train.params import buffers_kept, program_device
 
 
 def _trace(model, *batch):
-    with torch.no_grad(), poutine.block():
+    """``model``'s trace on ``batch``, moved to the device of its parameters, leaving its
+    buffers as they were (a check is not a training step)."""
+    device = program_device(model)
+    batch = batch if device is None else tuple(t.to(device) for t in batch)
+    with torch.no_grad(), poutine.block(), buffers_kept(model):
         return poutine.trace(model).get_trace(*batch)
 
 

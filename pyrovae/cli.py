@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from pyrovae.errors import ConfigError, PyrovaeError
+from pyrovae.options import NonNegativeInt, check
 
 
 def _train(args) -> int:
@@ -107,6 +108,7 @@ def _sweep(args) -> int:
 def _report(args) -> int:
     from pyrovae import io, report
 
+    check("--digits", args.digits, NonNegativeInt)
     by = [c.strip() for c in args.by.split(",") if c.strip()] if args.by else None
     md = Path(args.md) if args.md else Path(args.results).with_suffix(".md")
     _check_outputs({"--md": md}, read={"RESULTS": args.results})

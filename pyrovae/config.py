@@ -21,9 +21,10 @@ from typing import Any, Literal
 import tomli_w
 
 from pyrovae import registry
+from pyrovae.data import dataset_names
 from pyrovae.errors import ConfigError
-from pyrovae.options import (NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, check,
-                             suggest)
+from pyrovae.options import (NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Seed,
+                             check, suggest)
 
 LOSSES = ("trace_elbo", "meanfield_elbo", "trace_enum_elbo", "iwae")
 OPTIMIZERS = ("adam", "clipped_adam")
@@ -36,8 +37,9 @@ class TrainConfig:
 
     :param epochs: passes over the training split.
     :param batch_size: data points per SVI step.
-    :param loss: ``trace_elbo`` (Monte-Carlo KL), ``meanfield_elbo`` (analytic KL where known)
-        or ``iwae`` (the importance-weighted bound, RenyiELBO with alpha=0).
+    :param loss: ``trace_elbo`` (Monte-Carlo KL), ``meanfield_elbo`` (analytic KL where known),
+        ``trace_enum_elbo`` (sums out enumerated discrete sites) or ``iwae`` (the
+        importance-weighted bound, RenyiELBO with alpha=0).
     :param num_particles: samples per data point (the IWAE bound's K).
     :param optimizer: ``adam`` (torch) or ``clipped_adam`` (Pyro's, clips each gradient element).
     :param lr: learning rate.
@@ -74,7 +76,7 @@ class TrainConfig:
 class Config:
     """A whole run's configuration. ``data``, ``model`` and ``guide`` hold ``name`` plus options."""
 
-    seed: NonNegativeInt = 0
+    seed: Seed = 0
     device: str = "auto"
     data: dict[str, Any] = field(default_factory=lambda: {"name": "sprites"})
     model: dict[str, Any] = field(default_factory=lambda: {"name": "vae"})
@@ -131,10 +133,10 @@ PLACE_KEYS = ("device", "data.dir")
 RESUMABLE_KEYS = (*PLACE_KEYS, "train.epochs", "train.patience")
 
 
-def decisive(cfg: Config, without=RESUMABLE_KEYS) -> dict:
-    """What decides a run's numbers: the config as its ``config.toml`` reads back, without the
-    dotted keys ``without`` (by default :data:`RESUMABLE_KEYS`, so a run and its resumed
-    continuation agree)."""
+def decisive(cfg: Config | dict, without=RESUMABLE_KEYS) -> dict:
+    """What decides a run's numbers: the config (or its dict form) as its ``config.toml`` reads
+    back, without the dotted keys ``without`` (by default :data:`RESUMABLE_KEYS`, so a run and
+    its resumed continuation agree)."""
     d = tomllib.loads(dumps(cfg))
     for key in without:
         *parents, leaf = key.split(".")
@@ -228,8 +230,6 @@ def require_data(raw: dict[str, Any], source: str) -> None:
     """Raise :class:`ConfigError` when the parsed config ``raw`` has no ``[data]`` table: a file
     must name its dataset (:func:`from_dict` fills in sprites for programmatic use)."""
     if "data" not in raw:
-        from pyrovae.data import dataset_names  # the loaders sit above this module
-
         raise ConfigError(f"{source} has no [data] table, so it names no dataset. Add "
                           f"[data] name = \"...\" with one of: {', '.join(dataset_names())}.")
 

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pyro
 import torch
 from tqdm.auto import tqdm
 
@@ -20,14 +19,16 @@ from pyrovae.options import PositiveInt, Seed, check
 from pyrovae.protocols import Classifier
 from pyrovae.results import SUMMARY_COLUMNS
 from pyrovae.train import checkpoint
-from pyrovae.train.params import Parameters
+from pyrovae.infer import rng
+from pyrovae.train.params import Parameters, collect, program_device
 from pyrovae.versions import versions
 
 DEFAULT_KS = (1, 10, 100, 1000, 5000)
 
 
 def load_run(run_dir, *, data_dir=None, device=None) -> run.Built:
-    """A run directory's model and guide with their best weights, and its data."""
+    """A run directory's model and guide with their best weights (the param-store entries
+    they read included), and its data."""
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.toml"
     if not cfg_path.is_file():
@@ -36,7 +37,11 @@ def load_run(run_dir, *, data_dir=None, device=None) -> run.Built:
     built = run.build(config.load(cfg_path), data_dir=data_dir, device=device)
     path = run_dir / "best.pt"
     ckpt = checkpoint.load(path, built.identity, map_location=built.device)
-    checkpoint.load_values(Parameters(built.model, built.guide), ckpt["values"], path)
+    parameters = Parameters(built.model, built.guide)
+    if ckpt["values"]["store"]:  # created, with their constraints, by a run of the programs
+        first = tuple(t[:2].to(built.device) for t in built.tensors("train"))
+        parameters = collect(built.model, built.guide, first)
+    checkpoint.load_values(parameters, ckpt["values"], path)
     built.model.eval()
     built.guide.eval()
     return built
@@ -103,7 +108,7 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
     checks.check_fits(built.model, built.cfg.model["name"], split, *tensors,
                       dataset=built.data.name)
     names = {"run": run_name, "model": built.cfg.model["name"], "guide": built.cfg.guide["name"],
-             "dataset": built.cfg.data["name"], "split": split, "device": str(built.device)}
+             "dataset": built.cfg.data["name"], "split": split}
     return score(built.model, built.guide, tensors, names=names, labels=data.labels.get(split),
                  index=index, given_y=built.label_role == "input", num_samples=num_samples,
                  ks=ks, seed=seed, batch_size=batch_size, quiet=quiet)
@@ -124,8 +129,7 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     prediction per point) gives the fraction of labelled points it predicts right, with the
     binomial standard error.
 
-    :param names: the ``run``, ``model``, ``guide``, ``dataset`` and ``split`` columns, and
-        ``device`` where it is not that of ``tensors``.
+    :param names: the ``run``, ``model``, ``guide``, ``dataset`` and ``split`` columns.
     :param labels: class labels of the points (-1 where unknown), for ``accuracy``.
     :param index: the points' indices in their split (the per-point ``index`` column).
     :param given_y: the model's extra arguments condition it (a CVAE's labels): the rows
@@ -135,19 +139,21 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     """
     ks = check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size)
     suffix = "_given_y" if given_y else ""
-    pyro.set_rng_seed(seed)
+    device = program_device(model) or program_device(guide) or tensors[0].device
+    tensors = tuple(t.to(device) for t in tensors)
+    labels = None if labels is None else labels.to(device)
     n = tensors[0].shape[0]
     start = time.perf_counter()
     parts, rates = [], []
-    # disable=None: no bar where stderr is not a terminal (logs, pipes)
-    with tqdm(total=n, desc=f"log p(x), K={num_samples}", unit="point",
-              disable=True if quiet else None) as bar:
+    # every draw comes from the seed, and the caller's random streams are left as they were
+    with rng.seeded(seed, device), tqdm(total=n, desc=f"log p(x), K={num_samples}",
+                                        unit="point", disable=True if quiet else None) as bar:
         for lo in range(0, n, batch_size):
             batch = tuple(t[lo:lo + batch_size] for t in tensors)
             parts.append(log_px(model, guide, *batch, num_samples=num_samples, ks=ks))
             rates.append(rate_distortion(model, guide, *batch, num_samples=min(num_samples, 100)))
             bar.update(batch[0].shape[0])
-    units = active_units(guide, *tensors)
+        units = active_units(guide, *tensors)
     seconds = time.perf_counter() - start
     value = torch.cat([p.value for p in parts])
     rate = torch.cat([r.rate for r in rates])
@@ -162,7 +168,7 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
         known = labels >= 0
         estimates += [("accuracy", 1, (predictions[known] == labels[known]).double())]
     common = {
-        "device": str(tensors[0].device), **names, "seed": seed, "n": n,
+        "device": str(device), **names, "seed": seed, "n": n,
         "kl": float(rate.double().mean()), "reconstruction": float(recon.double().mean()),
         "active_units": math.nan if units.count is None else units.count,
         "seconds": seconds, **versions(),

@@ -7,6 +7,7 @@ for ``--resume``), ``best.pt`` (weights at the best valid ELBO), ``history.csv``
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,21 +91,19 @@ def label_role(model) -> str | None:
     return role
 
 
-def _options(section: dict, drop=("name",)) -> dict:
-    return {k: v for k, v in section.items() if k not in drop}
-
-
 def build(cfg: config.Config, *, data_dir=None, device=None) -> Built:
     """Load the data, build model and guide from the registry, move them to the device.
 
     ``Built.cfg`` is ``cfg`` :func:`~pyrovae.config.resolved` (the guide named, options
     converted); ``cfg`` itself is left as it is. The options are checked before the data load.
     """
-    cfg = config.resolved(cfg)
-    factories = registry.resolve(cfg.model, cfg.guide)
+    factories = registry.resolve(cfg.model, cfg.guide)  # once: a user's file runs once
+    model_table, guide_table = factories.tables()
+    cfg = dataclasses.replace(cfg, model=model_table, guide=guide_table)
     device = resolve_device(device or cfg.device)
+    options = {k: v for k, v in cfg.data.items() if k not in ("name", "dir")}
     data = load_dataset(cfg.data["name"], data_dir=data_dir or cfg.data.get("dir"), seed=cfg.seed,
-                        **_options(cfg.data, drop=("name", "dir")))
+                        **options)
     info = DataInfo(tuple(data.event_shape), data.binary or data.dynamic_binarize, data.num_classes)
     model, guide = factories.build(info)
     model.to(device)

@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from pyrovae.config import TrainConfig
-from pyrovae.registry import DataInfo, get_guide, get_model
+from pyrovae.data import DataInfo
+from pyrovae.registry import get_guide, get_model
 from pyrovae.train.objective import Objective, make_elbo
 from pyrovae.train.optim import make_optimizer
 from pyrovae.train.step import sgd_step

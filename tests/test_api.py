@@ -180,13 +180,19 @@ def test_evaluate_gives_the_rows_of_the_cli(tmp_path):
 
 def test_fit_refuses_bad_input_before_any_work(sprites, tmp_path):
     model, guide = Decoder(), Encoder()
+    before = [p.detach().clone() for p in (*model.parameters(), *guide.parameters())]
+    out = tmp_path / "run"
     with pytest.raises(ConfigError, match=r"train\.lr must be a finite number > 0"):
-        pyrovae.fit(model, guide, sprites.split("train"), lr=float("nan"))
+        pyrovae.fit(model, guide, sprites.split("train"), lr=float("nan"), out=out)
     with pytest.raises(DataError, match="must be a tensor"):
-        pyrovae.fit(model, guide, "data.pt")
+        pyrovae.fit(model, guide, "data.pt", out=out)
     with pytest.raises(DataError, match="different numbers of rows"):
-        pyrovae.fit(model, guide, (sprites.split("train"), torch.zeros(3)))
+        pyrovae.fit(model, guide, (sprites.split("train"), torch.zeros(3)), out=out)
+    with pytest.raises(ConfigError, match="holds no checkpoint"):
+        pyrovae.fit(model, guide, sprites.split("train"), out=out, resume=True)
     assert list(tmp_path.iterdir()) == []
+    after = [p.detach() for p in (*model.parameters(), *guide.parameters())]
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
 
 
 def test_the_readme_notebook_example_runs(tmp_path, monkeypatch, capsys):

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from pyrovae.checks import check_fits, observed_sites_on
+from pyrovae.data import DataInfo
 from pyrovae.errors import ConfigError, DataError
-from pyrovae.registry import DataInfo, get_model
+from pyrovae.registry import get_model
 
 
 def vae(likelihood="bernoulli", width=6):

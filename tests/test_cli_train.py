@@ -69,7 +69,7 @@ def test_bad_model_and_guide_options_are_refused(tmp_path, capsys, option):
 
 
 @pytest.mark.parametrize("option, needle", [
-    ("seed=-1", "seed must be a whole number >= 0; got -1."),
+    ("seed=-1", "seed must be a whole number in 0..4294967295; got -1."),
     ("train.lr=nan", "train.lr must be a finite number > 0; got NaN."),
     ("train.lr=inf", "train.lr must be a finite number > 0; got Infinity."),
     ("train.beta=nan", "train.beta must be a finite number >= 0"),

@@ -34,8 +34,8 @@ def test_bad_choice_and_type_and_range():
     ({"train": {"beta": "x"}}, 'train.beta must be a finite number >= 0; got "x".'),
     ({"train": {"replay": 1}}, "train.replay must be true or false; got 1."),
     ({"device": 0}, "device must be a string; got 0."),
-    ({"seed": -1}, "seed must be a whole number >= 0; got -1."),
-    ({"seed": True}, "seed must be a whole number >= 0; got true."),
+    ({"seed": -1}, "seed must be a whole number in 0..4294967295; got -1."),
+    ({"seed": True}, "seed must be a whole number in 0..4294967295; got true."),
 ])
 def test_type_messages_read_properly(raw, message):
     with pytest.raises(ConfigError) as info:

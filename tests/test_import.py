@@ -12,8 +12,8 @@ settings = dict(pyro.settings.get())
 rng = torch.get_rng_state()
 
 import pyrovae
-from pyrovae import registry
-registry.model_names()  # imports the built-in models and guides
+import pyrovae.models.m2, pyrovae.models.ppca, pyrovae.models.spec, pyrovae.models.vae
+import pyrovae.guides.m2, pyrovae.guides.mlp_normal, pyrovae.guides.ppca, pyrovae.guides.spec_encoder
 
 assert dict(pyro.settings.get()) == settings, (settings, pyro.settings.get())
 assert torch.equal(torch.get_rng_state(), rng)

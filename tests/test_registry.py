@@ -1,6 +1,7 @@
 import pytest
 
 from pyrovae import registry
+from pyrovae.options import check_options
 from pyrovae.errors import ConfigError
 
 
@@ -14,8 +15,8 @@ def test_builtins_registered_and_unknown_suggests():
 def test_unknown_factory_option_suggests():
     factory = registry.get_model("vae").factory
     with pytest.raises(ConfigError, match=r"'model.latent_dims'.*Did you mean 'latent_dim'"):
-        registry.check_options("model", factory, {"latent_dims": 3}, skip=1)
-    registry.check_options("model", factory, {"latent_dim": 3}, skip=1)
+        check_options("model", factory, {"latent_dims": 3}, skip=1)
+    check_options("model", factory, {"latent_dim": 3}, skip=1)
 
 
 def test_model_from_user_file(tmp_path):

@@ -32,3 +32,13 @@ def spread_indices(n: int, limit: int | None) -> torch.Tensor | None:
     if limit is None or limit >= n:
         return None
     return torch.linspace(0, n - 1, limit, dtype=torch.float64).round().long()
+
+
+def spread_rows(tensors, limit: int | None) -> tuple[tuple, torch.Tensor | None]:
+    """``tensors`` (each with one row per data point) cut to the rows :func:`spread_indices`
+    keeps, and those indices (the tensors themselves and None when ``limit`` keeps them all)."""
+    tensors = tuple(tensors)
+    index = spread_indices(tensors[0].shape[0], limit)
+    if index is None:
+        return tensors, None
+    return tuple(t[index.to(t.device)] for t in tensors), index

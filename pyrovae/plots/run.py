@@ -10,7 +10,7 @@ import pyro
 import torch
 
 from pyrovae import evaluation
-from pyrovae.errors import ConfigError
+from pyrovae.options import PositiveInt, Seed, check
 from pyrovae.pictures import as_images, save_pictures
 from pyrovae.plots.curves import save_log_px_vs_k, save_training_curves
 from pyrovae.plots.grids import pick_pairs, save_interpolations, save_traversals, traversal_dims
@@ -54,8 +54,8 @@ def plot_run(run_dir, *, split: str = "test", data_dir=None, device=None, seed: 
     :returns: the paths written, and notes on figures that could not be drawn.
     """
     run_dir = Path(run_dir)
-    if num_points < 1:
-        raise ConfigError(f"--points must be >= 1, got {num_points}.")
+    check("--points", num_points, PositiveInt)
+    check("--seed", seed, Seed | None)
     built = evaluation.load_run(run_dir, data_dir=data_dir, device=device)
     seed = built.cfg.seed if seed is None else seed
     pyro.set_rng_seed(seed)

@@ -44,7 +44,8 @@ class GroupEncoder(nn.Module):
     :param label_dim: size of the one-hot label, 0 without.
     :param hidden: hidden widths of the MLP (its output is the last hidden layer, activated).
     :param act: activation name.
-    :param head: the posterior family, reading the MLP's output.
+    :param head_factory: ``head_factory(in_dim)`` builds the posterior family, which reads
+        the MLP's output.
     """
 
     def __init__(self, features: nn.Module, label_dim: int, hidden, act: str, head_factory):

@@ -42,7 +42,6 @@ from pyrovae.sweep.points import Point, expand
 
 TOP_KEYS = ("base", "out", "runs_dir", "seeds", "set", "grid", "zip", "tags", "evaluate")
 EVAL_KEYS = ("split", "num_samples", "ks", "limit", "seed", "batch_size", "per_datapoint")
-# Columns a sweep adds to those of ``pyrovae evaluate``: how each row's run was trained.
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     name, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    np.random.set_state((name, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, cached))
 
 
 def save(path: str | Path, identity: dict, **fields) -> None:
@@ -64,7 +64,7 @@ def save(path: str | Path, identity: dict, **fields) -> None:
     io.save_torch({"format": FORMAT, "identity": identity, "fingerprint": fingerprint(identity), **fields}, path)
 
 
-def load(path: str | Path, identity: dict | None = None, map_location=None) -> dict[str, Any]:
+def load(path: str | Path, identity: dict | None = None, map_location="cpu") -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True``; refuse one whose identity differs from ``identity``."""
     path = Path(path)
     if not path.is_file():

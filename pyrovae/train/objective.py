@@ -16,7 +16,7 @@ from torch import nn
 
 from pyrovae.infer.sites import site_log_prob
 from pyrovae.train import fast
-from pyrovae.train.params import module_of
+from pyrovae.train.params import buffers_kept, module_of
 
 
 class DifferentiableRenyiELBO(RenyiELBO):
@@ -138,8 +138,10 @@ class Objective(nn.Module):
         vectorized = getattr(self.elbo, "vectorize_particles", False)
         if vectorized and self.elbo.max_plate_nesting == float("inf"):
             # Pyro guesses the plate nesting by running the pair once; keep that off the random
-            # streams so a resumed run draws what an uninterrupted one does.
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            # streams and the buffers, so a resumed run draws what an uninterrupted one does.
+            cuda = sorted({t.device for t in batch if t.device.type == "cuda"}, key=str)
+            with torch.no_grad(), torch.random.fork_rng(devices=cuda), \
+                    buffers_kept(self.model, self.guide):
                 self.elbo._guess_max_plate_nesting(self.model, self.guide, batch, {})
         if beta == 1.0:
             loss = self.elbo.differentiable_loss(self.model, self.guide, *batch)

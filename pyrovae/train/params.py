@@ -10,6 +10,7 @@ unconstrained tensors of the param sites, besides the modules' own parameters.
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pyro
@@ -89,6 +90,33 @@ class Parameters:
         return {name: list(p.shape) for name, p in self.named().items()}
 
 
+def program_device(program) -> torch.device | None:
+    """The device of the parameters of ``program``'s module, or None where it has none."""
+    module = module_of(program)
+    return next((p.device for p in module.parameters()), None) if module is not None else None
+
+
+def buffers(*programs) -> list[torch.Tensor]:
+    """The buffers of the modules of ``programs`` (batch norm's running statistics, ...), each
+    once: what a run writes in place besides the parameters."""
+    modules = dict.fromkeys(m for m in map(module_of, programs) if m is not None)
+    return list({id(b): b for m in modules for b in m.buffers()}.values())
+
+
+@contextmanager
+def buffers_kept(*programs):
+    """Run the block, then put the buffers of ``programs``' modules back as they were: a run
+    that is not a training step (a check, a probe) leaves no trace in them."""
+    kept = [(b, b.detach().clone()) for b in buffers(*programs)]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, value in kept:
+                if not torch.equal(b, value):  # an untouched one may be saved for backward
+                    b.copy_(value)
+
+
 def collect(model, guide, batch: tuple[torch.Tensor, ...]) -> Parameters:
     """The :class:`Parameters` of ``model`` and ``guide``: their modules, and the param-store
     entries that their programs read (param sites of a run of Pyro's ``Trace_ELBO`` on
@@ -98,8 +126,8 @@ def collect(model, guide, batch: tuple[torch.Tensor, ...]) -> Parameters:
     modules = [m for m in (module_of(model), module_of(guide)) if m is not None]
     held = {id(p) for m in modules for p in m.parameters()}
     devices = sorted({t.device for t in batch if t.device.type == "cuda"}, key=str)
-    with torch.random.fork_rng(devices=devices), poutine.block(), warnings.catch_warnings(), \
-            poutine.trace(param_only=True) as params:
+    with torch.random.fork_rng(devices=devices), buffers_kept(model, guide), poutine.block(), \
+            warnings.catch_warnings(), poutine.trace(param_only=True) as params:
         warnings.simplefilter("ignore")  # Trace_ELBO's notes on the pair are not for this run
         loss = Trace_ELBO().differentiable_loss(model, guide, *batch)
     used = {id(p) for p in leaves(loss)} if loss.requires_grad else set()

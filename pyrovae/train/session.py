@@ -74,6 +74,7 @@ def train_pair(model, guide, train: Sequence[torch.Tensor], valid: Sequence[torc
     :raises pyrovae.train.loop.Diverged: the loss or a parameter became NaN or infinite.
     """
     device = torch.device(device) if device is not None else train[0].device
+    valid = None if valid is None else tuple(v.to(device) for v in valid)
     if parameters is None:
         parameters = collect(model, guide, tuple(x[: t.batch_size].to(device) for x in train))
     objective = Objective(model, guide, make_elbo(t.loss, t.num_particles, t.replay))

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 import pyrovae
+from pyrovae.data import DataInfo
 from pyrovae.guides.spec_encoder import make_spec_encoder
 from pyrovae.models.spec import build
-from pyrovae.registry import DataInfo
 from pyrovae.spec.families import IAF
 
 D, d, S = 5, 2, 0.5

@@ -4,10 +4,11 @@ import pyro.distributions as dist
 import pytest
 import torch
 
+from pyrovae.data import DataInfo
+from pyrovae.errors import DataError, ModelSpecError
 from pyrovae.guides.ppca import PPCAPosterior, make_ppca_posterior
 from pyrovae.models.ppca import PPCA, make_ppca
-from pyrovae.errors import DataError, ModelSpecError
-from pyrovae.registry import DataInfo, get_guide, get_model
+from pyrovae.registry import get_guide, get_model
 
 
 def test_factories_are_registered():

@@ -119,9 +119,9 @@ def test_nested_plates_inside_the_data_plate():
 def test_particles_of_a_two_layer_spec_model_match_one_by_one_computation():
     """Vectorized particles of z2 -> z1 -> x with the guide q(z1 | x) q(z2 | z1): each particle's
     weight equals the model and guide scored on that particle's values alone."""
+    from pyrovae.data import DataInfo
     from pyrovae.guides.spec_encoder import make_spec_encoder
     from pyrovae.models.spec import build
-    from pyrovae.registry import DataInfo
 
     info = DataInfo((1, 4, 4), binary=True)
     latents = [{"name": "z2", "dim": 3}, {"name": "z1", "dim": 5, "given": "z2", "hidden": [8]}]

@@ -9,14 +9,13 @@ from pyro.distributions.util import scale_and_mask
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 
 import pyrovae
+from pyrovae import config, evaluation, run
+from pyrovae.data import DataInfo, load_dataset
+from pyrovae.errors import ConfigError, DataError
 from pyrovae.guides.m2 import make_m2_encoder
 from pyrovae.guides.spec_encoder import make_spec_encoder
 from pyrovae.models.m2 import make_m2
 from pyrovae.models.spec import build
-from pyrovae import config, evaluation, run
-from pyrovae.data import load_dataset
-from pyrovae.errors import ConfigError, DataError
-from pyrovae.registry import DataInfo
 from pyrovae.spec import Decoder, Latent, Likelihood, ModelSpec
 
 SPRITES = {"name": "sprites", "num_train": 100, "num_valid": 30, "num_test": 20}

@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
+from pyrovae.data import DataInfo
 from pyrovae.guides.spec_encoder import make_spec_pair
-from pyrovae.registry import DataInfo
 from pyrovae.spec import DiscretizedLogistic
 from pyrovae.spec.discretized_logistic import grid
 from pyrovae.spec.priors import MixturePrior

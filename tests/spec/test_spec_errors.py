@@ -2,11 +2,11 @@
 
 import pytest
 
+from pyrovae import config, run
+from pyrovae.data import DataInfo
+from pyrovae.errors import ConfigError, ModelSpecError
 from pyrovae.guides.spec_encoder import make_spec_encoder, make_spec_pair
 from pyrovae.models.spec import build
-from pyrovae import config, run
-from pyrovae.errors import ConfigError, ModelSpecError
-from pyrovae.registry import DataInfo
 from pyrovae.spec import ModelSpec
 
 BINARY = DataInfo((1, 28, 28), binary=True, num_classes=5)

@@ -7,7 +7,8 @@ import torch
 from pyro.infer import Trace_ELBO
 from pyro.nn import PyroModule
 
-from pyrovae.registry import DataInfo, get_guide, get_model
+from pyrovae.data import DataInfo
+from pyrovae.registry import get_guide, get_model
 from pyrovae.train import fast
 from pyrovae.train.fast.lean import LeanTraceELBO
 from pyrovae.train.objective import Objective, make_elbo

@@ -25,7 +25,7 @@ distribution objects is gone from those steps; the operations, values, gradients
 draws are those of the Pyro program. A step whose backward pass is not the derivative of its
 recorded operations (a custom ``autograd.Function``, a tensor hook, ``torch.utils.checkpoint``),
 and a model or guide with module hooks (Python that a replay would not run), run the Pyro program
-on every step, with a one-line notice. Calls under an outer Pyro handler (a beta below 1 scales
+on every step, with a one-line notice. Calls under an outer Pyro handler (a beta other than 1 scales
 the latent sites) run the Pyro program.
 """
 
@@ -40,10 +40,11 @@ from pyro.infer import Trace_ELBO
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.runtime import _PYRO_STACK
 from pyro.poutine.util import prune_subsample_sites, site_is_subsample
+from torch.nn.modules import module as torch_module
 
 from pyrovae.infer.sites import site_log_prob
 from pyrovae.train.fast.replay import Replayer, signature
-from pyrovae.train.params import module_of
+from pyrovae.train.params import buffers, buffers_kept, module_of
 
 
 class _Unsupported(Exception):
@@ -84,15 +85,14 @@ class _Record(Messenger):
 
 def module_hooks(*programs) -> str | None:
     """Why ``programs`` (a model and a guide) must run their Python code on every step: a module
-    in them, or every module (torch's global hooks), has forward or backward hooks. ``None``
-    when nothing does."""
-    from torch.nn.modules import module as torch_module
+    of theirs (:func:`~pyrovae.train.params.module_of`), or every module (torch's global
+    hooks), has forward or backward hooks. ``None`` when nothing does."""
 
     kinds = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
     if any(getattr(torch_module, f"_global{kind}", None) for kind in kinds):
         return "torch.nn global module hooks are registered, and a replay would not call them"
-    for program in programs:
-        if isinstance(program, torch.nn.Module):
+    for program in map(module_of, programs):
+        if program is not None:
             for name, m in program.named_modules():
                 hooked = [k for k in kinds if getattr(m, k, None)]
                 if hooked:
@@ -139,7 +139,8 @@ class LeanTraceELBO(Trace_ELBO):
 
     def _check(self, model, guide, args, kwargs) -> None:
         # Leaves the random streams untouched: a resumed run draws what an uninterrupted one does.
-        with torch.no_grad(), torch.random.fork_rng(devices=_accelerators(args)):
+        with torch.no_grad(), torch.random.fork_rng(devices=_accelerators(args)), \
+                buffers_kept(model, guide):
             self._check_traces(model, guide, args, kwargs)
 
     def _check_traces(self, model, guide, args, kwargs) -> None:
@@ -191,7 +192,8 @@ class LeanTraceELBO(Trace_ELBO):
             return lean_elbo_loss(model, guide, *full, **kwargs)
 
         return self._replayer(sig, loss_of, [args[i] for i in where], _accelerators(args),
-                              check=lambda: module_hooks(model, guide))
+                              check=lambda: module_hooks(model, guide),
+                              state=buffers(model, guide))
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
         first = self._mode is None

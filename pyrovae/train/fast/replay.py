@@ -306,34 +306,58 @@ def _equal(a: torch.Tensor, b: torch.Tensor) -> bool:
     accumulate in another order from call to call, within 1e-6 of the largest magnitude."""
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
+    if not a.is_floating_point():
+        return torch.equal(a, b)
     if a.device.type == "cpu":
         return torch.allclose(a, b, rtol=0.0, atol=0.0, equal_nan=True)
     scale = float(b.detach().abs().nan_to_num(posinf=0.0, neginf=0.0).max()) if b.numel() else 0.0
     return torch.allclose(a, b, rtol=0.0, atol=1e-6 * scale, equal_nan=True)
 
 
-def differs(result: torch.Tensor, expected: torch.Tensor) -> str | None:
-    """What differs between a replayed ``result`` and the ``expected`` result of the original
-    call, each with its autograd graph: the value, the leaf tensors (parameters) the gradient
-    reaches, or the gradient of one of them; ``None`` when nothing does. Both graphs are
-    kept, so that the caller can back-propagate through either."""
-    if not _equal(result.detach(), expected.detach()):
+class Reference(NamedTuple):
+    """A call's result, the leaf tensors (parameters) its gradient reaches and that gradient."""
+
+    value: torch.Tensor
+    leaves: list[torch.Tensor]
+    grads: tuple
+
+
+def reference(output: torch.Tensor) -> Reference:
+    """The :class:`Reference` of ``output``, back-propagated through its graph (which is freed)."""
+    params = leaves(output) if output.requires_grad else []
+    grads = torch.autograd.grad(output, params, allow_unused=True) if params else ()
+    return Reference(output.detach(), params, grads)
+
+
+def differs(result: torch.Tensor, expected: Reference) -> str | None:
+    """What differs between a replayed ``result`` (with its autograd graph, which is kept for
+    the caller's backward pass) and the :func:`reference` of the original call: the value, the
+    leaf tensors (parameters) the gradient reaches, or the gradient of one of them; ``None`` when
+    nothing does."""
+    if not _equal(result.detach(), expected.value):
         return "the value"
-    if not expected.requires_grad and not result.requires_grad:
-        return None
-    params = leaves(expected) if expected.requires_grad else []
     replayed = leaves(result) if result.requires_grad else []
-    if {id(p) for p in params} != {id(p) for p in replayed}:
+    if {id(p) for p in expected.leaves} != {id(p) for p in replayed}:
         return "the parameters its gradient reaches"
-    if not params:
+    if not replayed:
         return None
-    wanted = torch.autograd.grad(expected, params, retain_graph=True, allow_unused=True)
-    got = torch.autograd.grad(result, params, retain_graph=True, allow_unused=True)
-    for i, (g, w) in enumerate(zip(got, wanted)):
+    got = torch.autograd.grad(result, expected.leaves, retain_graph=True, allow_unused=True)
+    for i, (g, w) in enumerate(zip(got, expected.grads)):
         if (g is None) != (w is None) or (g is not None and not _equal(g, w)):
-            shape = tuple(params[i].shape)
+            shape = tuple(expected.leaves[i].shape)
             return f"the gradient of a parameter of shape {shape}"
     return None
+
+
+def _values(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    return [t.detach().clone() for t in tensors]
+
+
+@torch.no_grad()
+def _assign(tensors: Sequence[torch.Tensor], values: Sequence[torch.Tensor]) -> None:
+    for t, v in zip(tensors, values):
+        if not torch.equal(t, v):  # an untouched tensor may be saved for the backward pass
+            t.copy_(v)
 
 
 def _rng_states(devices) -> list:
@@ -392,12 +416,17 @@ class Replayer:
 
     def __call__(self, key: tuple | None, fn: Callable[..., torch.Tensor],
                  tensors: Sequence[torch.Tensor], devices=(),
-                 check: Callable[[], str | None] = lambda: None) -> torch.Tensor:
+                 check: Callable[[], str | None] = lambda: None,
+                 state: Sequence[torch.Tensor] = ()) -> torch.Tensor:
         """``fn(*tensors)``, run or replayed; ``key=None`` always runs it.
 
         :param devices: accelerators whose random streams ``fn`` draws from (besides the CPU's).
         :param check: why ``fn`` must not be replayed (a hook the caller can see, say), or
             ``None``; asked before each recording and each comparison.
+        :param state: tensors ``fn`` may write in place (a module's buffers, such as batch
+            norm's running statistics): where ``fn`` runs twice for one call (a failed recording,
+            a comparison), they end as one run leaves them, and a replay must write what ``fn``
+            writes.
         """
         entry = self._entries.get(key) if key is not None and self.enabled else None
         if isinstance(entry, Program):
@@ -410,25 +439,35 @@ class Replayer:
         if reason:
             self._stop(reason)
             return fn(*tensors)
+        before = _values(state)
         if entry == "seen":
             states = _rng_states(devices)
             try:
                 result, program = record(fn, *tensors)
             except NotReplayable as e:
-                _set_rng_states(devices, states)  # the call runs again, drawing what it would have
+                # the call runs again, drawing and writing what it would have
+                _set_rng_states(devices, states)
+                _assign(state, before)
                 self._stop(str(e))
                 return fn(*tensors)
             self._entries[key] = _Unverified(program)
             return result
+        states = _rng_states(devices)
         with torch.random.fork_rng(devices=[d for d in devices if d.type == "cuda"]):
-            expected = fn(*tensors)
+            expected = reference(fn(*tensors))
+        written = _values(state)
+        _assign(state, before)
         result = entry.program(*tensors)
         difference = differs(result, expected)
+        if not difference and not all(_equal(a, b) for a, b in zip(_values(state), written)):
+            difference = "a tensor it writes in place, such as a module's buffer"
         if difference:
             self._stop(f"a replay differed from the program it recorded ({difference}): its "
                        f"operations depend on more than the inputs' shapes, e.g. on a Python "
                        f"attribute that changed, or its backward pass is not the derivative of "
                        f"its operations")
-            return expected
+            _set_rng_states(devices, states)  # the call runs once more, as it would have run
+            _assign(state, before)
+            return fn(*tensors)
         self._entries[key] = entry.program
         return result
