@@ -62,10 +62,11 @@ def floor_log_px(model, guide, x: torch.Tensor, num_samples: int, batch: int, ch
     """(iii): log-mean-exp of :math:`\\log p(x|z) + \\log p(z) - \\log q(z|x)` written directly
     against the VAE's decoder and the encoder's network, tile by tile, streaming in float64."""
     out = []
+    encoder = torch.nn.Sequential(guide.encoder.trunk, guide.encoder.head.linear)
     for lo in range(0, x.shape[0], batch):
         xb = x[lo:lo + batch]
         flat = xb.flatten(1)
-        loc, raw = guide.net(flat).split(guide.latent_dim, -1)
+        loc, raw = encoder(flat).split(guide.latent_dim, -1)
         scale = F.softplus(raw) + 1e-5
         running = torch.full((xb.shape[0],), -math.inf, dtype=torch.float64, device=x.device)
         for start in range(0, num_samples, chunk):

@@ -83,7 +83,9 @@ def bench(batch_size: int, device, steps: int, rounds: int, data: torch.Tensor,
     ref_model, ref_guide = build(device)
     ref_model.load_state_dict(model.state_dict())
     ref_guide.load_state_dict(guide.state_dict())
-    decoder, encoder = ref_model.decoder, ref_guide.net
+    # the same networks as plain modules: flat x -> (loc, raw scale), z -> logits
+    encoder = torch.nn.Sequential(ref_guide.encoder.trunk, ref_guide.encoder.head.linear)
+    decoder = ref_model.decoder
     opt = make_optimizer(objective.parameters(), TrainConfig())
     ref_opt = make_optimizer([*decoder.parameters(), *encoder.parameters()], TrainConfig())
     n = data.shape[0]
