@@ -115,8 +115,8 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
         checks.check_fits(model, _name(model), "valid", *valid)
     pyro.set_rng_seed(cfg.seed)
     parameters = collect(model, guide, tuple(x[: t.batch_size] for x in train))
-    identity = checkpoint.identity(config.decisive({"seed": cfg.seed, "train": dataclasses.asdict(t)}),
-                                   train[0].shape[1:], parameters.shapes())
+    settings = config.decisive({"seed": cfg.seed, "train": dataclasses.asdict(t)})
+    identity = checkpoint.identity(settings, train[0].shape[1:], parameters.shapes())
     try:
         trained = session.train_pair(model, guide, train, valid, t, identity=identity,
                                      seed=cfg.seed, run_dir=run_dir, resume=resume, quiet=quiet,

@@ -187,7 +187,8 @@ class Factories:
 
 def resolve(model: dict, guide: dict) -> Factories:
     """The factories a config's ``[model]`` and ``[guide]`` tables name, with their options
-    checked (:func:`pyrovae.options.check_options`); an empty guide table names the model's default guide.
+    checked (:func:`pyrovae.options.check_options`); an empty guide table names the model's
+    default guide.
 
     :raises ConfigError: an unknown name or option, a value of the wrong type, or a model
         without a default guide and no guide named.

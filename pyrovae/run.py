@@ -126,9 +126,10 @@ def _check_resume_overrides(overrides: list[str]) -> None:
     for item in overrides:
         key = item.partition("=")[0].strip()
         if key not in config.RESUMABLE_KEYS:
+            keys = ", ".join(sorted(config.RESUMABLE_KEYS))
             raise ConfigError(f"--set {key} cannot change on --resume: it would make the resumed run "
-                              f"differ from its first part. Only {', '.join(sorted(config.RESUMABLE_KEYS))} "
-                              f"may change; start a new run (--out) for other changes.")
+                              f"differ from its first part. Only {keys} may change; start a new "
+                              f"run (--out) for other changes.")
 
 
 def resolve_config(config_path, overrides, resume_dir) -> config.Config:

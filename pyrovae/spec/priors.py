@@ -82,8 +82,9 @@ class VampPrior(nn.Module):
     :math:`u_k` and the guide's own encoder :math:`q_\phi`.
 
     The pseudo-inputs are this module's parameters. The encoder is the guide's: the model and
-    its ``spec_encoder`` guide are built together (:func:`pyrovae.guides.spec_encoder.make_spec_pair`),
-    which sets :attr:`encoder` to the guide's encoder of this latent group, a submodule of both.
+    its ``spec_encoder`` guide are built together
+    (:func:`pyrovae.guides.spec_encoder.make_spec_pair`), which sets :attr:`encoder` to the
+    guide's encoder of this latent group, a submodule of both.
 
     :param dim: dimension of :math:`z`.
     :param components: :math:`K`.

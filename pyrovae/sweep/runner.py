@@ -38,7 +38,8 @@ def pending(plan: SweepPlan, data_dir=None, device=None) -> tuple[list[Task], in
     for point in plan.points:
         run = str(point.run_dir)
         missing = tuple(split for split in plan.evaluate.splits
-                        if not all(_has(done, run, split, e, k) for e, k in plan.evaluate.estimators()))
+                        if not all(_has(done, run, split, e, k)
+                                   for e, k in plan.evaluate.estimators()))
         if not missing:
             complete += 1
             continue

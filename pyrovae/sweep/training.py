@@ -17,8 +17,8 @@ def check_same_config(run_dir: Path, cfg: config.Config) -> None:
     saved = run_dir / "config.toml"
     if saved.is_file() and config.config_hash(config.load(saved)) != config.config_hash(cfg):
         raise ConfigError(f"{run_dir} holds a run of another config than the one this point "
-                          f"resolves to (config hash {config.config_hash(cfg)}); it was left as it was. "
-                          f"Remove that directory, or set another runs_dir.")
+                          f"resolves to (config hash {config.config_hash(cfg)}); it was left as "
+                          f"it was. Remove that directory, or set another runs_dir.")
 
 
 def finished(state: dict, cfg: config.Config) -> bool:

@@ -60,7 +60,8 @@ class Task:
     device: str | None = None
 
 
-def evaluate_split(built, run_name: str, split: str, ev: EvalSettings, run_dir: Path) -> pd.DataFrame:
+def evaluate_split(built, run_name: str, split: str, ev: EvalSettings,
+                   run_dir: Path) -> pd.DataFrame:
     """Summary rows of ``split`` (``ev.limit`` points spread over it); writes
     ``RUN_DIR/points_<split>.csv`` when ``ev.per_datapoint``."""
     summary, per_point = evaluation.evaluate(

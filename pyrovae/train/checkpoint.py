@@ -61,11 +61,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save(path: str | Path, identity: dict, **fields) -> None:
     """Write ``fields`` with the format tag and ``identity`` to ``path`` atomically."""
-    io.save_torch({"format": FORMAT, "identity": identity, "fingerprint": fingerprint(identity), **fields}, path)
+    io.save_torch({"format": FORMAT, "identity": identity, "fingerprint": fingerprint(identity),
+                   **fields}, path)
 
 
 def load(path: str | Path, identity: dict | None = None, map_location="cpu") -> dict[str, Any]:
-    """Read a checkpoint with ``weights_only=True``; refuse one whose identity differs from ``identity``."""
+    """Read a checkpoint with ``weights_only=True``; refuse one whose identity differs from
+    ``identity``."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at '{path}'. Train first (pyrovae train CONFIG.toml "
