@@ -2,9 +2,9 @@
 
 It computes what Pyro's :class:`~pyro.infer.Trace_ELBO` computes, with less Python per step:
 :mod:`.lean` sums the sites' log-densities with one small messenger per program instead of two
-full traces, and :mod:`.replay` records the tensor operations of a step and replays them,
-checked against the Pyro program (bit for bit on the CPU) before it is trusted and once per
-epoch after.
+full traces, :mod:`.replay` records the tensor operations of a step and replays them, and
+:mod:`.replayer` checks a replay against the Pyro program (bit for bit on the CPU) before it is
+trusted and once per epoch after.
 The rest of :mod:`pyrovae.train` sees only a Pyro ELBO object.
 """
 

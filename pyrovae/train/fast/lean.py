@@ -43,7 +43,8 @@ from pyro.poutine.util import prune_subsample_sites, site_is_subsample
 from torch.nn.modules import module as torch_module
 
 from pyrovae.infer.sites import site_log_prob
-from pyrovae.train.fast.replay import Replayer, signature
+from pyrovae.train.fast.replay import signature
+from pyrovae.train.fast.replayer import Replayer
 from pyrovae.train.params import buffers, buffers_kept, module_of
 
 
@@ -178,7 +179,7 @@ class LeanTraceELBO(Trace_ELBO):
 
     def _replayed(self, model, guide, args, kwargs) -> torch.Tensor:
         """The loss, replayed where a checked recording exists
-        (:class:`~pyrovae.train.fast.replay.Replayer`)."""
+        (:class:`~pyrovae.train.fast.replayer.Replayer`)."""
         sig = None if kwargs or _PYRO_STACK else signature(args)
         if sig is not None:
             sig = (id(model), id(guide), getattr(module_of(model), "training", None),
@@ -193,7 +194,7 @@ class LeanTraceELBO(Trace_ELBO):
 
         return self._replayer(sig, loss_of, [args[i] for i in where], _accelerators(args),
                               check=lambda: module_hooks(model, guide),
-                              state=buffers(model, guide))
+                              state=lambda: buffers(model, guide))
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
         first = self._mode is None
