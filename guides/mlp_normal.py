@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pyro
 import pyro.distributions as dist
 from torch import nn
@@ -11,7 +13,7 @@ from pyrovae.errors import ConfigError
 from pyrovae.nn import Activation
 from pyrovae.options import PositiveInt, Widths
 from pyrovae.spec.encoders import FlatFeatures, GroupEncoder
-from pyrovae.spec.families import DiagNormal
+from pyrovae.spec.families import SCALES, DiagNormal, check_scale
 
 
 class DiagNormalEncoder(nn.Module):
@@ -27,14 +29,19 @@ class DiagNormalEncoder(nn.Module):
     :param hidden: widths of the hidden layers.
     :param activation: activation between layers.
     :param site: name of the model's latent site this guide samples.
+    :param scale: ``softplus`` or ``exp``, and
+    :param logvar_clip: ``[low, high]`` or None: how :math:`\sigma` is computed
+        (:class:`~pyrovae.spec.families.DiagNormal`).
     """
 
-    def __init__(self, event_shape, latent_dim, hidden, activation, site="z"):
+    def __init__(self, event_shape, latent_dim, hidden, activation, site="z", scale="softplus",
+                 logvar_clip=None):
         super().__init__()
         self.latent_dim = int(latent_dim)
         self.site = site
         self.encoder = GroupEncoder(FlatFeatures(event_shape), 0, hidden, activation,
-                                    lambda in_dim: DiagNormal(in_dim, self.latent_dim))
+                                    lambda in_dim: DiagNormal(in_dim, self.latent_dim, scale,
+                                                                  logvar_clip))
 
     def posterior_dist(self, x) -> dist.Distribution:
         """:math:`q_\\phi(z \\mid x)` for a batch ``x`` of shape ``[N, *event_shape]``."""
@@ -52,13 +59,18 @@ def make_mlp_normal(
     activation: Activation = "tanh",
     site: str = "z",
     latent_dim: PositiveInt | None = None,
+    scale: Literal[SCALES] = "softplus",
+    logvar_clip: list[float] | None = None,
 ) -> DiagNormalEncoder:
     """Diagonal-Normal MLP encoder for the model's latent site ``site``; ``latent_dim`` defaults
-    to the model's ``latent_dim`` attribute."""
+    to the model's ``latent_dim`` attribute. ``scale = "exp"`` makes the network output a
+    log-variance, clipped to ``logvar_clip`` (e.g. ``[-6, 2]``) when given."""
+    check_scale(scale, logvar_clip)
     latent_dim = latent_dim if latent_dim is not None else getattr(model, "latent_dim", None)
     if latent_dim is None:
         raise ConfigError(
             "guide 'mlp_normal' needs the latent dimension: the model has no 'latent_dim' "
             "attribute, so set guide.latent_dim in the config."
         )
-    return DiagNormalEncoder(data.event_shape, latent_dim, list(hidden), activation, site)
+    return DiagNormalEncoder(data.event_shape, latent_dim, list(hidden), activation, site, scale,
+                             logvar_clip)

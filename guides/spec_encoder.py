@@ -16,11 +16,11 @@ from torch import nn
 from pyrovae.data.info import DataInfo
 from pyrovae.errors import ConfigError, ModelSpecError
 from pyrovae.models.spec import SpecModel, make_spec_model
-from pyrovae.nn import ACTIVATIONS, Activation
+from pyrovae.nn import ACTIVATION_CHOICES, Activation
 from pyrovae.options import PositiveInt, Widths
 from pyrovae.spec import checks
 from pyrovae.spec.encoders import FEATURES, GroupEncoder
-from pyrovae.spec.families import FAMILIES
+from pyrovae.spec.families import FAMILIES, SCALES, check_scale
 from pyrovae.spec.priors import VampPrior
 from pyrovae.spec.tensors import cat_features, one_hot
 
@@ -74,6 +74,8 @@ def make_spec_encoder(
     hidden: Widths | dict[str, Widths] = (200, 200),
     activation: Activation = "tanh",
     features: Literal[("auto", *FEATURES)] = "auto",
+    scale: Literal[SCALES] = "softplus",
+    logvar_clip: list[float] | None = None,
 ) -> SpecEncoder:
     """Amortized encoders for every latent group of a ``spec`` model.
 
@@ -87,6 +89,10 @@ def make_spec_encoder(
     :param activation: activation name.
     :param features: network reading the data: ``mlp`` (flattened), ``conv`` (the decoder's
         mirror) or ``auto`` (the model's decoder kind).
+    :param scale: ``diag``: how the encoder's output gives :math:`\\sigma`, ``softplus`` or
+        ``exp`` (of half a log-variance); see :class:`~pyrovae.spec.families.DiagNormal`.
+    :param logvar_clip: ``diag`` with ``scale = "exp"``: ``[low, high]`` bounds of the
+        log-variance, e.g. ``[-6, 2]``.
     """
     if not isinstance(model, SpecModel):
         raise ModelSpecError(
@@ -95,7 +101,7 @@ def make_spec_encoder(
             f"for this model."
         )
     checks.choice("guide.family", family, list(FAMILIES))
-    checks.choice("guide.activation", activation, list(ACTIVATIONS))
+    checks.choice("guide.activation", activation, list(ACTIVATION_CHOICES))
     checks.positive_int("guide.flow_steps", flow_steps)
     flow_hidden = checks.int_list("guide.flow_hidden", flow_hidden)
     kind = checks.choice("guide.features", features, ["auto", *FEATURES])
@@ -103,8 +109,13 @@ def make_spec_encoder(
     channels = getattr(model.decoder, "channels", None)
     widths = _group_hidden(hidden, model.graph)
     head = FAMILIES[family]
-    head_options = {param: {"flow_steps": flow_steps, "flow_hidden": flow_hidden}[key]
-                    for param, key in head.options.items()}
+    given = {"flow_steps": flow_steps, "flow_hidden": flow_hidden, "scale": scale,
+             "logvar_clip": logvar_clip}
+    check_scale(scale, logvar_clip)
+    if (scale, logvar_clip) != ("softplus", None) and "scale" not in head.options:
+        raise ConfigError(f"guide.scale and guide.logvar_clip apply to family 'diag', not "
+                          f"'{family}'; leave them out.")
+    head_options = {param: given[key] for param, key in head.options.items()}
     encoders = {}
     for group in model.graph:
         shape = model.encoder_input_shape(group.name)

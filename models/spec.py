@@ -106,6 +106,14 @@ class SpecModel(nn.Module):
             return prior.dist(cat_features(*(values[p] for p in group.parents), label))
         return prior.dist(n, like)
 
+    def init_output_bias(self, mean: torch.Tensor) -> None:
+        """Set the decoder's output bias so that the likelihood's mean at it is ``mean``, the
+        training data's mean point (``train.output_bias = "data_mean"``)."""
+        if not hasattr(self.decoder, "init_output_bias"):
+            raise ConfigError(f'train.output_bias = "data_mean" needs an mlp decoder; this model '
+                              f'has decoder kind "{self.spec.decoder.kind}".')
+        self.decoder.init_output_bias(self.likelihood.output_bias(mean))
+
     def forward(self, x=None, y=None, *, batch_size=None):
         n = x.shape[0] if x is not None else y.shape[0] if y is not None else batch_size
         like = x if x is not None else self.anchor

@@ -49,6 +49,12 @@ class VAE(nn.Module):
         shape = (*z.shape[:-1], self.likelihood.num_params, *self.event_shape)
         return self.likelihood(self.decoder(z).view(shape))
 
+    @torch.no_grad()
+    def init_output_bias(self, mean: torch.Tensor) -> None:
+        """Set the decoder's output bias so that the likelihood's mean at it is ``mean``, the
+        training data's mean point (``train.output_bias = "data_mean"``)."""
+        self.decoder[-1].bias.copy_(self.likelihood.output_bias(mean).reshape(-1))
+
     def forward(self, x=None, *, batch_size=None):
         n = x.shape[0] if x is not None else batch_size
         like = x if x is not None else self.decoder[0].weight

@@ -16,13 +16,14 @@ from pyrovae.errors import (
     PyrovaeError,
     TrainingError,
 )
-from pyrovae.infer import LogPxResult, log_px
+from pyrovae.infer import BDMCResult, LogPxResult, bdmc, log_px
 from pyrovae.registry import register_guide, register_model
 from pyrovae.versions import pyrovae_version
 
 __version__ = pyrovae_version()
 
 __all__ = [
+    "BDMCResult",
     "CheckpointError",
     "ConfigError",
     "DataError",
@@ -33,6 +34,7 @@ __all__ = [
     "ModelSpecError",
     "PyrovaeError",
     "TrainingError",
+    "bdmc",
     "evaluate",
     "fit",
     "load",

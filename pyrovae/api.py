@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import pyro
 import torch
 
 from pyrovae import checks, config, evaluation, io, run
@@ -16,9 +15,9 @@ from pyrovae.data.convert import as_tensors
 from pyrovae.data.splitting import spread_rows
 from pyrovae.device import resolve_device
 from pyrovae.errors import ConfigError, Interrupted, TrainingError
-from pyrovae.train import checkpoint, session
+from pyrovae.train import checkpoint, distributed, session
 from pyrovae.train.loop import Diverged, TrainState
-from pyrovae.train.params import collect, module_of
+from pyrovae.train.params import collect, module_of, program_device
 
 
 @dataclass
@@ -80,6 +79,11 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
     :param callbacks: called with the training state after each epoch; one returning True
         stops training.
     :param quiet: no progress bar and no per-epoch line.
+
+    Launched by ``torchrun`` (``WORLD_SIZE`` > 1), every process trains its share of each batch
+    in ``DistributedDataParallel`` and rank 0 writes the files; see
+    :mod:`pyrovae.train.distributed`.
+
     :raises ConfigError: an option of the wrong type or range, or ``out`` already holding a
         run (without ``resume``).
     :raises DataError: data the model cannot take.
@@ -108,12 +112,13 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
             m.to(device)
     else:
         device = next((p.device for m in modules for p in m.parameters()), torch.device("cpu"))
+    world = distributed.join(device)
     train = _place(as_tensors(data, "data"), device)
     valid = None if valid is None else _place(as_tensors(valid, "valid"), device)
     checks.check_fits(model, _name(model), "train", *train)
     if valid is not None:
         checks.check_fits(model, _name(model), "valid", *valid)
-    pyro.set_rng_seed(cfg.seed)
+    distributed.set_rng_seed(cfg.seed, world)
     parameters = collect(model, guide, tuple(x[: t.batch_size] for x in train))
     settings = config.decisive({"seed": cfg.seed, "train": dataclasses.asdict(t)})
     identity = checkpoint.identity(settings, train[0].shape[1:], parameters.shapes())
@@ -148,9 +153,13 @@ def evaluate(model, guide, data, *, labels=None, num_samples: int = 5000, ks=Non
     :param labels: class labels, for the ``accuracy`` row of a guide with ``predict``.
     :param limit: only ``limit`` points spread evenly over the data.
     :param name: the ``run`` column.
+
+    Launched by ``torchrun``, each process scores a share of the points and every one returns
+    the rows of all of them.
     """
     evaluation.check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size,
                               limit=limit, option=str)
+    distributed.join(program_device(model) or program_device(guide) or torch.device("cpu"))
     given = (*as_tensors(data, "data"), *(() if labels is None else (labels,)))
     given, index = spread_rows(given, limit)
     tensors, labels = (given[:-1], given[-1]) if labels is not None else (given, None)

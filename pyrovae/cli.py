@@ -13,17 +13,23 @@ from pyrovae.options import NonNegativeInt, check
 
 def _train(args) -> int:
     from pyrovae import run
+    from pyrovae.train import distributed
 
     cfg = run.resolve_config(args.config, args.set, args.resume)
     if args.resume:
         out = Path(args.resume)
     elif args.out:
         out = Path(args.out)
+    elif distributed.launched():
+        raise ConfigError("under torchrun every process must write to one run directory: give "
+                          "--out RUN_DIR.")
     else:
         out = Path("runs") / f"{Path(args.config).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     start = time.perf_counter()
     result = run.train(cfg, out, resume=bool(args.resume), quiet=args.quiet,
                        data_dir=args.data_dir, device=args.device)
+    if not distributed.current().main:
+        return 0
     state = result["state"]
     print(f"trained {state.epoch} epochs in {time.perf_counter() - start:.1f}s on "
           f"{result['built'].device}; best valid ELBO {state.best_valid_elbo:.3f} per data point "
@@ -65,22 +71,41 @@ def _check_outputs(outputs: dict[str, str], read: dict[str, str] | None = None) 
 
 
 def _evaluate(args) -> int:
-    from pyrovae import evaluation, io, results
+    import pandas as pd
 
+    from pyrovae import evaluation, factor_scores, io, results
+    from pyrovae.train import distributed
+
+    annealing = {key: value for key, value in (("chains", args.chains), ("steps", args.steps),
+                 ("leapfrog", args.leapfrog), ("step_size", args.step_size)) if value is not None}
     ks = evaluation.check_settings(num_samples=args.num_samples, ks=_ks(args.ks), seed=args.seed,
-                                 batch_size=args.batch_size, limit=args.limit)
+                                 batch_size=args.batch_size, limit=args.limit,
+                                 estimator=args.estimator, **annealing)
+    metrics = factor_scores.check_metrics(args.metrics.split(",")) if args.metrics else ()
     _check_outputs({"--out": args.out, "--per-datapoint": args.per_datapoint})
     results.check_columns(args.out, results.SUMMARY_COLUMNS)
     built = evaluation.load_run(args.run_dir, data_dir=args.data_dir, device=args.device)
+    if metrics:
+        factor_scores.check_factors(built)
+    world = distributed.join(built.device)
     summary, per_point = evaluation.evaluate(
         built, str(args.run_dir), split=args.split, num_samples=args.num_samples, ks=ks,
-        seed=args.seed, batch_size=args.batch_size, limit=args.limit, quiet=args.quiet)
+        seed=args.seed, batch_size=args.batch_size, limit=args.limit, quiet=args.quiet,
+        estimator=args.estimator, **annealing)
+    if not world.main:  # under torchrun every rank holds all rows; rank 0 writes them
+        return 0
+    if metrics:
+        rows = factor_scores.disentanglement_rows(built, str(args.run_dir), split=args.split,
+                                                  seed=args.seed, limit=args.limit,
+                                                  batch_size=args.batch_size)
+        summary = pd.concat([summary, rows], ignore_index=True)
     results.append_rows(args.out, summary)
     written = [args.out]
     if args.per_datapoint:
         io.write_csv(per_point, args.per_datapoint)
         written.append(args.per_datapoint)
-    print(summary[["estimator", "K", "n", "mean", "stderr_of_mean"]].to_string(index=False))
+    shown = ["estimator", "K"] + (["steps"] if args.estimator != "is" else [])
+    print(summary[[*shown, "n", "mean", "stderr_of_mean"]].to_string(index=False))
     print("wrote:")
     for path in written:
         print(f"  {path}")
@@ -92,7 +117,7 @@ def _sweep(args) -> int:
 
     plan = load_plan(args.sweep, out=args.out, runs_dir=args.runs_dir)
     report = run_sweep(plan, jobs=args.jobs, data_dir=args.data_dir, device=args.device,
-                       dry_run=args.dry_run)
+                       dry_run=args.dry_run, executor=args.executor)
     if args.dry_run:
         return 0
     print(f"{report['ran']} points run, {report['rows']} rows appended to {plan.out}; "
@@ -113,10 +138,20 @@ def _report(args) -> int:
     md = Path(args.md) if args.md else Path(args.results).with_suffix(".md")
     _check_outputs({"--md": md}, read={"RESULTS": args.results})
     table = report.read_results(args.results)
-    summary, notes = report.summarize(table, by=by, value=args.value, where=args.where)
-    text = report.markdown(summary, digits=args.digits, fixed=["mean", "stderr"])
-    caption = (f"Mean and standard error across seeds of `{args.value}` in {args.results}"
-               f" ({report.seed_column(table)} is the seed).")
+    notes = []
+    if args.columns:
+        columns = report.parse_columns(report.TRADEOFF_COLUMNS if args.columns == "default"
+                                       else args.columns)
+        wide = report.tradeoff(table, by or ["train.beta"], columns, where=args.where)
+        notes = wide.attrs.get("notes", [])
+        text = report.tradeoff_markdown(wide, columns, args.digits)
+        caption = (f"Mean ± standard error across seeds in {args.results}, one row per "
+                   f"{', '.join(by or ['train.beta'])} ({report.seed_column(table)} is the seed).")
+    else:
+        summary, notes = report.summarize(table, by=by, value=args.value, where=args.where)
+        text = report.markdown(summary, digits=args.digits, fixed=["mean", "stderr"])
+        caption = (f"Mean and standard error across seeds of `{args.value}` in {args.results}"
+                   f" ({report.seed_column(table)} is the seed).")
     io.write_text(md, f"{caption}\n\n{text}")
     for note in notes:
         print(f"note: {note}")
@@ -126,8 +161,15 @@ def _report(args) -> int:
 
 
 def _plot(args) -> int:
-    from pyrovae.plots import plot_run
+    from pyrovae import report
+    from pyrovae.plots import plot_run, plot_sweep
 
+    if Path(args.run_dir).suffix == ".csv":
+        _check_outputs({"--out": args.out}, read={"RESULTS.csv": args.run_dir})
+        columns = report.TRADEOFF_COLUMNS if args.columns in (None, "default") else args.columns
+        path, _ = plot_sweep(args.run_dir, by=args.by, columns=columns, out=args.out)
+        print(f"wrote:\n  {path}")
+        return 0
     paths, notes = plot_run(args.run_dir, split=args.split, data_dir=args.data_dir,
                             device=args.device, seed=args.seed, num_points=args.points)
     for note in notes:
@@ -160,6 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="K, importance samples per data point (default 5000)")
     p.add_argument("--ks", help="IWAE bounds to report from the same samples, e.g. 1,10,100 "
                                 "(default: 1,10,100,1000,5000 up to K)")
+    p.add_argument("--estimator", default="is", choices=["is", "ais", "bdmc"],
+                   help="is: importance sampling rows (default); ais: also annealed importance "
+                        "sampling (row ais_log_px); bdmc: also AIS and BDMC bounds on data "
+                        "simulated from the model (rows bdmc_lower, bdmc_upper)")
+    p.add_argument("--chains", type=int, help="AIS chains per data point (default 16)")
+    p.add_argument("--steps", type=int, help="AIS annealing steps (default 100)")
+    p.add_argument("--leapfrog", type=int, help="leapfrog steps per HMC transition (default 10)")
+    p.add_argument("--step-size", type=float,
+                   help="initial HMC step size, adapted per data point (default 0.05)")
+    p.add_argument("--metrics", help="also score the latent space on a dataset with known "
+                                     "factors: disentanglement (MIG, beta-VAE, FactorVAE, DCI, "
+                                     "SAP; one row each)")
     p.add_argument("--out", default="results.csv", help="CSV file the rows are appended to")
     p.add_argument("--per-datapoint", metavar="FILE", help="also write one row per data point")
     p.add_argument("--seed", type=int, default=0, help="seed of the importance samples")
@@ -173,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sweep", help="train and evaluate a grid of configs and seeds into one CSV")
     p.add_argument("sweep", help="sweep file (.toml): base config, [grid], [zip], seeds, [evaluate]")
     p.add_argument("--jobs", type=int, default=1, help="points run at once, each in its own process")
+    p.add_argument("--executor", choices=["local", "slurm"],
+                   help="run each point as a submitit job (pip install 'pyrovae[slurm]'): local "
+                        "subprocesses, or SLURM jobs with the sweep file's [executor] resources")
     p.add_argument("--out", help="CSV to append to (default: the sweep file's out)")
     p.add_argument("--runs-dir", help="where run directories go (default: the sweep file's runs_dir)")
     p.add_argument("--dry-run", action="store_true", help="list the points still to run, run none")
@@ -189,10 +246,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep only rows where COLUMN equals VALUE (repeatable)")
     p.add_argument("--md", help="Markdown file to write (default: RESULTS with suffix .md)")
     p.add_argument("--digits", type=int, default=2, help="decimals in the table (default 2)")
+    p.add_argument("--columns", help="one row per --by value (default train.beta) and a column "
+                                     "per LABEL=ESTIMATOR[:VALUE], e.g. \"log p(x)=is_log_px,"
+                                     "KL=is_log_px:kl,MIG=mig\"; "
+                                     "'default' for log p(x), KL, MIG and DCI")
     p.set_defaults(func=_report)
 
-    p = sub.add_parser("plot", help="write the figures of a trained run into its directory")
-    p.add_argument("run_dir", help="run directory written by 'pyrovae train' or a sweep")
+    p = sub.add_parser("plot", help="write the figures of a trained run into its directory, or "
+                                    "of a sweep's results CSV (metrics against a swept key)")
+    p.add_argument("run_dir", metavar="RUN_DIR|RESULTS.csv",
+                   help="run directory written by 'pyrovae train' or a sweep, or a results CSV")
+    p.add_argument("--by", default="train.beta", help="results CSV: the x axis (default "
+                                                      "train.beta)")
+    p.add_argument("--columns", help="results CSV: LABEL=ESTIMATOR[:VALUE],... to draw "
+                                     "(default: log p(x), KL, MIG, DCI)")
+    p.add_argument("--out", help="results CSV: the figure (default beside the CSV)")
     p.add_argument("--split", default="test", help="data split the figures use (default test)")
     p.add_argument("--points", type=int, default=1000,
                    help="data points in the latent scatter (default 1000)")
@@ -207,7 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        if "torch" in sys.modules:  # under torchrun: leave once every rank finished
+            from pyrovae.train import distributed
+
+            distributed.leave()
+        return code
     except PyrovaeError as e:
         print(f"pyrovae {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code

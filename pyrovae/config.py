@@ -16,19 +16,25 @@ import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import tomli_w
 
 from pyrovae import registry
 from pyrovae.data import dataset_names
 from pyrovae.errors import ConfigError
-from pyrovae.options import (NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Seed,
-                             check, suggest)
+from pyrovae.options import (Example, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
+                             Seed, check, suggest)
 
 LOSSES = ("trace_elbo", "meanfield_elbo", "trace_enum_elbo", "iwae")
-OPTIMIZERS = ("adam", "clipped_adam")
-LR_SCHEDULES = ("constant", "exponential", "cosine")
+OPTIMIZERS = ("adam", "clipped_adam", "adam_normgrad")
+LR_SCHEDULES = ("constant", "exponential", "cosine", "staged")
+INITS = ("default", "he", "glorot")
+OUTPUT_BIASES = ("default", "data_mean")
+LOGGERS = ("tensorboard",)
+#: ``[[epochs, lr], ...]``: the staged schedule's stages, in order.
+LrStages = Annotated[list[list[PositiveFloat]],
+                     Example("[epochs, lr] pairs", "[[1, 1e-3], [3, 7.2e-4]]")]
 
 
 @dataclass
@@ -41,15 +47,32 @@ class TrainConfig:
         ``trace_enum_elbo`` (sums out enumerated discrete sites) or ``iwae`` (the
         importance-weighted bound, RenyiELBO with alpha=0).
     :param num_particles: samples per data point (the IWAE bound's K).
-    :param optimizer: ``adam`` (torch) or ``clipped_adam`` (Pyro's, clips each gradient element).
-    :param lr: learning rate.
+    :param optimizer: ``adam`` (torch), ``clipped_adam`` (Pyro's, clips each gradient element)
+        or ``adam_normgrad`` (Adam on each parameter's gradient divided by its norm, Tomczak and
+        Welling's "AdamNormGrad"; :class:`pyrovae.train.optim.AdamNormGrad`).
+    :param adam_eps: the :math:`\\epsilon` of Adam's denominator (Burda et al. use 1e-4).
+    :param lr: learning rate (the staged schedule's stages give theirs).
     :param clip_norm: gradient clipping threshold; 0 turns it off.
-    :param lr_schedule: ``constant``, ``exponential`` (times ``lr_gamma`` each epoch) or ``cosine``.
+    :param lr_schedule: ``constant``, ``exponential`` (times ``lr_gamma`` each epoch),
+        ``cosine`` or ``staged`` (the learning rates of ``lr_stages``).
     :param lr_gamma: decay factor per epoch for the exponential schedule.
+    :param lr_stages: ``staged`` only: ``[[epochs, lr], ...]``, each stage's length and learning
+        rate in order; after the last stage its rate stays.
     :param beta: weight of the latent sites' terms (beta-VAE; 1 is the ELBO).
     :param kl_warmup_epochs: epochs over which beta rises linearly from 0; 0 turns warm-up off.
     :param patience: stop after this many epochs without a better valid ELBO; 0 turns it off.
+    :param warmup_freezes_patience: epochs of the KL warm-up never count toward ``patience``
+        (Tomczak and Welling: the valid ELBO of a model still warming up says little).
+    :param init: initial weights of every ``nn.Linear`` in the model and guide: ``default``
+        (torch's), ``he`` (:math:`\\mathcal N(0, 2/n_\\text{in})`, zero bias) or ``glorot``
+        (uniform on :math:`\\pm\\sqrt{6/(n_\\text{in} + n_\\text{out})}`, zero bias); see
+        :mod:`pyrovae.train.init`.
+    :param output_bias: ``data_mean`` sets the model's output bias so that its output at zero
+        input is the training data's mean (the logit of each pixel's mean for a Bernoulli); the
+        model must have ``init_output_bias(mean)``.
     :param eval_batch_size: data points per batch when computing the valid ELBO.
+    :param log: live logs written besides the CSV history: ``["tensorboard"]`` writes
+        TensorBoard event files into the run directory (extra ``pyrovae[tensorboard]``).
     :param replay: with ``trace_elbo`` and one particle, record each step's tensor operations
         once and replay them without Pyro's Python overhead (same values, gradients and random
         draws; checked against the Pyro program). Turn it off for a model whose operations
@@ -61,15 +84,50 @@ class TrainConfig:
     loss: Literal[LOSSES] = "trace_elbo"
     num_particles: PositiveInt = 1
     optimizer: Literal[OPTIMIZERS] = "adam"
+    adam_eps: PositiveFloat = 1e-8
     lr: PositiveFloat = 1e-3
     clip_norm: NonNegativeFloat = 0.0
     lr_schedule: Literal[LR_SCHEDULES] = "constant"
     lr_gamma: NonNegativeFloat = 1.0
+    lr_stages: LrStages | None = None
     beta: NonNegativeFloat = 1.0
     kl_warmup_epochs: NonNegativeFloat = 0.0
     patience: NonNegativeInt = 0
+    warmup_freezes_patience: bool = False
+    init: Literal[INITS] = "default"
+    output_bias: Literal[OUTPUT_BIASES] = "default"
     eval_batch_size: PositiveInt = 1000
+    log: list[Literal[LOGGERS]] = field(default_factory=list)
     replay: bool = True
+
+    def __post_init__(self):
+        check_train(self)
+
+
+def check_train(t: TrainConfig) -> None:
+    """Raise :class:`ConfigError` where ``[train]`` options do not go together."""
+    check_stages(t.lr_schedule, t.lr_stages)
+    if t.optimizer == "adam_normgrad" and t.clip_norm > 0:
+        raise ConfigError("train.clip_norm does nothing with optimizer = \"adam_normgrad\", which "
+                          "divides every gradient by its norm; leave clip_norm out.")
+
+
+def check_stages(schedule: str, stages) -> None:
+    """Raise :class:`ConfigError` unless ``stages`` fits ``schedule``: ``staged`` needs
+    ``[[epochs, lr], ...]`` with whole positive epochs; the other schedules take none."""
+    if schedule != "staged":
+        if stages is not None:
+            raise ConfigError(f'train.lr_stages applies to lr_schedule = "staged", not '
+                              f'"{schedule}"; set lr_schedule = "staged" or leave it out.')
+        return
+    example = "e.g. [[1, 1e-3], [3, 7.2e-4]]"
+    if not stages:
+        raise ConfigError(f'lr_schedule = "staged" needs train.lr_stages = [[epochs, lr], ...], '
+                          f'{example}.')
+    for i, stage in enumerate(stages):
+        if len(stage) != 2 or stage[0] != int(stage[0]):
+            raise ConfigError(f"train.lr_stages[{i}] must be [epochs, lr] with whole epochs, "
+                              f"{example}; got {stage!r}.")
 
 
 @dataclass
@@ -124,20 +182,32 @@ def from_dict(raw: dict[str, Any]) -> Config:
         if key not in TRAIN_KEYS:
             raise _unknown(f"train.{key}", TRAIN_KEYS)
         setattr(cfg.train, key, check(f"train.{key}", value, _TRAIN_TYPES[key]))
+    check_train(cfg.train)
     return cfg
 
 
-#: Keys that say only where a run happens: they never change its numbers.
-PLACE_KEYS = ("device", "data.dir")
+#: Keys that say only where a run happens or what it shows: they never change its numbers.
+PLACE_KEYS = ("device", "data.dir", "train.log")
 #: The keys a resumed run may change: where it runs and how long it trains.
 RESUMABLE_KEYS = (*PLACE_KEYS, "train.epochs", "train.patience")
+
+
+#: Training options added after checkpoints first recorded the config, with their defaults: at
+#: the default they are left out of :func:`decisive`, so that runs written before them keep
+#: their identity (and their sweep directory).
+LATER_TRAIN_KEYS = {"adam_eps": 1e-8, "warmup_freezes_patience": False, "init": "default",
+                    "output_bias": "default"}
 
 
 def decisive(cfg: Config | dict, without=RESUMABLE_KEYS) -> dict:
     """What decides a run's numbers: the config (or its dict form) as its ``config.toml`` reads
     back, without the dotted keys ``without`` (by default :data:`RESUMABLE_KEYS`, so a run and
-    its resumed continuation agree)."""
+    its resumed continuation agree), nor the :data:`LATER_TRAIN_KEYS` at their defaults."""
     d = tomllib.loads(dumps(cfg))
+    train = d.get("train", {})
+    for key, default in LATER_TRAIN_KEYS.items():
+        if key in train and train[key] == default:
+            del train[key]
     for key in without:
         *parents, leaf = key.split(".")
         node = d

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from pyrovae.errors import ConfigError
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; otherwise the named device, checked to exist."""
+    """``auto`` -> CUDA when available, else CPU; otherwise the named device, checked to exist.
+    A CUDA device without an index is, in a process ``torchrun`` launched, the GPU of its
+    ``LOCAL_RANK``."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError:
@@ -18,6 +22,13 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device '{name}' was asked for but this torch ({torch.__version__}) sees "
                           f"no CUDA GPU; use --device cpu or --device auto.")
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        rank, count = int(os.environ["LOCAL_RANK"]), torch.cuda.device_count()
+        if rank >= count:
+            raise ConfigError(f"process {rank} of this machine asks for a GPU of its own, but "
+                              f"there are {count}: give torchrun --nproc_per_node={count} or "
+                              f"fewer.")
+        return torch.device("cuda", rank)
     return device
 
 

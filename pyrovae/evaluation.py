@@ -1,5 +1,6 @@
 """Evaluating a trained run: importance-sampled log p(x), IWAE bounds, ELBO, rate/distortion and
-active units on a data split, as tidy rows (one per estimator and K)."""
+active units on a data split, and on request annealed importance sampling (AIS) and BDMC bounds,
+as tidy rows (one per estimator, K and annealing steps)."""
 
 from __future__ import annotations
 
@@ -14,16 +15,20 @@ from tqdm.auto import tqdm
 
 from pyrovae import checks, config, run
 from pyrovae.errors import ConfigError
-from pyrovae.infer import active_units, log_px, rate_distortion
-from pyrovae.options import PositiveInt, Seed, check
+from pyrovae.infer import LogPxResult, active_units, bdmc, log_px, rate_distortion, rng
+from pyrovae.options import PositiveFloat, PositiveInt, Seed, check, choice
 from pyrovae.protocols import Classifier
 from pyrovae.results import SUMMARY_COLUMNS
-from pyrovae.train import checkpoint
-from pyrovae.infer import rng
+from pyrovae.train import checkpoint, distributed
 from pyrovae.train.params import Parameters, collect, program_device
 from pyrovae.versions import versions
 
 DEFAULT_KS = (1, 10, 100, 1000, 5000)
+#: What ``estimator`` may name: importance sampling alone, or with AIS rows, or with AIS and
+#: BDMC rows.
+ESTIMATORS = ("is", "ais", "bdmc")
+#: The AIS settings of an evaluation, by default.
+AIS_DEFAULTS = {"chains": 16, "steps": 100, "leapfrog": 10, "step_size": 0.05}
 
 
 def load_run(run_dir, *, data_dir=None, device=None) -> run.Built:
@@ -53,7 +58,8 @@ def cli_option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def check_settings(*, num_samples, ks=None, seed=0, batch_size=100, limit=None,
+def check_settings(*, num_samples, ks=None, seed=0, batch_size=100, limit=None, estimator="is",
+                   chains=16, steps=100, leapfrog=10, step_size=0.05,
                    option=cli_option) -> list[int]:
     """The sorted distinct IWAE sizes ``ks`` (default: those of :data:`DEFAULT_KS` up to
     ``num_samples``), once every setting of :func:`evaluate` is checked.
@@ -65,6 +71,10 @@ def check_settings(*, num_samples, ks=None, seed=0, batch_size=100, limit=None,
     check(option("seed"), seed, Seed)
     check(option("batch_size"), batch_size, PositiveInt)
     check(option("limit"), limit, PositiveInt | None)
+    choice(option("estimator"), estimator, ESTIMATORS)
+    for name, value in (("chains", chains), ("steps", steps), ("leapfrog", leapfrog)):
+        check(option(name), value, PositiveInt)
+    check(option("step_size"), step_size, PositiveFloat)
     if ks is None:
         return [k for k in DEFAULT_KS if k <= num_samples]
     ks = sorted(set(check(option("ks"), list(ks), list[PositiveInt])))
@@ -83,7 +93,8 @@ def _mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
 
 def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_samples: int = 5000,
              ks=None, seed: int = 0, batch_size: int = 100,
-             limit: int | None = None, quiet: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+             limit: int | None = None, quiet: bool = False, estimator: str = "is",
+             **ais_settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate a built run on ``split``; returns (summary rows, per-data-point rows) of
     :func:`score`.
 
@@ -96,10 +107,13 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
 
     :param limit: evaluate only ``limit`` data points spread evenly over the split
         (:meth:`~pyrovae.data.Dataset.subset`); the per-point ``index`` column says which.
+    :param estimator: ``"is"``, ``"ais"`` or ``"bdmc"`` (see :func:`score`).
+    :param ais_settings: ``chains``, ``steps``, ``leapfrog``, ``step_size`` of AIS and BDMC
+        (defaults: :data:`AIS_DEFAULTS`).
     :raises ConfigError: a setting is out of range (:func:`check_settings`).
     """
     ks = check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size,
-                        limit=limit)
+                        limit=limit, estimator=estimator, **ais_settings)
     data, index = built.data.subset(split, limit)
     built = dataclasses.replace(built, data=data)
     tensors = built.tensors(split, marginal=True)
@@ -111,12 +125,33 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
              "dataset": built.cfg.data["name"], "split": split}
     return score(built.model, built.guide, tensors, names=names, labels=data.labels.get(split),
                  index=index, given_y=built.label_role == "input", num_samples=num_samples,
-                 ks=ks, seed=seed, batch_size=batch_size, quiet=quiet)
+                 ks=ks, seed=seed, batch_size=batch_size, quiet=quiet, estimator=estimator,
+                 **ais_settings)
+
+
+def _annealed(model, guide, tensors, settings, seed, batch_size, device, quiet):
+    """AIS log p(x) of every point (:func:`~pyrovae.infer.log_px`, ``method="ais"``), batch by
+    batch, seeded with ``rng.tile_seed(seed, 1)`` (importance sampling's particles come from
+    ``seed``: the chains' starting states must not coincide with them)."""
+    n, parts = tensors[0].shape[0], []
+    with rng.seeded(rng.tile_seed(seed, 1), device), tqdm(total=n, desc=f"AIS, {settings['steps']} steps",
+                                        unit="point", disable=True if quiet else None) as bar:
+        for lo in range(0, n, batch_size):
+            batch = tuple(t[lo:lo + batch_size] for t in tensors)
+            parts.append(log_px(model, guide, *batch, method="ais",
+                                num_samples=settings["chains"], steps=settings["steps"],
+                                leapfrog=settings["leapfrog"], step_size=settings["step_size"]))
+            bar.update(batch[0].shape[0])
+    return LogPxResult(**{k: torch.cat([getattr(p, k) for p in parts])
+                          for k in ("value", "stderr", "ess", "elbo", "khat", "acceptance")},
+                       num_samples=settings["chains"], proposal="guide", method="ais",
+                       steps=settings["steps"])
 
 
 def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_y: bool = False,
           num_samples: int = 5000, ks=None, seed: int = 0, batch_size: int = 100,
-          quiet: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+          quiet: bool = False, estimator: str = "is",
+          **ais_settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The rows of ``pyrovae evaluate`` for ``model``/``guide`` on ``tensors`` (the data, then
     the model's other per-data-point arguments): (summary rows, per-data-point rows).
 
@@ -129,6 +164,13 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     prediction per point) gives the fraction of labelled points it predicts right, with the
     binomial standard error.
 
+    With ``estimator="ais"`` a row ``ais_log_px`` adds the AIS estimate of log p(x) (``K`` its
+    chains, ``steps`` its annealing steps; per data point: ``ais_log_px``, ``ais_stderr``,
+    ``ais_ess``, ``acceptance``); with ``"bdmc"`` rows ``bdmc_lower`` and ``bdmc_upper`` follow
+    it, the mean forward and reverse AIS bounds on as many points simulated from the model
+    (:func:`~pyrovae.infer.bdmc`), whose gap bounds the error of AIS with these settings. The
+    ``steps`` column is empty on the other rows.
+
     :param names: the ``run``, ``model``, ``guide``, ``dataset`` and ``split`` columns.
     :param labels: class labels of the points (-1 where unknown), for ``accuracy``.
     :param index: the points' indices in their split (the per-point ``index`` column).
@@ -136,49 +178,88 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
         estimate :math:`\\log p(x \\mid y)` and carry the suffix ``_given_y``.
     :param batch_size: data points per estimator call (the progress bar's step).
     :param quiet: no progress bar (there is none either when stderr is not a terminal).
+
+    Under ``torchrun`` (several processes, :mod:`pyrovae.train.distributed`) each rank scores a
+    contiguous share of the points with draws of its own (rank 0's are those of one process)
+    and every rank returns the rows of all points.
     """
-    ks = check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size)
+    ks = check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size,
+                        estimator=estimator, **ais_settings)
+    settings = {**AIS_DEFAULTS, **ais_settings}
+    seed_given = seed
+    if estimator == "bdmc" and len(tensors) > 1:
+        raise ConfigError("--estimator bdmc simulates data from the model alone, and this model "
+                          "takes other arguments (labels) too: use --estimator ais.")
     suffix = "_given_y" if given_y else ""
     device = program_device(model) or program_device(guide) or tensors[0].device
     tensors = tuple(t.to(device) for t in tensors)
     labels = None if labels is None else labels.to(device)
+    n_all, full = tensors[0].shape[0], tensors
+    world = distributed.current()
+    if world.active:  # this rank scores its share of the points, with its own draws
+        mine = distributed.shard(torch.arange(n_all, device=device), world)
+        tensors = tuple(t[mine] for t in tensors)
+        labels = None if labels is None else labels[mine]
+        index = mine.cpu() if index is None else torch.as_tensor(index)[mine.cpu()]
+        seed = distributed.rank_seed(seed, world)
     n = tensors[0].shape[0]
     start = time.perf_counter()
     parts, rates = [], []
     # every draw comes from the seed, and the caller's random streams are left as they were
-    with rng.seeded(seed, device), tqdm(total=n, desc=f"log p(x), K={num_samples}",
-                                        unit="point", disable=True if quiet else None) as bar:
+    with rng.seeded(seed, device), tqdm(total=n, desc=f"log p(x), K={num_samples}", unit="point",
+                                        disable=True if quiet or not world.main else None) as bar:
         for lo in range(0, n, batch_size):
             batch = tuple(t[lo:lo + batch_size] for t in tensors)
             parts.append(log_px(model, guide, *batch, num_samples=num_samples, ks=ks))
             rates.append(rate_distortion(model, guide, *batch, num_samples=min(num_samples, 100)))
             bar.update(batch[0].shape[0])
-        units = active_units(guide, *tensors)
-    seconds = time.perf_counter() - start
+        units = active_units(guide, *full)  # of every point: on each rank alike
     value = torch.cat([p.value for p in parts])
     rate = torch.cat([r.rate for r in rates])
     recon = -torch.cat([r.distortion for r in rates])
     estimates = [(f"is_log_px{suffix}", num_samples, value)]
     estimates += [(f"iwae{suffix}", k, torch.cat([p.iwae[k] for p in parts])) for k in ks]
     estimates += [(f"elbo{suffix}", 1, torch.cat([p.elbo for p in parts]))]
+    annealed = None
+    if estimator != "is":
+        annealed = _annealed(model, guide, tensors, settings, seed, batch_size, device, quiet)
+        chains, steps = settings["chains"], settings["steps"]
+        estimates += [(f"ais_log_px{suffix}", chains, annealed.value, steps)]
+    if estimator == "bdmc":
+        with rng.seeded(rng.tile_seed(seed, 2), device):  # as many points as this rank scores
+            bounds = bdmc(model, guide, n, num_chains=chains, steps=steps,
+                          leapfrog=settings["leapfrog"], step_size=settings["step_size"],
+                          batch_size=batch_size, progress=not quiet)
+        estimates += [("bdmc_lower", chains, bounds.lower, steps),
+                      ("bdmc_upper", chains, bounds.upper, steps)]
+    seconds = time.perf_counter() - start
     predictions = None
     if isinstance(guide, Classifier) and labels is not None:
         predictions = torch.cat([guide.predict(tensors[0][lo:lo + batch_size])
                                  for lo in range(0, n, batch_size)])
         known = labels >= 0
         estimates += [("accuracy", 1, (predictions[known] == labels[known]).double())]
+    rate_all, recon_all = rate, recon
+    if world.active:
+        estimates = [(name, k, _gathered(values, world), *rest)
+                     for name, k, values, *rest in estimates]
+        rate_all, recon_all = _gathered(rate, world), _gathered(recon, world)
+        seconds = max(distributed.gather(seconds, world))
     common = {
-        "device": str(device), **names, "seed": seed, "n": n,
-        "kl": float(rate.double().mean()), "reconstruction": float(recon.double().mean()),
-        "active_units": math.nan if units.count is None else units.count,
+        "device": str(device), **names, "seed": seed_given, "n": n_all,
+        "kl": float(rate_all.double().mean()), "reconstruction": float(recon_all.double().mean()),
+        "active_units": math.nan if units.count is None else distributed.from_main(units.count,
+                                                                                    world),
         "seconds": seconds, **versions(),
     }
     rows = []
-    for estimator, k, values in estimates:
+    for name, k, values, *steps in estimates:
         mean, stderr = _mean_and_stderr(values)
-        rows.append({**common, "estimator": estimator, "K": k, "n": values.numel(), "mean": mean,
-                     "stderr_of_mean": stderr})
-    summary = pd.DataFrame(rows)[SUMMARY_COLUMNS]
+        rows.append({**common, "estimator": name, "K": k, "steps": steps[0] if steps else None,
+                     "n": values.numel(), "mean": mean, "stderr_of_mean": stderr})
+    summary = pd.DataFrame(rows)
+    summary["steps"] = summary["steps"].astype("Int64")
+    summary = summary[SUMMARY_COLUMNS]
     per_point = pd.concat([p.to_frame() for p in parts], ignore_index=True)
     per_point.insert(0, "index", range(n) if index is None else index.tolist())
     per_point = per_point.rename(columns={"log_px": f"log_px{suffix}"})
@@ -186,9 +267,21 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
         per_point.insert(1, "label", labels.cpu().numpy())
     if predictions is not None:
         per_point.insert(2, "prediction", predictions.cpu().numpy())
+    if annealed is not None:
+        per_point[f"ais_log_px{suffix}"] = annealed.value.cpu().numpy()
+        per_point["ais_stderr"] = annealed.stderr.cpu().numpy()
+        per_point["ais_ess"] = annealed.ess.cpu().numpy()
+        per_point["acceptance"] = annealed.acceptance.cpu().numpy()
     per_point["kl"] = rate.cpu().numpy()
     per_point["reconstruction"] = recon.cpu().numpy()
     for key in ("seed", "split", "run"):
         per_point.insert(0, key, common[key])
     per_point["K"] = num_samples
+    if world.active:
+        per_point = pd.concat(distributed.gather(per_point, world), ignore_index=True)
     return summary, per_point
+
+
+def _gathered(values: torch.Tensor, world) -> torch.Tensor:
+    """``values`` of every rank, in rank order, on this rank's device."""
+    return torch.cat([v.to(values.device) for v in distributed.gather(values.cpu(), world)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from torch import nn
 
 from pyrovae.errors import ConfigError
@@ -18,30 +19,73 @@ ACTIVATIONS = {
     "gelu": nn.GELU,
 }
 
-# The annotation of an activation option: its choices are the keys above.
-Activation = Literal[tuple(ACTIVATIONS)]
+#: Hidden units that are not a pointwise function of a linear layer: :class:`GatedDense`.
+GATED = "gated"
+#: Every choice of an MLP's ``activation`` option.
+ACTIVATION_CHOICES = (*ACTIVATIONS, GATED)
+
+# The annotation of an activation option.
+Activation = Literal[ACTIVATION_CHOICES]
+
+
+class GatedDense(nn.Module):
+    r"""A gated dense layer (Dauphin et al. 2017), the hidden units of Tomczak and Welling's
+    VampPrior networks: :math:`h = (W_1 x + b_1) \odot \sigma(W_2 x + b_2)`.
+
+    :param n_in: input width.
+    :param n_out: output width.
+    """
+
+    def __init__(self, n_in: int, n_out: int):
+        super().__init__()
+        self.h = nn.Linear(n_in, n_out)
+        self.g = nn.Linear(n_in, n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.h(x) * torch.sigmoid(self.g(x))
 
 
 def activation(name: str) -> nn.Module:
-    """A fresh activation module by name (``tanh``, ``relu``, ...)."""
+    """A fresh pointwise activation module by name (``tanh``, ``relu``, ...)."""
+    if name == GATED:
+        raise ConfigError("activation 'gated' makes dense layers gated, so it has no pointwise "
+                          f"form for this network; choose one of: {', '.join(ACTIVATIONS)}.")
     if name not in ACTIVATIONS:
         raise ConfigError(
-            f"unknown activation '{name}'.{suggest(name, ACTIVATIONS)} "
-            f"Choose one of: {', '.join(ACTIVATIONS)}."
+            f"unknown activation '{name}'.{suggest(name, ACTIVATION_CHOICES)} "
+            f"Choose one of: {', '.join(ACTIVATION_CHOICES)}."
         )
     return ACTIVATIONS[name]()
 
 
 def mlp(sizes, act: str = "tanh") -> nn.Sequential:
-    """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]``, ``act`` between layers, linear output.
+    """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]`` with a linear output layer.
 
     :param sizes: layer widths, input first and output last.
-    :param act: activation name used after every hidden layer.
+    :param act: a pointwise activation after every hidden layer, or ``"gated"``: every hidden
+        layer a :class:`GatedDense`.
     """
     sizes = [int(s) for s in sizes]
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        hidden = i < len(sizes) - 2
+        if hidden and act == GATED:
+            layers.append(GatedDense(n_in, n_out))
+            continue
         layers.append(nn.Linear(n_in, n_out))
-        if i < len(sizes) - 2:
+        if hidden:
             layers.append(activation(act))
     return nn.Sequential(*layers)
+
+
+def hidden_mlp(sizes, act: str = "tanh") -> nn.Sequential:
+    """An MLP ``sizes[0] -> ... -> sizes[-1]`` whose last layer is hidden too: :func:`mlp`
+    followed by ``act`` (or, gated, all layers :class:`GatedDense`).
+
+    :param sizes: layer widths, input first and output last.
+    :param act: as for :func:`mlp`.
+    """
+    if act == GATED:
+        sizes = [int(s) for s in sizes]
+        return nn.Sequential(*(GatedDense(a, b) for a, b in zip(sizes[:-1], sizes[1:])))
+    return nn.Sequential(mlp(sizes, act), activation(act))

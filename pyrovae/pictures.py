@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 from pyro import poutine
 
 from pyrovae import io
@@ -61,12 +61,31 @@ def make_grid(images: torch.Tensor, nrow: int, padding: int = 1, pad_value: floa
     return grid
 
 
-def save_png(images: torch.Tensor, path: Path, nrow: int) -> None:
-    """Write ``[N, C, H, W]`` images in [0, 1] as one PNG grid, atomically."""
+def label_rows(image: Image.Image, labels, row_height: int, padding: int = 1) -> Image.Image:
+    """``image`` (a grid of rows ``row_height`` pixels apart) with a white margin on the left
+    where row ``i`` is labelled ``labels[i]`` in black."""
+    draw = ImageDraw.Draw(image)
+    width = int(max(draw.textlength(str(label)) for label in labels)) + 6
+    out = Image.new(image.mode, (image.width + width, image.height), 255 if image.mode == "L"
+                    else (255, 255, 255))
+    out.paste(image, (width, 0))
+    draw = ImageDraw.Draw(out)
+    for i, label in enumerate(labels):
+        top, bottom = draw.textbbox((0, 0), str(label))[1::2]
+        y = padding + i * row_height + (row_height - padding - (bottom - top)) // 2 - top
+        draw.text((3, y), str(label), fill=0 if image.mode == "L" else (0, 0, 0))
+    return out
+
+
+def save_png(images: torch.Tensor, path: Path, nrow: int, row_labels=None) -> None:
+    """Write ``[N, C, H, W]`` images in [0, 1] as one PNG grid, atomically; ``row_labels``
+    (one text per row of the grid) are written in a margin on the left."""
     grid = (make_grid(images.detach().float().cpu(), nrow) * 255).round().to(torch.uint8)
-    array = grid.permute(1, 2, 0).squeeze(-1).numpy()
+    image = Image.fromarray(grid.permute(1, 2, 0).squeeze(-1).numpy())
+    if row_labels:
+        image = label_rows(image, row_labels, images.shape[2] + 1)
     with io.atomic_path(path) as tmp:
-        Image.fromarray(array).save(tmp, format="PNG")
+        image.save(tmp, format="PNG")
 
 
 def save_pictures(model, guide, batch: tuple[torch.Tensor, ...], run_dir: Path,

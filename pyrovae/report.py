@@ -53,8 +53,8 @@ def default_by(table: pd.DataFrame) -> list[str]:
 
 def _check_column(table: pd.DataFrame, column: str, what: str) -> None:
     if column not in table.columns:
-        raise ConfigError(f"{what}: no column '{column}' in the results.{suggest(column, table.columns)}"
-                          f" Columns: {', '.join(table.columns)}.")
+        raise ConfigError(f"{what}: no column '{column}' in the results."
+                          f"{suggest(column, table.columns)} Columns: {', '.join(table.columns)}.")
 
 
 def _filter(table: pd.DataFrame, where) -> pd.DataFrame:
@@ -70,7 +70,8 @@ def _filter(table: pd.DataFrame, where) -> pd.DataFrame:
     return table
 
 
-def summarize(table: pd.DataFrame, by=None, value: str = "mean", where=()) -> tuple[pd.DataFrame, list[str]]:
+def summarize(table: pd.DataFrame, by=None, value: str = "mean",
+              where=()) -> tuple[pd.DataFrame, list[str]]:
     """Mean and standard error across seeds of ``value`` for each group of ``by``.
 
     :param by: grouping columns (default :func:`default_by`); ``split`` and ``estimator`` are
@@ -128,3 +129,69 @@ def markdown(frame: pd.DataFrame, digits: int = 2, fixed=None) -> str:
     for row in frame.itertuples(index=False):
         lines.append("| " + " | ".join(_cell(v, d) for v, d in zip(row, places)) + " |")
     return "\n".join(lines) + "\n"
+
+
+#: The columns of the beta-VAE trade-off table: ``LABEL=ESTIMATOR[:VALUE]`` (VALUE default mean).
+TRADEOFF_COLUMNS = "log p(x)=is_log_px,KL=is_log_px:kl,MIG=mig,DCI=dci_disentanglement"
+
+
+def parse_columns(text: str) -> list[tuple[str, str, str]]:
+    """``"LABEL=ESTIMATOR[:VALUE],..."`` as (label, estimator, value column) triples, e.g.
+    ``"KL=is_log_px:kl"`` -> ``("KL", "is_log_px", "kl")``.
+
+    :raises ConfigError: an item is not of that form, or a label repeats.
+    """
+    columns = []
+    for item in (part.strip() for part in text.split(",")):
+        label, sep, rest = item.partition("=")
+        estimator, _, value = rest.partition(":")
+        if not (sep and label.strip() and estimator.strip()):
+            raise ConfigError(f"--columns item '{item}' is not LABEL=ESTIMATOR[:VALUE]; write "
+                              f"e.g. --columns \"{TRADEOFF_COLUMNS}\".")
+        columns.append((label.strip(), estimator.strip(), value.strip() or "mean"))
+    labels = [c[0] for c in columns]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"--columns repeats a label: {labels}; give each column its own.")
+    return columns
+
+
+def tradeoff(table: pd.DataFrame, by, columns, where=()) -> pd.DataFrame:
+    """A wide table: one row per group of ``by`` (and split), and for each ``(label,
+    estimator, value)`` of ``columns`` the mean and standard error across seeds
+    (:func:`summarize`) of ``value`` on the rows of that estimator, as columns ``label`` and
+    ``label stderr``; ``n_seeds`` is the fewest seeds of any column of the row (0 when a
+    column has no value for that row). :func:`summarize`'s notes, once each, are in
+    ``wide.attrs["notes"]`` (a list of strings worth printing).
+
+    :raises ConfigError: a column's estimator has no rows (naming those there are).
+    """
+    table = _filter(table, where)
+    by = list(by)
+    keys = by + [c for c in ("split",) if c in table.columns and c not in by]
+    wide, notes = None, []
+    for label, estimator, value in columns:
+        part = table[table["estimator"].astype(str) == estimator]
+        if part.empty:
+            raise ConfigError(f"--columns {label}: no rows of estimator '{estimator}'. Estimators "
+                              f"there: {', '.join(sorted(map(str, set(table['estimator']))))}.")
+        summary, found = summarize(part, by=keys + ["estimator"], value=value)
+        notes += [f"{label}: {note}" for note in found]
+        summary = summary[keys + ["n_seeds", "mean", "stderr"]].rename(
+            columns={"mean": label, "stderr": f"{label} stderr", "n_seeds": f"n {label}"})
+        wide = summary if wide is None else wide.merge(summary, on=keys, how="outer")
+    counts = [f"n {label}" for label, _, _ in columns]
+    wide.insert(len(keys), "n_seeds", wide[counts].fillna(0).min(axis=1).astype("int64"))
+    wide = wide.drop(columns=counts).sort_values(keys).reset_index(drop=True)
+    wide.attrs["notes"] = list(dict.fromkeys(notes))
+    return wide
+
+
+def tradeoff_markdown(wide: pd.DataFrame, columns, digits: int = 2) -> str:
+    """:func:`tradeoff`'s table as Markdown, each column's cell ``mean ± stderr``."""
+    labels = [label for label, _, _ in columns]
+    frame = wide.drop(columns=[f"{label} stderr" for label in labels])
+    for label in labels:
+        frame[label] = [_cell(m, digits) + (f" ± {_cell(s, digits)}" if not math.isnan(s) else "")
+                        if not math.isnan(m) else "" for m, s in zip(wide[label],
+                                                                     wide[f"{label} stderr"])]
+    return markdown(frame, digits=digits, fixed=[])

@@ -15,15 +15,18 @@ from filelock import FileLock
 from pyrovae import io
 from pyrovae.errors import ConfigError
 
-
-#: The columns of an evaluation's rows (``pyrovae evaluate``), in order.
+#: The columns of an evaluation's rows (``pyrovae evaluate``), in order; ``steps`` (annealing
+#: steps) is empty but on AIS and BDMC rows.
 SUMMARY_COLUMNS = [
-    "run", "model", "guide", "dataset", "split", "estimator", "K", "seed", "n", "mean",
+    "run", "model", "guide", "dataset", "split", "estimator", "K", "steps", "seed", "n", "mean",
     "stderr_of_mean", "kl", "reconstruction", "active_units", "seconds", "device",
     "pyrovae_version", "pyro_version", "torch_version",
 ]
 #: The columns a sweep adds after them, before its tag and swept-key columns.
 RUN_COLUMNS = ["train_seed", "config_hash", "epochs", "best_epoch", "train_seconds"]
+#: Columns added after files were written without them: a file that lacks only these gets them,
+#: empty in its rows, when rows are appended to it.
+ADDED_COLUMNS = ("steps",)
 
 
 def header(path: str | Path) -> list[str] | None:
@@ -42,13 +45,33 @@ def check_columns(path: str | Path, columns) -> None:
     :raises ConfigError: naming the columns missing there and those not in ``columns``.
     """
     found, columns = header(path), list(columns)
-    if found is not None and found != columns:
+    if found is not None and found != columns and not _upgradable(found, columns):
         missing = [c for c in columns if c not in found]
         extra = [c for c in found if c not in columns]
         raise ConfigError(
             f"{path} has other columns than the rows to append (missing there: "
             f"{missing or 'none'}; not in these rows: {extra or 'none'}; or another order); it was "
             f"left as it was. Write to another file (--out, or out = ... in a sweep file).")
+
+
+def _upgradable(found: list[str], columns: list[str]) -> bool:
+    """``found`` is ``columns`` without some of the :data:`ADDED_COLUMNS`."""
+    return found == [c for c in columns if c in found or c not in ADDED_COLUMNS]
+
+
+def _with_columns(path: Path, columns: list[str]) -> bytes:
+    """The CSV at ``path`` rewritten to ``columns``, the columns it lacks empty; every other
+    field stays the text it was."""
+    out = _io.StringIO()
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        found = next(reader)
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for row in reader:
+            values = dict(zip(found, row))
+            writer.writerow([values.get(c, "") for c in columns])
+    return out.getvalue().encode()
 
 
 @contextmanager
@@ -76,6 +99,8 @@ def append_rows(path: str | Path, rows: pd.DataFrame, *, unless_present: Sequenc
 
     :param unless_present: key columns: a row whose values in them (as text) equal those of a
         row already in the file is not appended.
+    A file written before some :data:`ADDED_COLUMNS` gets them, empty in its rows.
+
     :returns: the number of rows appended.
     :raises ConfigError: the existing file has other columns; it is left untouched.
     """
@@ -83,7 +108,9 @@ def append_rows(path: str | Path, rows: pd.DataFrame, *, unless_present: Sequenc
     buffer = _io.StringIO()
     with locked(path):
         check_columns(path, rows.columns)
-        old = path.read_bytes() if header(path) is not None else b""
+        found = header(path)
+        old = b"" if found is None else path.read_bytes() if found == list(rows.columns) else \
+            _with_columns(path, list(rows.columns))
         if old and unless_present:
             held = set(_keys(pd.read_csv(path, usecols=list(unless_present), dtype=str),
                              unless_present))

@@ -2,7 +2,8 @@
 
 A run directory holds ``config.toml`` (the resolved config), ``checkpoint.pt`` (the last epoch,
 for ``--resume``), ``best.pt`` (weights at the best valid ELBO), ``history.csv``,
-``samples.png`` and ``reconstructions.png``.
+``samples.png`` and ``reconstructions.png``, and TensorBoard event files with
+``train.log = ["tensorboard"]``.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from pyrovae.errors import (
 )
 from pyrovae.pictures import save_pictures
 from pyrovae.protocols import LabelledModel
-from pyrovae.train import checkpoint, session
-from pyrovae.train.params import Parameters
+from pyrovae.train import checkpoint, distributed, session
 from pyrovae.train.loop import Diverged
+from pyrovae.train.params import Parameters
+from pyrovae.train.tensorboard import make_loggers
 
 
 @dataclass
@@ -193,7 +195,8 @@ def train(cfg: config.Config, run_dir, *, resume: bool = False, quiet: bool = Fa
     """Train the run ``cfg`` into ``run_dir`` (continuing its checkpoint when ``resume``).
 
     Seeds every generator with ``cfg.seed`` first. Returns ``{"paths": [...], "state": TrainState,
-    "built": Built}``.
+    "built": Built}``. Launched by ``torchrun``, it trains in every process
+    (:mod:`pyrovae.train.distributed`); rank 0 writes the files and returns their paths.
 
     :raises ConfigError: ``run_dir`` cannot be written, already holds a run (without
         ``resume``), or holds more epochs than ``cfg.train.epochs`` (with ``resume``).
@@ -202,6 +205,7 @@ def train(cfg: config.Config, run_dir, *, resume: bool = False, quiet: bool = Fa
     """
     run_dir = Path(run_dir)
     io.check_writable(run_dir, "the run directory", directory=True)
+    distributed.join(resolve_device(device or cfg.device))
     if not resume and (run_dir / "checkpoint.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
                           f"or write a new run with another --out.")
@@ -225,15 +229,24 @@ def _train(cfg: config.Config, run_dir: Path, *, resume: bool, quiet: bool, data
                       *train_x[1:], dataset=built.data.name)
     checks.check_fits(built.model, name, "valid", *valid_x, dataset=built.data.name)
     valid_x = tuple(v.to(built.device) for v in valid_x)
-    pyro.set_rng_seed(cfg.seed)  # training draws from the seed, as pyrovae.fit's does
+    world = distributed.current()
+    loggers = make_loggers(cfg.train.log if world.main else [], run_dir, model=built.model,
+                           guide=built.guide, valid=valid_x, seed=cfg.seed)
+    # training draws from the seed, as pyrovae.fit's does (each rank its own stream)
+    distributed.set_rng_seed(cfg.seed, world)
     try:
         trained = session.train_pair(
             built.model, built.guide, train_x, valid_x, cfg.train, identity=built.identity,
             seed=cfg.seed, run_dir=run_dir, resume=resume, quiet=quiet, device=built.device,
             dynamic_binarize=built.data.dynamic_binarize, record={"config": cfg.to_dict()},
-            files={"config.toml": config.dumps(cfg)})
+            files={"config.toml": config.dumps(cfg)}, callbacks=loggers)
     except Diverged as e:
         raise _diverged(e, cfg, run_dir) from None
+    finally:
+        for logger in loggers:
+            logger.close()
+    if not world.main:
+        return {"paths": [], "state": trained.state, "built": built}
     pictures = save_pictures(built.model.eval(), built.guide.eval(), valid_x, run_dir, seed=cfg.seed)
     paths = [run_dir / "config.toml", *trained.paths, *pictures]
     return {"paths": paths, "state": trained.state, "built": built}

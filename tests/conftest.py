@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pyro
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,3 +33,13 @@ def _seed_and_clean_param_store():
 def _cache_in_tmp(tmp_path_factory, monkeypatch):
     """Keep dataset caches out of the user's home during tests."""
     monkeypatch.setenv("PYROVAE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def device() -> torch.device:
+    """The device of the device-relevant tests: ``$PYROVAE_TEST_DEVICE`` (default cpu), e.g.
+    ``PYROVAE_TEST_DEVICE=cuda python -m pytest``; skipped where that device is absent."""
+    name = os.environ.get("PYROVAE_TEST_DEVICE", "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        pytest.skip(f"PYROVAE_TEST_DEVICE={name}, but torch sees no CUDA device")
+    return torch.device(name)

@@ -84,8 +84,8 @@ def test_config_without_data_is_refused(tmp_path, capsys, text):
     path = tmp_path / "c.toml"
     path.write_text(text)
     _refused(["train", str(path), "--out", str(tmp_path / "run")], capsys, tmp_path,
-             "has no [data] table", 'Add [data] name = "..." with one of: binarized_mnist, file, '
-                                    "mnist, sprites.")
+             "has no [data] table", 'Add [data] name = "..." with one of: binarized_mnist, '
+                                    "dsprites, file, mnist, sprites.")
 
 
 def test_a_value_with_a_newline_is_written_as_valid_toml(tmp_path, capsys):

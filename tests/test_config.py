@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from pyrovae import config
+from pyrovae.data import dataset_names
 from pyrovae.errors import ConfigError
 from pyrovae.sweep.points import resolve
 
@@ -64,8 +65,9 @@ def test_config_file_must_name_its_dataset(tmp_path, text):
     with pytest.raises(ConfigError) as info:
         config.load(path)
     assert str(info.value) == (f"config file '{path}' has no [data] table, so it names no dataset. "
-                               f'Add [data] name = "..." with one of: binarized_mnist, file, '
-                               f"mnist, sprites.")
+                               f'Add [data] name = "..." with one of: '
+                               f"{', '.join(dataset_names())}.")
+    assert {"binarized_mnist", "file", "mnist", "sprites"} <= set(dataset_names())
     assert config.load(path, ["data.name=sprites"]).data == {"name": "sprites"}
 
 
@@ -80,7 +82,8 @@ def test_overrides_parse_toml_values(tmp_path):
         config.load(path, ["train.lr"])
 
 
-SHIPPED = sorted([*(REPO / "configs").glob("*.toml"), *(REPO / "configs" / "zoo").glob("*.toml")])
+SHIPPED = sorted([*(REPO / "configs").glob("*.toml"), *(REPO / "configs" / "zoo").glob("*.toml"),
+                  *(REPO / "configs" / "papers").glob("*.toml")])
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
@@ -131,3 +134,31 @@ def test_missing_and_invalid_files(tmp_path):
     bad.write_text("[train\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         config.load(bad)
+
+
+def test_options_added_later_leave_the_identity_of_earlier_runs_alone():
+    cfg = config.from_dict({"data": {"name": "sprites"}})
+    assert set(config.LATER_TRAIN_KEYS).isdisjoint(config.decisive(cfg)["train"])
+    assert config.config_hash(cfg) == config.config_hash(config.from_dict(
+        {"data": {"name": "sprites"}, "train": {"init": "default", "adam_eps": 1e-8}}))
+    changed = config.from_dict({"data": {"name": "sprites"}, "train": {"init": "he"}})
+    assert config.decisive(changed)["train"]["init"] == "he"
+    assert config.config_hash(changed) != config.config_hash(cfg)
+
+
+def test_live_logs_never_change_a_runs_identity():
+    plain = config.from_dict({"data": {"name": "sprites"}})
+    logged = config.from_dict({"data": {"name": "sprites"}, "train": {"log": ["tensorboard"]}})
+    assert config.config_hash(plain) == config.config_hash(logged)
+    assert config.decisive(plain) == config.decisive(logged)
+    with pytest.raises(ConfigError, match="train.log"):
+        config.from_dict({"train": {"log": ["wandb"]}})
+
+
+def test_stages_are_checked_when_read():
+    with pytest.raises(ConfigError, match="lr_stages must be a list of lists"):
+        config.from_dict({"train": {"lr_schedule": "staged", "lr_stages": [1, 2]}})
+    with pytest.raises(ConfigError, match="needs train.lr_stages"):
+        config.from_dict({"train": {"lr_schedule": "staged"}})
+    cfg = config.from_dict({"train": {"lr_schedule": "staged", "lr_stages": [[3, 1e-3]]}})
+    assert cfg.train.lr_stages == [[3.0, 1e-3]]

@@ -2,10 +2,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from pyrovae import config, evaluation, results, run
 from pyrovae.cli import main
 from pyrovae.errors import ConfigError
+from pyrovae.metrics.scores import METRIC_NAMES
 
 TINY = {
     "data": {"name": "sprites", "num_train": 400, "num_valid": 100, "num_test": 60},
@@ -50,6 +52,31 @@ def test_evaluate_appends_tidy_rows(run_dir, tmp_path, capsys):
                                   table.drop(columns="seconds"))
 
 
+def test_evaluate_adds_ais_and_bdmc_rows(run_dir, tmp_path, capsys):
+    out, points = tmp_path / "results.csv", tmp_path / "points.csv"
+    args = ["evaluate", str(run_dir), "--num-samples", "20", "--ks", "1", "--limit", "8",
+            "--estimator", "bdmc", "--chains", "2", "--steps", "6", "--leapfrog", "2",
+            "--out", str(out), "--per-datapoint", str(points), "--quiet", "--seed", "2"]
+    assert main(args) == 0
+    assert "steps" in capsys.readouterr().out
+    table = pd.read_csv(out)
+    assert list(table.columns) == results.SUMMARY_COLUMNS
+    assert list(table["estimator"]) == ["is_log_px", "iwae", "elbo", "ais_log_px", "bdmc_lower",
+                                        "bdmc_upper"]
+    assert list(table["K"]) == [20, 1, 1, 2, 2, 2]
+    assert table["steps"].isna().tolist() == [True] * 3 + [False] * 3
+    assert (table["steps"].dropna() == 6).all() and (table["seed"] == 2).all()
+    by = table.set_index("estimator")["mean"]
+    assert by["ais_log_px"] > by["elbo"] and by["bdmc_lower"] < by["bdmc_upper"]
+    per_point = pd.read_csv(points)
+    assert per_point["ais_log_px"].mean() == pytest.approx(by["ais_log_px"])
+    assert per_point["acceptance"].between(0, 1).all() and (per_point["ais_ess"] >= 1).all()
+    plain = tmp_path / "plain.csv"
+    assert main(["evaluate", str(run_dir), "--num-samples", "5", "--ks", "1", "--limit", "4",
+                 "--out", str(plain), "--quiet"]) == 0
+    assert pd.read_csv(plain)["steps"].isna().all()
+
+
 def snapshot(*dirs) -> dict:
     """Every file under ``dirs`` (links followed) with its bytes."""
     return {p: p.read_bytes() for d in dirs for p in sorted(Path(d).rglob("*")) if p.is_file()}
@@ -86,6 +113,10 @@ def refused(args, capsys, *dirs) -> str:
     (["--ks", "0,1"], "--ks must be a list of whole numbers >= 1; got [0, 1]."),
     (["--ks", "1,50"], "--ks [50] must lie in 1..10 (--num-samples)"),
     (["--ks", "1,x"], "--ks '1,x' is not a comma-separated list of integers"),
+    (["--estimator", "ais", "--steps", "0"], "--steps must be a whole number >= 1; got 0."),
+    (["--estimator", "ais", "--chains", "0"], "--chains must be a whole number >= 1; got 0."),
+    (["--estimator", "bdmc", "--leapfrog", "0"], "--leapfrog must be a whole number >= 1; got 0."),
+    (["--estimator", "ais", "--step-size", "0"], "--step-size must be a finite number > 0"),
 ])
 def test_bad_evaluate_options_are_refused_before_loading(run_dir, tmp_path, capsys, no_work,
                                                          options, message):
@@ -169,3 +200,30 @@ def test_limit_takes_points_spread_over_the_split(run_dir):
     labels = built.data.labels.get("test")
     if labels is not None:
         assert per_point["label"].tolist() == labels[[0, 20, 39, 59]].tolist()
+
+
+def test_evaluate_adds_one_row_per_disentanglement_metric(run_dir, tmp_path, capsys):
+    out = tmp_path / "results.csv"
+    args = ["evaluate", str(run_dir), "--num-samples", "10", "--ks", "1", "--metrics",
+            "disentanglement", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    table = pd.read_csv(out)
+    metrics = table[~table["estimator"].isin(["is_log_px", "iwae", "elbo"])]
+    assert list(metrics["estimator"]) == list(METRIC_NAMES)
+    assert metrics["mean"].between(0, 1).all() and (metrics["K"] == 1).all()
+    assert list(table.columns) == results.SUMMARY_COLUMNS
+
+
+def test_metrics_on_data_without_factors_are_refused_before_scoring(tmp_path, capsys):
+    torch.save({s: torch.bernoulli(torch.full((40, 4), 0.5)) for s in ("train", "valid", "test")},
+               tmp_path / "d.pt")
+    plain = tmp_path / "plain"
+    run.train(config.from_dict({**TINY, "data": {"name": "file", "path": str(tmp_path / "d.pt")}}),
+              plain, quiet=True)
+    out = tmp_path / "results.csv"
+    err = refused(["evaluate", str(plain), "--metrics", "disentanglement", "--out", str(out)],
+                  capsys, tmp_path)
+    assert "factor" in err and not out.exists()
+    assert "unknown metric set 'disentanglment'" in refused(
+        ["evaluate", str(plain), "--metrics", "disentanglment", "--out", str(out)], capsys,
+        tmp_path)

@@ -104,3 +104,59 @@ def test_report_refuses_to_write_markdown_over_the_results(tmp_path, capsys, mon
     assert err.count("\n") == 1
     assert err.startswith(f"pyrovae report: error: --md {md} is the file of RESULTS (results.csv)")
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def beta_results() -> pd.DataFrame:
+    rows = []
+    for beta in (1.0, 4.0):
+        for seed in range(3):
+            common = {"run": f"b{beta}-{seed}", "split": "test", "train_seed": seed,
+                      "train.beta": beta, "seed": 0}
+            rows.append({**common, "estimator": "is_log_px", "K": 1000,
+                         "mean": -80.0 * beta - seed, "kl": 20.0 / beta + seed})
+            rows.append({**common, "estimator": "mig", "K": 1, "mean": 0.1 * beta + 0.01 * seed,
+                         "kl": math.nan})
+    return pd.DataFrame(rows)
+
+
+def test_tradeoff_table_has_one_row_per_beta_and_a_column_per_metric():
+    columns = report.parse_columns("log p(x)=is_log_px, KL=is_log_px:kl, MIG=mig")
+    assert columns == [("log p(x)", "is_log_px", "mean"), ("KL", "is_log_px", "kl"),
+                       ("MIG", "mig", "mean")]
+    wide = report.tradeoff(beta_results(), ["train.beta"], columns)
+    assert list(wide.columns) == ["train.beta", "split", "n_seeds", "log p(x)", "log p(x) stderr",
+                                  "KL", "KL stderr", "MIG", "MIG stderr"]
+    assert list(wide["train.beta"]) == [1.0, 4.0] and list(wide["n_seeds"]) == [3, 3]
+    first = wide.iloc[0]
+    assert first["log p(x)"] == pytest.approx(-81.0) and first["KL"] == pytest.approx(21.0)
+    assert first["MIG stderr"] == pytest.approx(0.01 / math.sqrt(3))
+    text = report.tradeoff_markdown(wide, columns, digits=2)
+    assert "| -81.00 ± 0.58 | 21.00 ± 0.58 | 0.11 ± 0.01 |" in text
+    assert text.splitlines()[0] == "| train.beta | split | n_seeds | log p(x) | KL | MIG |"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("MIG", "not LABEL=ESTIMATOR"), ("MIG=mig,MIG=sap", "repeats a label")])
+def test_tradeoff_columns_are_checked(text, message):
+    with pytest.raises(ConfigError, match=message):
+        report.parse_columns(text)
+
+
+def test_tradeoff_names_a_missing_estimator():
+    with pytest.raises(ConfigError, match="no rows of estimator 'sap'. Estimators there: "
+                                          "is_log_px, mig"):
+        report.tradeoff(beta_results(), ["train.beta"], [("SAP", "sap", "mean")])
+
+
+def test_cli_reports_and_plots_the_tradeoff_of_a_sweep(tmp_path, capsys):
+    csv = tmp_path / "beta.csv"
+    beta_results().to_csv(csv, index=False)
+    columns = "log p(x)=is_log_px,KL=is_log_px:kl,MIG=mig"
+    assert main(["report", str(csv), "--columns", columns]) == 0
+    out = capsys.readouterr().out
+    assert "| -81.00 ± 0.58 | 21.00 ± 0.58 | 0.11 ± 0.01 |" in out
+    assert "| -81.00 ± 0.58 |" in (tmp_path / "beta.md").read_text()
+    assert main(["plot", str(csv), "--columns", columns, "--out", str(tmp_path / "f.png")]) == 0
+    assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["report", str(csv), "--columns", "default"]) == 2  # no DCI rows here
+    assert "no rows of estimator 'dci_disentanglement'" in capsys.readouterr().err

@@ -117,6 +117,39 @@ def test_new_split_reuses_trained_runs(finished, tmp_path):
                                   check_exact=True)
 
 
+def test_metrics_add_one_row_per_metric_to_reused_runs(finished, tmp_path):
+    from pyrovae.metrics import METRIC_NAMES
+
+    tmp, _, csv = finished
+    out = tmp_path / "metrics.csv"
+    sweep = write_sweep(tmp_path)
+    sweep.write_text(sweep.read_text().replace("seeds = [0, 1]", "seeds = [0]")
+                     .replace("limit = 50", 'limit = 50\nmetrics = ["disentanglement"]'))
+    lines = []
+    report = run_sweep(load_plan(sweep, out=out, runs_dir=tmp / "runs"), log=lines.append)
+    assert report["ran"] == 2 and all(" reused " in line for line in lines[1:])
+    table = pd.read_csv(out)
+    for _, rows in table.groupby("run"):
+        assert list(rows["estimator"]) == ["is_log_px", "iwae", "iwae", "elbo", *METRIC_NAMES]
+        scores = rows.iloc[4:]
+        assert (scores["K"] == 1).all() and (scores["n"] == 60).all()
+        assert scores["mean"].between(0, 1).all()
+    assert run_sweep(load_plan(sweep, out=out, runs_dir=tmp / "runs"), log=lines.append)[
+        "ran"] == 0
+
+
+def test_metrics_on_a_dataset_without_factors_are_refused_before_any_work(tmp_path, capsys):
+    sweep = write_sweep(tmp_path)
+    text = "".join(line for line in sweep.read_text().splitlines(keepends=True)
+                   if not line.startswith('"data.num_'))
+    sweep.write_text(text.replace("[set]\n", '[set]\n"data.name" = "mnist"\n')
+                     .replace("limit = 50", 'limit = 50\nmetrics = ["disentanglement"]'))
+    assert main(["sweep", str(sweep)]) == 2
+    err = capsys.readouterr().err
+    assert "evaluate.metrics: dataset 'mnist' carries no ground-truth factors" in err
+    assert err.count("\n") == 1 and not (tmp_path / "runs").exists()
+
+
 def _sweep_process(sweep: Path, cwd: Path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "pyrovae", "sweep", str(sweep)], cwd=cwd, env=env,
@@ -182,6 +215,20 @@ def test_jobs_run_points_in_processes_with_the_same_rows(finished, tmp_path):
     # workers run 1 torch thread each (2 cores / 2 jobs): sums may differ in the last bits
     pd.testing.assert_frame_equal(comparable(tmp_path / "results.csv"), expected, check_exact=False,
                                   rtol=1e-6)
+
+
+def test_submitit_local_jobs_give_the_rows_of_jobs_1(finished, tmp_path, capsys):
+    pytest.importorskip("submitit")
+    sweep = write_sweep(tmp_path)
+    sweep.write_text(sweep.read_text().replace("seeds = [0, 1]", "seeds = [1]")
+                     + f'\n[executor]\ntime = 10\nfolder = "{tmp_path / "jobs"}"\n')
+    assert main(["sweep", str(sweep), "--executor", "local", "--jobs", "2"]) == 0
+    assert "as local submitit jobs" in capsys.readouterr().out
+    expected = comparable(finished[2])
+    expected = expected[expected["train_seed"] == 1].reset_index(drop=True)
+    pd.testing.assert_frame_equal(comparable(tmp_path / "results.csv"), expected, check_exact=False,
+                                  rtol=1e-6)
+    assert any((tmp_path / "jobs").iterdir())  # the jobs' logs
 
 
 def test_a_failing_point_is_reported_and_the_others_are_kept(tmp_path, capsys):
@@ -283,6 +330,9 @@ def test_sweep_refuses_a_csv_of_other_columns_before_training(tmp_path, capsys):
     (("limit = 50", "limit = 0"), "evaluate.limit must be a whole number >= 1; got 0."),
     (("limit = 50", "seed = -1"), "evaluate.seed must be a whole number in 0..4294967295"),
     (("seeds = [0, 1]", "seeds = [0, 0]"), "repeat a seed"),
+    (("limit = 50", 'metrics = ["mig"]'), "evaluate.metrics: unknown metric set 'mig'."),
+    (("[evaluate]", "[executor]\ntime = 0\n[evaluate]"), "executor.time must be a whole number"),
+    (("[evaluate]", "[executor]\nqueue = 1\n[evaluate]"), "unknown key 'queue' in [executor]"),
 ])
 def test_bad_sweep_files_are_clear_errors(tmp_path, capsys, edit, message):
     sweep = write_sweep(tmp_path)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from pyrovae.data.factors import WITH_FACTORS, Factor
 from pyrovae.data.splitting import spread_indices
 from pyrovae.errors import DataError
 from pyrovae.options import suggest
@@ -23,6 +24,8 @@ class Dataset:
         :data:`MISSING_LABEL` marks an unlabelled point (``data.num_labelled``).
     :param factors: split -> float32 ``[N, F]`` ground-truth generative factors, or ``{}``.
     :param factor_names: names of the ``F`` factor columns, or ``()``.
+    :param factor_table: the ``F`` factors' names, sizes and binning (:class:`Factor`), for
+        the disentanglement metrics; ``()`` when the factors are not known to be discrete.
     :param event_shape: shape of one data point, e.g. ``(1, 28, 28)``.
     :param binary: every value in every split is exactly 0 or 1.
     :param dynamic_binarize: the trainer draws ``torch.bernoulli(x)`` afresh for each batch.
@@ -40,6 +43,7 @@ class Dataset:
     dynamic_binarize: bool = False
     num_classes: int = 0
     source: str = ""
+    factor_table: tuple[Factor, ...] = ()
 
     def split(self, name: str) -> torch.Tensor:
         """The data tensor of split ``name``.
@@ -53,6 +57,20 @@ class Dataset:
                 f"Use one of: {', '.join(self.splits)}."
             )
         return self.splits[name]
+
+    def factor_classes(self, split: str) -> torch.Tensor:
+        """The factors of ``split`` as int64 class indices ``[N, F]`` (see :attr:`factor_table`).
+
+        :raises DataError: the dataset carries no factor table, or none for ``split``.
+        """
+        if not self.factor_table:
+            raise DataError(f"dataset '{self.name}' carries no factors with known sizes. Datasets "
+                            f"that do: {WITH_FACTORS}.")
+        self.split(split)
+        if split not in self.factors:
+            raise DataError(f"dataset '{self.name}' has no factors for its {split} split.")
+        values = self.factors[split]
+        return torch.stack([f.classes(values[:, i]) for i, f in enumerate(self.factor_table)], 1)
 
     def to(self, device) -> Dataset:
         """A copy with every tensor (data, labels, factors) moved to ``device``.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from pyrovae.data import binarized_mnist, mnist, sprites, tensor_file
+from pyrovae.data import binarized_mnist, dsprites, mnist, sprites, tensor_file
 from pyrovae.data.dataset import Dataset
 from pyrovae.data.labelled import keep_labels
 from pyrovae.data.paths import default_cache_dir, default_data_dir
@@ -19,6 +19,7 @@ LOADERS = {
     "binarized_mnist": binarized_mnist.load,
     "mnist": mnist.load,
     "sprites": sprites.load,
+    "dsprites": dsprites.load,
     "file": tensor_file.load,
 }
 

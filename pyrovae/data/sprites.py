@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from pyrovae.data.dataset import Dataset
+from pyrovae.data.factors import Factor
 from pyrovae.data.shapes import SHAPES
 from pyrovae.options import PositiveInt
 
@@ -19,6 +20,16 @@ MAX_RADIUS = 10.0  # pixels: radius of the disc holding a shape of scale 1
 MIN_SCALE = 0.6
 MARGIN = 1.0  # pixels kept empty at the border, so no shape is ever clipped
 SPLITS = ("train", "valid", "test")
+#: The factors as the disentanglement metrics see them: the shape's class, and the continuous
+#: factors cut into equal-width bins of their ranges (rotation: 8 bins of 45 degrees; as in
+#: dSprites, a shape with rotational symmetry looks the same in several of them).
+FACTORS = (
+    Factor("shape", len(SHAPES)),
+    Factor("scale", 6, MIN_SCALE, 1.0),
+    Factor("rotation", 8, 0.0, 2 * math.pi),
+    Factor("pos_x", 8, 0.0, 1.0),
+    Factor("pos_y", 8, 0.0, 1.0),
+)
 
 
 def split_generator(seed: int, split: str) -> torch.Generator:
@@ -95,6 +106,7 @@ def load(
         labels={split: f[:, 0].long() for split, f in factors.items()},
         factors=factors,
         factor_names=FACTOR_NAMES,
+        factor_table=FACTORS,
         event_shape=(1, CANVAS, CANVAS),
         binary=True,
         num_classes=len(SHAPES),

@@ -11,6 +11,7 @@ import torch
 
 from pyrovae import io
 from pyrovae.data.dataset import Dataset
+from pyrovae.data.factors import categorical
 from pyrovae.data.splitting import split_indices
 from pyrovae.data.validate import check_finite, is_binary
 from pyrovae.errors import ConfigError, DataError
@@ -22,6 +23,7 @@ NPY_MAGIC = b"\x93NUMPY"
 LAYOUTS = (
     "one array [N, ...] (split for you), or arrays named train, valid and test "
     "[+ train_labels, valid_labels, test_labels of integer class labels [N]]"
+    "[+ train_factors, valid_factors, test_factors of integer factor classes [N, F]]"
 )
 
 
@@ -180,6 +182,29 @@ def to_labels(y, what: str, count: int) -> torch.Tensor:
     return labels
 
 
+def to_factors(arrays: dict, path: Path, splits: dict) -> dict[str, torch.Tensor]:
+    """The ``<split>_factors`` arrays as float32 class indices ``[N, F]``: none or all three
+    splits, non-negative integers, one row per data point and the same F columns in each."""
+    given = [s for s in SPLITS if f"{s}_factors" in arrays]
+    if not given:
+        return {}
+    if len(given) < len(SPLITS):
+        raise DataError(f"'{path}' holds factors for {', '.join(given)} only; give "
+                        f"train_factors, valid_factors and test_factors, or none.")
+    factors = {}
+    for split in SPLITS:
+        f = arrays[f"{split}_factors"]
+        shape = tuple(f.shape)
+        if (not _is_integer(f) or len(shape) != 2 or shape[0] != len(splits[split])
+                or shape[1] != tuple(arrays["train_factors"].shape)[-1]
+                or (f.size if isinstance(f, np.ndarray) else f.numel()) == 0 or int(f.min()) < 0):
+            raise DataError(f"array '{split}_factors' in '{path}' must hold non-negative integer "
+                            f"factor classes [N, F] (N = {len(splits[split])} points, F as in "
+                            f"train_factors); got {f.dtype} of shape {shape}.")
+        factors[split] = torch.as_tensor(f).to(torch.float32)
+    return factors
+
+
 def _fractions(valid_fraction, test_fraction) -> tuple[float, float]:
     for name, value in (("valid_fraction", valid_fraction), ("test_fraction", test_fraction)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
@@ -208,9 +233,10 @@ def _split_single(data: torch.Tensor, path: Path, seed: int, fractions: tuple) -
 
 def _check_names(path: Path, arrays: dict) -> None:
     """Raise :class:`DataError` unless ``arrays`` holds train, valid and test, and nothing but
-    them and their labels."""
+    them, their labels and their factors."""
     missing = [split for split in SPLITS if split not in arrays]
-    unknown = sorted(set(arrays) - set(SPLITS) - {f"{s}_labels" for s in SPLITS}, key=str)
+    extras = {f"{s}_{kind}" for s in SPLITS for kind in ("labels", "factors")}
+    unknown = sorted(set(arrays) - set(SPLITS) - extras, key=str)
     if not arrays:
         raise DataError(f"'{path}' holds no arrays. Save {LAYOUTS}.")
     if missing or unknown:
@@ -234,7 +260,9 @@ def load(
     """Data from the user's file ``path`` (relative paths are taken from the working directory).
 
     A lone array is split by a permutation drawn with ``seed``; arrays named train/valid/test
-    are used as they are, with optional ``<split>_labels``.
+    are used as they are, with optional ``<split>_labels`` and ``<split>_factors`` (the
+    ground-truth factors as integer classes ``[N, F]``, named ``factor_0``... with sizes
+    the largest class + 1, for the disentanglement metrics).
 
     :param data_dir: unused.
     :param cache_dir: unused.
@@ -249,7 +277,8 @@ def load(
     if len(arrays) == 1 and not set(arrays) & set(SPLITS):
         [(key, array)] = arrays.items()
         splits = _split_single(to_data(array, f"array '{key}' in '{path}'"), path, seed, fractions)
-        labels, how = {}, f"; split by a permutation with seed={seed}, fractions {fractions}"
+        labels, factors = {}, {}
+        how = f"; split by a permutation with seed={seed}, fractions {fractions}"
     else:
         _check_names(path, arrays)
         splits = {s: to_data(arrays[s], f"array '{s}' in '{path}'") for s in SPLITS}
@@ -258,13 +287,17 @@ def load(
             for s in SPLITS
             if f"{s}_labels" in arrays
         }
-        how = ""
+        factors, how = to_factors(arrays, path, splits), ""
+    sizes = [int(max(f[:, i].max() for f in factors.values())) + 1
+             for i in range(next(iter(factors.values())).shape[1])] if factors else []
+    names = tuple(f"factor_{i}" for i in range(len(sizes)))
     return Dataset(
         name=NAME,
         splits=splits,
         labels=labels,
-        factors={},
-        factor_names=(),
+        factors=factors,
+        factor_names=names,
+        factor_table=categorical(names, sizes),
         event_shape=tuple(splits["train"].shape[1:]),
         binary=all(is_binary(x) for x in splits.values()),
         num_classes=max((int(y.max()) + 1 for y in labels.values()), default=0),

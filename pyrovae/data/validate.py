@@ -85,7 +85,8 @@ def validate_dataset(dataset: Dataset) -> Dataset:
     """Return ``dataset`` unchanged after checking it, or raise :class:`DataError`.
 
     Checks: at least one split; float32 data ``[N, *event_shape]`` with ``N >= 1``; no NaN or
-    Inf; ``binary`` holds; labels int64 ``[N]`` in ``0..num_classes-1``; factors ``[N, F]``.
+    Inf; ``binary`` holds; labels int64 ``[N]`` in ``0..num_classes-1``; factors ``[N, F]``, with
+    a factor table of the same names.
 
     :param dataset: the dataset a loader built.
     """
@@ -105,4 +106,8 @@ def validate_dataset(dataset: Dataset) -> Dataset:
         _check_labels(dataset, split, y, fix)
     for split, f in dataset.factors.items():
         _check_factors(dataset, split, f, fix)
+    names = tuple(f.name for f in dataset.factor_table)
+    if dataset.factor_table and names != tuple(dataset.factor_names):
+        raise DataError(f"dataset '{dataset.name}' has a factor table of {list(names)} but factor "
+                        f"names {list(dataset.factor_names)}; they must agree. {fix}")
     return dataset

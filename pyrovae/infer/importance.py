@@ -1,4 +1,5 @@
-"""Importance-sampled :math:`\\log p(x)` per data point, with its error and diagnostics."""
+"""Importance-sampled (or annealed, :mod:`.ais`) :math:`\\log p(x)` per data point, with its
+error and diagnostics."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from pyrovae.infer import batching
+from pyrovae.infer import ais, batching, rng
 from pyrovae.infer.stream import LogWeightStream
 from pyrovae.infer.tiles import iter_tiles
 
@@ -22,8 +23,12 @@ class LogPxResult:
     :param elbo: :math:`\\frac1K \\sum_k w_{kn}`, the ELBO estimate (IWAE with ``k = 1``).
     :param iwae: ``{k: IWAE-k bound estimate}`` for the requested ``ks``.
     :param khat: Pareto :math:`\\hat k` of the weights (``nan`` where it cannot be fitted).
-    :param num_samples: ``K``.
+    :param num_samples: ``K`` (for AIS: the number of chains, whose final log weights are the
+        :math:`w_{kn}`).
     :param proposal: ``"guide"`` or ``"prior"``.
+    :param method: ``"is"`` or ``"ais"``.
+    :param steps: annealing steps ``T`` (AIS only).
+    :param acceptance: mean HMC acceptance probability per data point (AIS only).
     """
 
     value: torch.Tensor
@@ -34,6 +39,9 @@ class LogPxResult:
     num_samples: int
     proposal: str
     iwae: dict[int, torch.Tensor] = field(default_factory=dict)
+    method: str = "is"
+    steps: int | None = None
+    acceptance: torch.Tensor | None = None
 
     def to_frame(self):
         """A :class:`pandas.DataFrame`, one row per data point."""
@@ -42,26 +50,40 @@ class LogPxResult:
         columns = {"log_px": self.value, "stderr": self.stderr, "ess": self.ess, "elbo": self.elbo}
         columns.update({f"iwae_{k}": v for k, v in self.iwae.items()})
         columns["khat"] = self.khat
+        if self.acceptance is not None:
+            columns["acceptance"] = self.acceptance
         return pd.DataFrame({k: v.detach().cpu().numpy() for k, v in columns.items()})
+
+
+METHODS = ("is", "ais")
 
 
 def log_px(
     model,
     guide,
     *args,
-    num_samples: int = 5000,
+    num_samples: int | None = None,
     data_plate: str = "data",
     proposal: str = "guide",
     ks=(),
     batch_size: int | None = None,
     particle_chunk: int | None = None,
+    method: str = "is",
+    steps: int = 100,
+    leapfrog: int = 10,
+    step_size: float = 0.05,
+    target_accept: float | None = 0.65,
+    progress: bool = False,
     **kwargs,
 ) -> LogPxResult:
-    """Importance-sampling estimate of :math:`\\log p(x_n)` for every data point.
+    """Importance-sampling (or AIS) estimate of :math:`\\log p(x_n)` for every data point.
 
     :math:`\\log \\hat p(x_n) = \\log \\frac1K \\sum_{k=1}^K e^{w_{kn}}` with the log weights
-    :math:`w_{kn}` of :func:`~pyrovae.infer.log_weights`, computed tile by tile (a batch of
-    data, a chunk of particles) and summarized by a streaming
+    :math:`w_{kn}` of :func:`~pyrovae.infer.log_weights` (``method="is"``), or the final log
+    weights of ``K`` annealed importance sampling chains (``method="ais"``,
+    :func:`~pyrovae.infer.ais.anneal`: a stochastic lower bound, tighter than importance
+    sampling when the proposal's tails are too light), computed tile by tile (a batch of
+    data, a chunk of particles or chains) and summarized by a streaming
     :class:`~pyrovae.infer.stream.LogWeightStream`, so memory does not grow with ``K``.
     Uses one draw of the global RNG (the base seed of the tiles).
 
@@ -69,40 +91,72 @@ def log_px(
     :param guide: a guide sampling the model's latent sites (unused for ``proposal="prior"``).
     :param args: the data ``x`` ``[N, *event_shape]`` first, then any extra model arguments;
         tensors with first dim ``N`` are batched with ``x``.
-    :param num_samples: ``K``, particles per data point.
+    :param num_samples: ``K``, particles (AIS: chains) per data point; default 5000 (AIS:
+        :data:`~pyrovae.infer.ais.DEFAULT_CHAINS`).
     :param data_plate: name of the model's data plate.
     :param proposal: ``"guide"`` (:math:`z \\sim q(z \\mid x)`) or ``"prior"``
-        (:math:`z \\sim p(z)`, weights :math:`\\log p(x \\mid z)`).
+        (:math:`z \\sim p(z)`, weights :math:`\\log p(x \\mid z)`); for AIS, the initial
+        distribution.
     :param ks: group sizes ``k`` (each ``<= K``) of the IWAE bounds to report, from the same
         particles.
     :param batch_size: data points per tile (default: bounded memory, see
         :mod:`pyrovae.infer.batching`).
     :param particle_chunk: particles per tile (default: bounded memory).
+    :param method: ``"is"`` or ``"ais"``; the AIS settings below are ignored for ``"is"``.
+    :param steps: AIS annealing steps ``T`` (``T - 1`` HMC transitions; ``T = 1`` is importance
+        sampling).
+    :param leapfrog: leapfrog steps per HMC transition.
+    :param step_size: initial HMC step size of the pilot run of each tile
+        (:func:`~pyrovae.infer.ais.tune`), whose step sizes per data point, adapted toward
+        ``target_accept``, are then frozen for the annealing run (so that
+        :math:`\\mathbb E[e^w] = p(x)`); its cost is counted in
+        :func:`~pyrovae.infer.ais.evaluations`.
+    :param target_accept: acceptance rate the pilot tunes toward (``None``: no pilot,
+        ``step_size`` throughout).
+    :param progress: show a progress bar over annealing steps (AIS).
     :param kwargs: extra keyword arguments of the model and guide.
-    :raises ModelSpecError: the model and guide do not fit the protocol or each other.
+    :raises ModelSpecError: the model and guide do not fit the protocol or each other; for AIS,
+        a latent site is discrete.
     """
     x = batching.data_tensor(args, kwargs)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+    if num_samples is None:
+        num_samples = ais.DEFAULT_CHAINS if method == "ais" else 5000
     batching.check_positive("num_samples", num_samples)
     LogWeightStream(num_samples, 0, ks)  # check ks before any work
-    parts = []
-    stream = None
-    for tile in iter_tiles(
-        model,
-        guide,
-        args,
-        kwargs,
-        num_samples=num_samples,
-        data_plate=data_plate,
-        proposal=proposal,
-        batch_size=batch_size,
-        particle_chunk=particle_chunk,
-    ):
-        if tile.particles[0] == 0:
-            num_rows = tile.rows[1] - tile.rows[0]
-            stream = LogWeightStream(num_samples, num_rows, ks, device=x.device)
-        stream.update(tile.log_weight)
-        if tile.particles[1] == num_samples:
+    tiling = dict(num_samples=num_samples, data_plate=data_plate, proposal=proposal,
+                  batch_size=batch_size, particle_chunk=particle_chunk)
+    if method == "ais":
+        ais.check_settings(steps=steps, leapfrog=leapfrog, step_size=step_size,
+                           target_accept=target_accept)
+        chunks = ais.anneal_tiles(
+            model, guide, args, kwargs, steps=steps, leapfrog=leapfrog, step_size=step_size,
+            target_accept=target_accept, base_seed=rng.draw_base_seed(), progress=progress,
+            num_chains=tiling.pop("num_samples"), **tiling)
+    else:
+        chunks = ((t.rows, t.particles, t.log_weight, None)
+                  for t in iter_tiles(model, guide, args, kwargs, **tiling))
+    return summarize(chunks, num_samples=num_samples, proposal=proposal, ks=ks, device=x.device,
+                     method=method, steps=steps if method == "ais" else None)
+
+
+def summarize(chunks, *, num_samples, proposal, ks, device, method="is", steps=None):
+    """The :class:`LogPxResult` of ``chunks``, ``(rows, particles, log_weight [C, n],
+    acceptance [n] or None)`` covering ``num_samples`` particles of every data point, the
+    particles of a batch of rows in order."""
+    parts, acceptance = [], []
+    stream = accepted = None
+    for rows, particles, log_weight, accept in chunks:
+        if particles[0] == 0:
+            stream = LogWeightStream(num_samples, rows[1] - rows[0], ks, device=device)
+            accepted = 0
+        stream.update(log_weight)
+        if accept is not None:
+            accepted = accepted + accept * (particles[1] - particles[0]) / num_samples
+        if particles[1] == num_samples:
             parts.append(stream.result())
+            acceptance.append(accepted)
     return LogPxResult(
         **{
             key: torch.cat([p[key] for p in parts])
@@ -111,4 +165,7 @@ def log_px(
         num_samples=num_samples,
         proposal=proposal,
         iwae={k: torch.cat([p["iwae"][k] for p in parts]) for k in dict.fromkeys(ks)},
+        method=method,
+        steps=steps,
+        acceptance=torch.cat(acceptance) if method == "ais" else None,
     )

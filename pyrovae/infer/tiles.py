@@ -86,12 +86,14 @@ def _trace_pair(model, guide, args, kwargs, proposal, particles=None):
         return model_trace, guide_trace
 
 
-def tile_plan(x: torch.Tensor, num_samples: int, batch_size, particle_chunk) -> tuple[int, int]:
-    """``(batch_size, particle_chunk)``, filling in the defaults of :mod:`batching`."""
+def tile_plan(x: torch.Tensor, num_samples: int, batch_size, particle_chunk,
+              memory_factor: int = 1) -> tuple[int, int]:
+    """``(batch_size, particle_chunk)``, filling in the defaults of :mod:`batching` for tiles
+    that take ``memory_factor`` times the memory of an importance-sampling tile."""
     batching.check_positive("num_samples", num_samples)
     batching.check_positive("batch_size", batch_size)
     batching.check_positive("particle_chunk", particle_chunk)
-    num_data, numel = x.shape[0], batching.event_numel(x)
+    num_data, numel = x.shape[0], memory_factor * batching.event_numel(x)
     if batch_size is None:
         batch_size = batching.default_batch_size(num_data, numel, num_samples)
     batch_size = min(batch_size, max(num_data, 1))
@@ -112,12 +114,14 @@ def iter_tiles(
     batch_size: int | None = None,
     particle_chunk: int | None = None,
     keep_traces: bool = False,
+    base_seed: int | None = None,
 ) -> Iterator[Tile]:
     """Yield the :class:`Tile` s covering ``num_samples`` particles for every data point, batch
     by batch (outer loop) and particle chunk by chunk (inner loop).
 
-    Draws one base seed from the global RNG when iteration starts; tile ``(rows, particles)``
-    runs under :func:`rng.tile_seed` ``(base, 1, rows.start, particles.start)``. A first probe run
+    Draws one base seed from the global RNG when iteration starts (unless given); tile
+    ``(rows, particles)`` runs under :func:`rng.tile_seed` ``(base, 1, rows.start,
+    particles.start)``. A first probe run
     (no particle plate, on the first batch) checks that the pair takes the data
     (:func:`~pyrovae.infer.batching.first_run`), checks the pair with
     :func:`~pyrovae.infer.sites.check_structure` and finds the plate nesting. Distribution
@@ -125,6 +129,7 @@ def iter_tiles(
 
     :param proposal: ``"guide"`` (sample latents from the guide) or ``"prior"`` (from the model).
     :param keep_traces: keep each tile's traces in :class:`Tile`.
+    :param base_seed: the base seed of the tiles, instead of a draw from the global RNG.
     :raises DataError: the data hold NaN or Inf, or the pair cannot run on the arguments.
     :raises ModelSpecError: the pair does not follow the protocol (see ``check_structure``).
     """
@@ -135,7 +140,7 @@ def iter_tiles(
     x = batching.data_tensor(args, kwargs)
     num_data, device = x.shape[0], x.device
     batch_size, particle_chunk = tile_plan(x, num_samples, batch_size, particle_chunk)
-    base = rng.draw_base_seed()
+    base = rng.draw_base_seed() if base_seed is None else base_seed
 
     structure = None
     for start, stop in batching.ranges(num_data, batch_size):

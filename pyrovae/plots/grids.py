@@ -7,6 +7,8 @@ from pathlib import Path
 
 import torch
 
+from pyrovae.data import Dataset
+from pyrovae.metrics import discretize, entropy, mutual_info_matrix
 from pyrovae.pictures import as_images, save_png
 from pyrovae.plots.latents import decode
 
@@ -21,17 +23,38 @@ def traversal_dims(means: torch.Tensor, max_rows: int = MAX_ROWS) -> torch.Tenso
     return means.var(0).argsort(descending=True)[:max_rows]
 
 
+def factor_labels(means: torch.Tensor, data: Dataset, split: str, dims: torch.Tensor,
+                  site: str = "z", bins: int = 20) -> list[str] | None:
+    """For each dimension ``d`` of ``dims``, ``"z[d] ~ FACTOR (s)"``: the factor the posterior
+    means ``[N, D]`` of the split's points capture best, by the share of its entropy,
+    :math:`s = I(z_d; v_k) / H(v_k)` (``bins`` equal-width bins, as for MIG); None when the
+    dataset carries no factors."""
+    if not data.factor_table or split not in data.factors:
+        return None
+    factors = data.factor_classes(split).cpu()
+    heights = torch.tensor([entropy(factors[:, k]) for k in range(factors.shape[1])])
+    share = mutual_info_matrix(discretize(means.double().cpu(), bins), factors) / \
+        heights.clamp_min(1e-12)
+    labels = []
+    for d in dims.tolist():
+        k = int(share[d].argmax())
+        labels.append(f"{site}[{d}] ~ {data.factor_table[k].name} ({float(share[d, k]):.2f})")
+    return labels
+
+
 def save_traversals(model, site: str, base: torch.Tensor, dims: torch.Tensor, path: Path, *extra,
-                    like: torch.Tensor, steps: int = 9, span: float = 3.0) -> Path:
+                    like: torch.Tensor, steps: int = 9, span: float = 3.0,
+                    labels=None) -> Path:
     """One row per dimension ``d`` of ``dims``: the decoded ``base`` (a posterior mean ``[D]``)
-    with coordinate ``d`` set to each of ``steps`` values evenly spaced over [-span, span]."""
+    with coordinate ``d`` set to each of ``steps`` values evenly spaced over [-span, span];
+    ``labels`` (one text per row, e.g. :func:`factor_labels`) in a margin on the left."""
     values = torch.linspace(-span, span, steps, dtype=base.dtype, device=base.device)
     z = base.repeat(len(dims), steps, 1)
     z[torch.arange(len(dims))[:, None], torch.arange(steps)[None, :], dims[:, None].to(z.device)] = values
     z = z.reshape(-1, base.shape[0])
     images = as_images(decode(model, site, z, *(e[:1].expand(len(z), *e.shape[1:]) for e in extra),
                               like=like))
-    save_png(images.cpu(), path, nrow=steps)
+    save_png(images.cpu(), path, nrow=steps, row_labels=labels)
     return Path(path)
 
 

@@ -14,7 +14,9 @@ from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
 from pyrovae.checks import observed_sites_on
-from pyrovae.infer.sites import latent_sites
+from pyrovae.factor_scores import posterior_means
+
+__all__ = ["decode", "posterior_means"]
 
 
 class _MeansExcept(Messenger):
@@ -33,30 +35,6 @@ class _MeansExcept(Messenger):
         except NotImplementedError:
             return
         msg["is_observed"] = True
-
-
-@torch.no_grad()
-def posterior_means(guide, *tensors, batch_size: int = 500) -> tuple[str, torch.Tensor]:
-    """The guide's first latent site and the means of :math:`q(z \\mid x_n)` at that site,
-    flattened to ``[N, D]``.
-
-    :param tensors: the guide's per-data-point arguments (data first), ``N`` rows each.
-    """
-    name, means = None, []
-    for lo in range(0, tensors[0].shape[0], batch_size):
-        batch = tuple(t[lo:lo + batch_size] for t in tensors)
-        trace = poutine.trace(guide).get_trace(*batch)
-        sites = latent_sites(trace)
-        if not sites:
-            raise ValueError("the guide samples no latent site")
-        name = name or next(iter(sites))
-        fn = sites[name]["fn"]
-        try:
-            mean = fn.mean
-        except NotImplementedError:
-            mean = sites[name]["value"]
-        means.append(mean.reshape(batch[0].shape[0], -1))
-    return name, torch.cat(means)
 
 
 @torch.no_grad()

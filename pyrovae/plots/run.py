@@ -13,7 +13,8 @@ from pyrovae import evaluation
 from pyrovae.options import PositiveInt, Seed, check
 from pyrovae.pictures import as_images, save_pictures
 from pyrovae.plots.curves import save_log_px_vs_k, save_training_curves
-from pyrovae.plots.grids import pick_pairs, save_interpolations, save_traversals, traversal_dims
+from pyrovae.plots.grids import (factor_labels, pick_pairs, save_interpolations, save_traversals,
+                                 traversal_dims)
 from pyrovae.plots.latents import posterior_means
 from pyrovae.plots.scatter import save_latent_scatter
 
@@ -44,7 +45,8 @@ def plot_run(run_dir, *, split: str = "test", data_dir=None, device=None, seed: 
 
     ``samples.png`` (means of p(x|z), z from the prior), ``reconstructions.png``, ``traversals.png``
     (one row per latent dimension of the guide's first latent site, moved over [-3, 3] from the
-    posterior mean of the split's first point), ``interpolation.png`` (between the posterior
+    posterior mean of the split's first point; on a dataset with factors, each row is labelled
+    with the factor its dimension captures best), ``interpolation.png`` (between the posterior
     means of pairs of inputs), ``latent_scatter.png`` (posterior means of ``num_points`` points,
     PCA above 2 dimensions, coloured by label), ``training_curves.png`` (from ``history.csv``) and
     ``log_px_vs_k.png`` (from ``k_convergence.csv`` when present, else estimated on ``k_points``
@@ -73,8 +75,9 @@ def plot_run(run_dir, *, split: str = "test", data_dir=None, device=None, seed: 
         written += save_pictures(model, guide, tuple(t[:32] for t in subset), run_dir, seed=seed)
         try:
             dims = traversal_dims(means)
+            labels = factor_labels(means, part, split, dims, site)
             written.append(save_traversals(model, site, means[0], dims, run_dir / "traversals.png",
-                                           *subset[1:], like=subset[0]))
+                                           *subset[1:], like=subset[0], labels=labels))
             pairs = pick_pairs(sub_labels, subset[0].shape[0], 4)
             if pairs:
                 written.append(save_interpolations(model, site, means, subset[0], pairs,

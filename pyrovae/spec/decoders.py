@@ -60,6 +60,11 @@ class MLPDecoder(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.net(h).reshape(*h.shape[:-1], *self.out_shape)
 
+    @torch.no_grad()
+    def init_output_bias(self, values: torch.Tensor) -> None:
+        """Set the output layer's bias to ``values`` ``[P, *event_shape]``."""
+        self.net[-1].bias.copy_(values.reshape(-1))
+
 
 class ConvDecoder(nn.Module):
     """An MLP to a ``channels[0]`` x base x base grid, then one transposed convolution

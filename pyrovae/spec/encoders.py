@@ -9,7 +9,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from pyrovae.nn import activation, mlp
+from pyrovae.nn import hidden_mlp
 from pyrovae.spec.decoders import ConvFeatures
 from pyrovae.spec.tensors import cat_features
 
@@ -52,7 +52,7 @@ class GroupEncoder(nn.Module):
         super().__init__()
         self.features = features
         in_dim = features.out_dim + label_dim
-        self.trunk = nn.Sequential(mlp([in_dim, *hidden], act), activation(act)) if hidden else \
+        self.trunk = hidden_mlp([in_dim, *hidden], act) if hidden else \
             nn.Identity()
         self.head = head_factory(hidden[-1] if hidden else in_dim)
 

@@ -11,27 +11,65 @@ from pyro.nn import ConditionalAutoRegressiveNN
 from torch import nn
 
 from pyrovae.distributions import LATENT_SCALE_FLOOR, independent_normal
+from pyrovae.errors import ConfigError
+
+SCALES = ("softplus", "exp")
+
+
+def check_scale(scale: str, logvar_clip) -> tuple[float, float] | None:
+    """``logvar_clip`` as a pair ``(low, high)`` (or None) after checking it fits ``scale``.
+
+    :raises ConfigError: an unknown scale, a clip that is not two increasing numbers, or a clip
+        with the softplus scale (which has no log-variance to clip).
+    """
+    if scale not in SCALES:
+        raise ConfigError(f"guide.scale must be one of {', '.join(SCALES)}; got {scale!r}.")
+    if logvar_clip is None:
+        return None
+    if (not isinstance(logvar_clip, (list, tuple)) or len(logvar_clip) != 2
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                       for v in logvar_clip)
+            or not logvar_clip[0] < logvar_clip[1]):
+        raise ConfigError(f"guide.logvar_clip must be two increasing numbers [low, high], e.g. "
+                          f"[-6, 2]; got {logvar_clip!r}.")
+    if scale != "exp":
+        raise ConfigError('guide.logvar_clip clips a log-variance, which only guide.scale = "exp" '
+                          'has; add scale = "exp" to [guide].')
+    return float(logvar_clip[0]), float(logvar_clip[1])
 
 
 class DiagNormal(nn.Module):
     r""":math:`q(z \mid h) = \mathcal N(\mu(h), \operatorname{diag}\sigma(h)^2)`, linear in
-    :math:`h`, :math:`\sigma` through a softplus.
+    :math:`h`: :math:`(\mu, s) = W h + b`.
+
+    With ``scale = "softplus"``, :math:`\sigma = \operatorname{softplus}(s) + \epsilon`; with
+    ``scale = "exp"``, :math:`s` is the log-variance, :math:`\sigma = \exp(s / 2)`, clipped
+    first to ``logvar_clip`` :math:`= [a, b]` when given (Tomczak and Welling's
+    :math:`[-6, 2]`, through a hard tanh, so no gradient flows outside it).
 
     :param in_dim: size of :math:`h`.
     :param dim: dimension of :math:`z`.
+    :param scale: ``softplus`` or ``exp``.
+    :param logvar_clip: ``(a, b)`` or None.
     """
 
     closed_form = True  # log q(z) at any z costs one pass (a VampPrior needs that)
-    options: dict[str, str] = {}  # constructor parameter -> guide option it takes
+    options = {"scale": "scale", "logvar_clip": "logvar_clip"}
 
-    def __init__(self, in_dim: int, dim: int):
+    def __init__(self, in_dim: int, dim: int, scale: str = "softplus", logvar_clip=None):
         super().__init__()
         self.dim = dim
+        self.logvar_clip = check_scale(scale, logvar_clip)
+        self.scale = scale
         self.linear = nn.Linear(in_dim, 2 * dim)
 
     def forward(self, h: torch.Tensor) -> dist.Distribution:
         loc, raw_scale = self.linear(h).split(self.dim, dim=-1)
-        return independent_normal(loc, F.softplus(raw_scale) + LATENT_SCALE_FLOOR, 1)
+        if self.scale == "softplus":
+            return independent_normal(loc, F.softplus(raw_scale) + LATENT_SCALE_FLOOR, 1)
+        if self.logvar_clip is not None:
+            raw_scale = F.hardtanh(raw_scale, *self.logvar_clip)
+        return independent_normal(loc, torch.exp(0.5 * raw_scale), 1)
 
 
 class FullCovNormal(nn.Module):

@@ -18,8 +18,11 @@ from pyrovae.distributions import (
     independent_bernoulli,
     independent_normal,
 )
+from pyrovae.errors import ConfigError
 from pyrovae.spec.discretized_logistic import DiscretizedLogistic
 
+# the data mean a Bernoulli output bias is set to stays this far from 0 and 1
+OUTPUT_MEAN_CLIP = 1e-3
 LOG_SCALE_MIN = -7.0  # keeps a discretized logistic's bins from collapsing to a point mass
 
 
@@ -50,6 +53,12 @@ class LikelihoodModule(nn.Module):
         """The distribution of each data value, independent across values."""
         raise NotImplementedError
 
+    def output_bias(self, mean: torch.Tensor) -> torch.Tensor:
+        """Decoder outputs ``[num_params, *event_shape]`` whose distribution has mean ``mean``
+        (``[*event_shape]``): an output layer's bias under ``train.output_bias = "data_mean"``."""
+        raise ConfigError(f'train.output_bias = "data_mean" is defined for the bernoulli '
+                          f'likelihood, not {type(self).__name__}; leave the option out.')
+
 
 class Bernoulli(LikelihoodModule):
     r""":math:`x_i \sim \mathrm{Bernoulli}(\sigma(\eta_i))`, for binary data."""
@@ -58,6 +67,11 @@ class Bernoulli(LikelihoodModule):
 
     def event_dist(self, logits):
         return independent_bernoulli(logits, len(self.event_shape))
+
+    def output_bias(self, mean: torch.Tensor) -> torch.Tensor:
+        """:math:`\\operatorname{logit}(\\bar x)`, the mean clipped to :math:`[10^{-3},
+        1 - 10^{-3}]` so that a pixel never on in the data gets a finite bias."""
+        return torch.logit(mean.clamp(OUTPUT_MEAN_CLIP, 1 - OUTPUT_MEAN_CLIP)).unsqueeze(0)
 
 
 class ContinuousBernoulli(LikelihoodModule):

@@ -17,7 +17,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from pyrovae.errors import ConfigError
-from pyrovae.nn import ACTIVATIONS
+from pyrovae.nn import ACTIVATION_CHOICES
 from pyrovae.spec import checks
 from pyrovae.spec.decoders import DECODERS
 from pyrovae.spec.graph import LatentGraph
@@ -61,7 +61,7 @@ class Decoder:
 
     :param kind: ``mlp`` or ``conv`` (square 1- or 3-channel images: 28, 32, 64 pixels).
     :param hidden: MLP widths (default ``[200, 200]`` for mlp, none before a conv stack).
-    :param activation: a key of :data:`pyrovae.nn.ACTIVATIONS`.
+    :param activation: one of :data:`pyrovae.nn.ACTIVATION_CHOICES`.
     :param channels: conv only, channels per upsampling stage from the smallest grid up.
     """
 
@@ -178,7 +178,7 @@ def _latent(where: str, table) -> Latent:
     hidden = table.get("hidden")
     activation = table.get("activation")
     if activation is not None:
-        checks.choice(f"{where}.activation", activation, list(ACTIVATIONS))
+        checks.choice(f"{where}.activation", activation, list(ACTIVATION_CHOICES))
     return Latent(name, dim, prior, components, given,
                   None if hidden is None else checks.int_list(f"{where}.hidden", hidden),
                   activation)
@@ -194,7 +194,7 @@ def _decoder(table) -> Decoder:
         kind,
         None if hidden is None else checks.int_list("model.decoder.hidden", hidden),
         checks.choice("model.decoder.activation", table.get("activation", "tanh"),
-                      list(ACTIVATIONS)),
+                      list(ACTIVATION_CHOICES)),
         None if channels is None else checks.int_list("model.decoder.channels", channels),
     )
 

@@ -22,6 +22,11 @@ step), seeds, and how to evaluate each point.
     num_samples = 5000
     ks = [1, 10, 100, 1000, 5000]
     limit = 1000                            # N points spread evenly over the split
+    metrics = ["disentanglement"]           # also MIG, DCI, ... (needs a dataset with factors)
+    [executor]                              # jobs' resources under --executor local|slurm
+    partition = "gpu"
+    time = 240                              # minutes
+    gpus_per_node = 1
 
 Keys may be quoted (``"model.latent_dim"``) or plain TOML dotted keys; both mean the same.
 Relative paths are taken from the working directory.
@@ -29,6 +34,7 @@ Relative paths are taken from the working directory.
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,12 +42,16 @@ from typing import Any
 from pyrovae.config import read_toml
 from pyrovae.errors import ConfigError
 from pyrovae.evaluation import DEFAULT_KS, check_settings
-from pyrovae.options import Seed, check, suggest
+from pyrovae.factor_scores import check_dataset, check_metrics
+from pyrovae.factor_scores import estimators as metric_estimators
+from pyrovae.options import NonNegativeInt, PositiveFloat, PositiveInt, Seed, check, suggest
 from pyrovae.results import RUN_COLUMNS, SUMMARY_COLUMNS
 from pyrovae.sweep.points import Point, expand
 
-TOP_KEYS = ("base", "out", "runs_dir", "seeds", "set", "grid", "zip", "tags", "evaluate")
-EVAL_KEYS = ("split", "num_samples", "ks", "limit", "seed", "batch_size", "per_datapoint")
+TOP_KEYS = ("base", "out", "runs_dir", "seeds", "set", "grid", "zip", "tags", "evaluate",
+            "executor")
+EVAL_KEYS = ("split", "num_samples", "ks", "limit", "seed", "batch_size", "per_datapoint",
+             "metrics")
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,8 @@ class EvalSettings:
     :param seed: seed of the importance samples.
     :param batch_size: data points per estimator call.
     :param per_datapoint: also write ``RUN_DIR/points_<split>.csv``.
+    :param metrics: metric sets of :data:`pyrovae.factor_scores.METRIC_SETS` to add (rows
+        with K = 1, computed on every point of the split: ``limit`` is for log p(x) alone).
     """
 
     splits: tuple[str, ...] = ("test",)
@@ -64,10 +76,26 @@ class EvalSettings:
     seed: int = 0
     batch_size: int = 100
     per_datapoint: bool = False
+    metrics: tuple[str, ...] = ()
 
     def estimators(self) -> list[tuple[str, int]]:
         """The (estimator, K) pairs one evaluation of one split writes, in row order."""
-        return [("is_log_px", self.num_samples), *(("iwae", k) for k in self.ks), ("elbo", 1)]
+        return [("is_log_px", self.num_samples), *(("iwae", k) for k in self.ks), ("elbo", 1),
+                *((name, 1) for name in metric_estimators(self.metrics))]
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """The ``[executor]`` table of a sweep file: the resources of each point's job under
+    ``--executor local|slurm`` (:mod:`pyrovae.sweep.cluster`)."""
+
+    partition: str | None = None
+    time: int | None = None
+    gpus_per_node: int | None = None
+    cpus_per_task: int | None = None
+    mem_gb: float | None = None
+    max_parallel: int | None = None
+    folder: str | None = None
 
 
 @dataclass
@@ -85,6 +113,7 @@ class SweepPlan:
     tags: dict[str, Any]
     evaluate: EvalSettings
     points: list[Point] = field(default_factory=list)
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
 
     @property
     def swept_keys(self) -> list[str]:
@@ -135,6 +164,10 @@ def parse_evaluate(raw: dict, source: str) -> EvalSettings:
     per_datapoint = raw.get("per_datapoint", False)
     if not isinstance(per_datapoint, bool):
         raise ConfigError(f"{source}: evaluate.per_datapoint must be true or false.")
+    try:
+        metrics = check_metrics(raw.get("metrics", []), "evaluate.metrics")
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
     settings = {key: raw.get(key, getattr(EvalSettings, key))
                 for key in ("num_samples", "seed", "batch_size", "limit")}
     try:
@@ -142,7 +175,22 @@ def parse_evaluate(raw: dict, source: str) -> EvalSettings:
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
     return EvalSettings(splits=tuple(dict.fromkeys(splits)), ks=tuple(ks),
-                    per_datapoint=per_datapoint, **settings)
+                    per_datapoint=per_datapoint, metrics=metrics, **settings)
+
+
+def parse_executor(raw, source: str) -> ExecutorSettings:
+    """The ``[executor]`` table as :class:`~pyrovae.sweep.cluster.ExecutorSettings`, checked."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: 'executor' must be a table ([executor]), got {raw!r}.")
+    fields = typing.get_type_hints(ExecutorSettings)
+    _check_keys(raw, list(fields), "[executor]", source)
+    kinds = {"time": PositiveInt, "gpus_per_node": NonNegativeInt, "cpus_per_task": PositiveInt,
+             "mem_gb": PositiveFloat, "max_parallel": PositiveInt, "partition": str,
+             "folder": str}
+    try:
+        return ExecutorSettings(**{k: check(f"executor.{k}", v, kinds[k]) for k, v in raw.items()})
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
 
 
 def _check_swept(grid: dict, zipped: dict, fixed: dict, source: str) -> None:
@@ -210,9 +258,14 @@ def make_plan(raw: dict, *, source: str = "sweep", out=None, runs_dir=None) -> S
         out=Path(out or raw.get("out", f"results/{stem}.csv")),
         runs_dir=Path(runs_dir or raw.get("runs_dir", f"runs/{stem}")),
         seeds=tuple(seeds), fixed=fixed, grid=grid, zipped=zipped, tags=tags,
-        evaluate=parse_evaluate(raw.get("evaluate", {}), source))
+        evaluate=parse_evaluate(raw.get("evaluate", {}), source),
+        executor=parse_executor(raw.get("executor", {}), source))
     plan.points = expand(base_raw, plan.fixed, plan.grid, plan.zipped, plan.seeds,
                          plan.runs_dir, source)
+    if plan.evaluate.metrics:
+        for point in plan.points:
+            check_dataset(point.cfg.data["name"], f"{source}: evaluate.metrics: ",
+                          point.cfg.data)
     return plan
 
 

@@ -13,9 +13,11 @@ import os
 import time
 from contextlib import closing
 from multiprocessing.connection import wait
+from pathlib import Path
 
 from pyrovae.errors import ConfigError, Interrupted
 from pyrovae.sweep import table
+from pyrovae.sweep.cluster import check_executor, in_submitit, parallel
 from pyrovae.sweep.plan import SweepPlan
 from pyrovae.sweep.work import Failure, Task, died, failure, run_in_worker, run_task
 
@@ -91,18 +93,26 @@ def _in_processes(tasks: list[Task], jobs: int):
             receive.close()
 
 
-def _execute(tasks: list[Task], jobs: int):
-    """Yield ``(task, (rows, trained) or Failure)`` as tasks finish, in this process
-    (``jobs <= 1``) or in up to ``jobs`` spawned processes at once."""
+def _execute(tasks: list[Task], jobs: int, plan: SweepPlan, executor: str | None):
+    """Yield ``(task, (rows, trained) or Failure)`` as tasks finish: as submitit jobs of
+    ``executor``, in this process (``jobs <= 1``) or in up to ``jobs`` spawned processes."""
+    if executor is not None:
+        folder = Path(plan.executor.folder or plan.runs_dir / "submitit")
+        at_once = parallel(executor, plan.executor, jobs) or 1
+        threads = max(1, available_cores() // at_once) if executor == "local" else None
+        return in_submitit(tasks, executor, plan.executor, folder, jobs, threads)
     return _in_this_process(tasks) if jobs <= 1 else _in_processes(tasks, jobs)
 
 
 def run_sweep(plan: SweepPlan, *, jobs: int = 1, data_dir=None, device=None,
-              dry_run: bool = False, log=print) -> dict:
+              dry_run: bool = False, log=print, executor: str | None = None) -> dict:
     """Run every point of ``plan`` that lacks rows in ``plan.out``, appending its rows.
 
     :param jobs: points run at once, each in its own spawned process with ``cores // jobs``
         torch threads; 1 runs them in this process.
+    :param executor: ``local`` or ``slurm``: run each point as a submitit job
+        (:mod:`pyrovae.sweep.cluster`, resources from the sweep file's ``[executor]``); the rows
+        come back to the one CSV as with ``jobs``.
     :param dry_run: only report what would run.
     :param log: where progress lines go.
     A point that fails (any exception, or its worker process dies) is logged in one line and
@@ -113,9 +123,11 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, data_dir=None, device=None,
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"--jobs must be a whole number >= 1, got {jobs!r}.")
+    check_executor(executor)
     table.check_columns(plan.out, plan.columns)
     tasks, complete = pending(plan, data_dir, device)
     where = f" in {min(jobs, len(tasks))} processes" if jobs > 1 and len(tasks) > 1 else ""
+    where = f" as {executor} submitit jobs" if executor else where
     log(f"sweep {plan.source}: {len(plan.points)} points, {complete} already in {plan.out}, "
         f"{len(tasks)} to run{where}")
     report = {"points": len(plan.points), "complete": complete, "ran": 0, "rows": 0, "failed": []}
@@ -124,7 +136,7 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, data_dir=None, device=None,
             log(f"  would run {task.point.run_dir} ({task.point.label}; {', '.join(task.splits)})")
         return report
     start = time.perf_counter()
-    with closing(_execute(tasks, min(jobs, len(tasks)))) as finished:
+    with closing(_execute(tasks, min(jobs, len(tasks)), plan, executor)) as finished:
         for i, (task, result) in enumerate(finished, 1):
             point = task.point
             if isinstance(result, Failure):

@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from pyrovae import evaluation, io
-from pyrovae.sweep.points import Point, column_value
+from pyrovae import evaluation, factor_scores, io
 from pyrovae.sweep.plan import EvalSettings
+from pyrovae.sweep.points import Point, column_value
 from pyrovae.sweep.training import train_or_reuse
 
 
@@ -62,13 +62,18 @@ class Task:
 
 def evaluate_split(built, run_name: str, split: str, ev: EvalSettings,
                    run_dir: Path) -> pd.DataFrame:
-    """Summary rows of ``split`` (``ev.limit`` points spread over it); writes
-    ``RUN_DIR/points_<split>.csv`` when ``ev.per_datapoint``."""
+    """Summary rows of ``split`` (``ev.limit`` points spread over it), then the rows of
+    ``ev.metrics`` (every point of the split); writes ``RUN_DIR/points_<split>.csv`` when
+    ``ev.per_datapoint``."""
     summary, per_point = evaluation.evaluate(
         built, run_name, split=split, num_samples=ev.num_samples, ks=ev.ks, seed=ev.seed,
         batch_size=ev.batch_size, limit=ev.limit, quiet=True)
     if ev.per_datapoint:
         io.write_csv(per_point, run_dir / f"points_{split}.csv")
+    if ev.metrics:
+        scores = factor_scores.disentanglement_rows(built, run_name, split=split, seed=ev.seed,
+                                                    batch_size=ev.batch_size)
+        summary = pd.concat([summary, scores], ignore_index=True)
     return summary
 
 

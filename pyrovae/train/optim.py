@@ -8,22 +8,67 @@ from pyro.optim.clipped_adam import ClippedAdam
 from pyrovae.config import TrainConfig
 
 
-def _adam(params, t: TrainConfig) -> torch.optim.Adam:
-    """torch's Adam; fused (one kernel for all parameters) where torch supports it."""
-    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
-    return torch.optim.Adam(params, lr=t.lr, fused=fused or None)
+class AdamNormGrad(torch.optim.Adam):
+    r"""Adam on normalised gradients (Tomczak and Welling's "AdamNormGrad"): each parameter's
+    gradient :math:`g` is replaced by :math:`g / (\lVert g \rVert_2 + 10^{-7})`, the norm taken
+    over that parameter tensor alone, before torch's Adam update.
+
+    The gradients are divided in place: after :meth:`step`, ``p.grad`` holds what Adam used.
+    """
+
+    NORM_EPS = 1e-7
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.grad.div_(torch.linalg.vector_norm(p.grad) + self.NORM_EPS)
+        super().step()
+        return loss
+
+
+def _fused(params) -> bool | None:
+    """True where torch has a fused Adam (one kernel for all parameters) for ``params``."""
+    return all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params) or None
 
 
 OPTIMIZERS = {
-    "adam": _adam,
+    "adam": lambda params, t: torch.optim.Adam(params, lr=t.lr, eps=t.adam_eps,
+                                               fused=_fused(params)),
     # Pyro's ClippedAdam clamps each gradient element to [-clip_norm, clip_norm].
-    "clipped_adam": lambda params, t: ClippedAdam(params, lr=t.lr, clip_norm=t.clip_norm or 10.0),
+    "clipped_adam": lambda params, t: ClippedAdam(params, lr=t.lr, eps=t.adam_eps,
+                                                  clip_norm=t.clip_norm or 10.0),
+    "adam_normgrad": lambda params, t: AdamNormGrad(params, lr=t.lr, eps=t.adam_eps,
+                                                    fused=_fused(params)),
 }
+
+
+def staged_lr(stages, epoch: int) -> float:
+    r"""The learning rate of epoch ``epoch`` (0 is the first) under ``stages`` ``[[epochs, lr],
+    ...]``: the rate of the stage the epoch falls in, the last stage's after the end.
+
+    Burda et al.'s schedule is stage :math:`i = 0..7` of :math:`3^i` epochs at
+    :math:`10^{-3} \cdot 10^{-i/7}`."""
+    end = 0
+    for length, lr in stages:
+        end += int(length)
+        if epoch < end:
+            return float(lr)
+    return float(stages[-1][1])
+
 
 SCHEDULES = {
     "constant": lambda opt, t: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=1.0),
     "exponential": lambda opt, t: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=t.lr_gamma),
     "cosine": lambda opt, t: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=t.epochs),
+    # LambdaLR multiplies the optimizer's initial rate t.lr
+    "staged": lambda opt, t: torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda epoch: staged_lr(t.lr_stages, epoch) / t.lr),
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -20,11 +21,12 @@ import torch
 from pyrovae import io
 from pyrovae.config import TrainConfig
 from pyrovae.errors import ConfigError
-from pyrovae.train import checkpoint
+from pyrovae.train import checkpoint, distributed
+from pyrovae.train.init import init_linear, init_output_bias
 from pyrovae.train.loop import TrainState, fit
 from pyrovae.train.objective import Objective, make_elbo
 from pyrovae.train.optim import make_optimizer, make_schedule
-from pyrovae.train.params import Parameters, collect
+from pyrovae.train.params import Parameters, collect, module_of
 
 
 @dataclass
@@ -66,18 +68,42 @@ def train_pair(model, guide, train: Sequence[torch.Tensor], valid: Sequence[torc
     :param record: more plain values to store in each checkpoint (e.g. the config).
     :param files: text files to write into ``run_dir`` (name -> text) once the checks passed.
     :param callbacks: called with the :class:`TrainState` after each epoch (and its
-        checkpoint); one returning True stops training after that epoch.
+        checkpoint); one returning True stops training after that epoch. In several processes
+        (:mod:`pyrovae.train.distributed`) they run on rank 0, whose stop every rank obeys.
     :param parameters: what to train (default: :func:`~pyrovae.train.params.collect` on the
         first batch).
+
+    A fresh start first sets the initial values ``t.init`` and ``t.output_bias`` ask for
+    (:mod:`pyrovae.train.init`); a resumed run takes its values from the checkpoint.
     :raises ConfigError: ``resume`` without a checkpoint of this run, or with fewer epochs than
         it completed.
     :raises pyrovae.train.loop.Diverged: the loss or a parameter became NaN or infinite.
     """
     device = torch.device(device) if device is not None else train[0].device
     valid = None if valid is None else tuple(v.to(device) for v in valid)
+    world = distributed.current()
+    if world.active and t.batch_size < world.size:
+        raise ConfigError(f"train.batch_size = {t.batch_size} gives some of the {world.size} "
+                          f"processes no points; give a batch of at least {world.size}.")
+    if not resume:  # before any run of the pair: a model that cannot take them says so first
+        init_linear([m for m in (module_of(model), module_of(guide)) if m is not None], t.init)
+        if t.output_bias == "data_mean":
+            init_output_bias(module_of(model) or model, train[0].to(device))
     if parameters is None:
         parameters = collect(model, guide, tuple(x[: t.batch_size].to(device) for x in train))
-    objective = Objective(model, guide, make_elbo(t.loss, t.num_particles, t.replay))
+    replay = t.replay
+    if world.active:
+        if parameters.store:
+            raise ConfigError(f"training in {world.size} processes keeps the parameters of "
+                              f"modules in step, not Pyro param-store entries "
+                              f"({', '.join(parameters.store)}); hold them in an nn.Module "
+                              f"(pyro.nn.PyroParam), or train in one process.")
+        if replay and t.loss == "trace_elbo" and t.num_particles == 1 and world.main:
+            warnings.warn("pyrovae: not replaying recorded steps under DistributedDataParallel "
+                          "(the replay is checked in one process only); every step runs the "
+                          "Pyro program.", stacklevel=2)
+        replay = False
+    objective = Objective(model, guide, make_elbo(t.loss, t.num_particles, replay))
     named = parameters.named()
     optimizer = make_optimizer(named.values(), t)
     schedule = make_schedule(optimizer, t)
@@ -92,11 +118,16 @@ def train_pair(model, guide, train: Sequence[torch.Tensor], valid: Sequence[torc
         if t.epochs < state.epoch:
             raise ConfigError(f"the run in {run_dir} has already completed {state.epoch} epochs; "
                               f"give train.epochs >= {state.epoch}.")
+        ranks = ckpt.get("world_size", 1)
+        if ranks != world.size:
+            raise ConfigError(f"the run in {run_dir} was trained in {ranks} process(es); resume "
+                              f"it with the same number (torchrun --nproc_per_node={ranks}), "
+                              f"so that it continues to the same numbers.")
         checkpoint.load_values(parameters, ckpt["values"], ckpt_path)
         optimizer.load_state_dict(ckpt["optimizer"])
         schedule.load_state_dict(ckpt["schedule"])
-        checkpoint.set_rng_state(ckpt["rng"])
-    if run_dir is not None:
+        checkpoint.set_rng_state(ckpt["rng_ranks"][world.rank] if world.active else ckpt["rng"])
+    if run_dir is not None and world.main:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         for name, text in (files or {}).items():
             io.write_text(Path(run_dir) / name, text)
@@ -106,25 +137,31 @@ def train_pair(model, guide, train: Sequence[torch.Tensor], valid: Sequence[torc
         values = parameters.state()
         if improved:
             best["values"] = copy.deepcopy(values)
-        if run_dir is not None:
+        rngs = distributed.gather(checkpoint.rng_state(), world) if world.active else None
+        if run_dir is not None and world.main:
             if improved:
                 checkpoint.save(best_path, identity, epoch=state.epoch,
                                 valid_elbo=state.best_valid_elbo, values=values)
+            ranks = {"world_size": world.size, "rng_ranks": rngs} if world.active else \
+                {"rng": checkpoint.rng_state()}
             checkpoint.save(ckpt_path, identity, **(record or {}), values=values,
                             optimizer=optimizer.state_dict(), schedule=schedule.state_dict(),
-                            state=dataclasses.asdict(state), rng=checkpoint.rng_state())
+                            state=dataclasses.asdict(state), **ranks)
             history = pd.DataFrame(state.history)
             history.insert(0, "seed", seed)
             io.write_csv(history, Path(run_dir) / "history.csv")
-        if any(callback(state) is True for callback in callbacks):
+        stop = world.main and any(callback(state) is True for callback in callbacks)
+        if distributed.from_main(stop, world):
             state.stopped_early = True
+        distributed.barrier(world)
 
     state = fit(objective, optimizer, schedule, tuple(train), valid, t, named, state=state,
                 on_epoch_end=on_epoch_end, dynamic_binarize=dynamic_binarize, quiet=quiet,
-                device=device)
+                device=device, world=world, seed=seed)
     if best["values"] is None and best_path is not None and best_path.is_file():
         best["values"] = checkpoint.load(best_path, identity, map_location=device)["values"]
     if best["values"] is not None:
         checkpoint.load_values(parameters, best["values"], best_path)
+    distributed.barrier(world)
     paths = [] if run_dir is None else [ckpt_path, best_path, Path(run_dir) / "history.csv"]
     return Trained(state, parameters, best["values"], paths)

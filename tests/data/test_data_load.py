@@ -31,7 +31,7 @@ def small(**changes):
 
 
 def test_dataset_names():
-    assert dataset_names() == ["binarized_mnist", "file", "mnist", "sprites"]
+    assert dataset_names() == ["binarized_mnist", "dsprites", "file", "mnist", "sprites"]
 
 
 def test_unknown_dataset_suggests_a_name():

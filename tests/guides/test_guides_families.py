@@ -87,3 +87,48 @@ def test_iaf_samples_are_reparameterized():
     assert z.shape == (6, 3) and q.has_rsample
     (z.sum() + q.log_prob(z).sum()).backward()
     assert torch.isfinite(h.grad).all() and h.grad.abs().sum() > 0
+
+
+def test_the_exp_scale_reads_a_log_variance_clipped_where_asked():
+    torch.manual_seed(0)
+    info = DataInfo((D,), binary=False)
+    spec = {"latents": [{"name": "z", "dim": d}], "decoder": {"hidden": []},
+            "likelihood": {"kind": "normal", "scale": S}}
+    model = build(spec, info)
+    h = torch.randn(7, D) * 20
+    for clip in (None, [-6, 2]):
+        guide = make_spec_encoder(model, info, hidden=[], scale="exp", logvar_clip=clip)
+        head = guide.encoders["z"].head
+        loc, logvar = head.linear(h).split(d, dim=-1)
+        if clip is not None:
+            logvar = logvar.clamp(*clip)
+        q = head(h)
+        torch.testing.assert_close(q.base_dist.loc, loc)
+        torch.testing.assert_close(q.base_dist.scale, torch.exp(logvar / 2))
+    assert q.base_dist.scale.min() >= torch.exp(torch.tensor(-3.0)) - 1e-6
+    assert q.base_dist.scale.max() <= torch.exp(torch.tensor(1.0)) + 1e-6
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"logvar_clip": [-6, 2]}, 'only guide.scale = "exp" has'),
+    ({"scale": "exp", "logvar_clip": [2, -6]}, "two increasing numbers"),
+    ({"scale": "exp", "logvar_clip": [1]}, "two increasing numbers"),
+    ({"scale": "sqrt"}, "must be one of"),
+    ({"family": "iaf", "scale": "exp"}, "apply to family 'diag', not 'iaf'"),
+])
+def test_scale_options_that_do_not_fit_are_refused(options, message):
+    info = DataInfo((D,), binary=True)
+    model = build({"latents": [{"name": "z", "dim": d}]}, info)
+    with pytest.raises(pyrovae.ConfigError, match=message):
+        make_spec_encoder(model, info, **options)
+
+
+def test_the_mlp_normal_guide_takes_the_same_scale_options():
+    from pyrovae.guides.mlp_normal import make_mlp_normal
+
+    info = DataInfo((D,), binary=True)
+    guide = make_mlp_normal(None, info, hidden=[3], latent_dim=d, scale="exp", logvar_clip=[-6, 2])
+    head = guide.encoder.head
+    assert (head.scale, head.logvar_clip) == ("exp", (-6.0, 2.0))
+    with pytest.raises(pyrovae.ConfigError, match='only guide.scale = "exp" has'):
+        make_mlp_normal(None, info, latent_dim=d, logvar_clip=[-6, 2])

@@ -1,3 +1,4 @@
+import numpy as np
 import pyro
 import pyro.distributions as dist
 import torch
@@ -73,3 +74,34 @@ def test_traversal_dims_and_pairs():
     assert len(pairs) == 4 and all(labels[a] != labels[b] for a, b in pairs)
     assert pick_pairs(labels, 8, 4) == [(0, 4), (2, 6), (4, 0), (6, 2)]
     assert pick_pairs(None, 3, 4) == [(0, 1)] and pick_pairs(None, 1, 4) == []
+
+
+def test_factor_labels_name_the_factor_each_dimension_captures_best():
+    from pyrovae.data import load_dataset
+    from pyrovae.plots.grids import factor_labels
+
+    data = load_dataset("sprites", seed=0, num_train=10, num_valid=10, num_test=400)
+    classes = data.factor_classes("test").double()
+    noise = torch.randn(400, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    means = torch.cat([classes[:, [3]], noise, -2 * classes[:, [1]]], 1)
+    labels = factor_labels(means, data, "test", torch.tensor([2, 0, 1]), site="z")
+    assert labels[0] == "z[2] ~ scale (1.00)" and labels[1] == "z[0] ~ pos_x (1.00)"
+    assert labels[2].startswith("z[1] ~ ") and float(labels[2][-5:-1]) < 0.1
+    data.factor_table = ()
+    assert factor_labels(means, data, "test", torch.tensor([0])) is None
+
+
+def test_row_labels_go_in_a_margin_left_of_the_grid(tmp_path):
+    from PIL import Image
+
+    from pyrovae.pictures import save_png
+
+    images = torch.ones(6, 1, 28, 28)
+    save_png(images, tmp_path / "plain.png", nrow=3)
+    save_png(images, tmp_path / "labelled.png", nrow=3, row_labels=["first", "second row"])
+    with Image.open(tmp_path / "plain.png") as plain, Image.open(tmp_path / "labelled.png") as out:
+        margin = out.size[0] - plain.size[0]
+        assert out.size[1] == plain.size[1] and margin > 20
+        pixels = np.asarray(out)
+        assert (pixels[:, :margin] < 128).any()  # text
+        assert np.array_equal(pixels[:, margin:], np.asarray(plain))

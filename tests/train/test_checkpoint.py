@@ -35,9 +35,10 @@ def test_fingerprint_covers_what_decides_the_numbers(override, key):
     assert all(d.startswith("parameters.") for d in diffs[1:])  # shapes that follow from it
 
 
-@pytest.mark.parametrize("override", sorted(f"{key}=" + ('"cpu"' if key == "device" else
-                                                         '"/elsewhere"' if key == "data.dir" else
-                                                         "7")
+RESUME_VALUES = {"device": '"cpu"', "data.dir": '"/elsewhere"', "train.log": '["tensorboard"]'}
+
+
+@pytest.mark.parametrize("override", sorted(f"{key}={RESUME_VALUES.get(key, '7')}"
                                             for key in config.RESUMABLE_KEYS))
 def test_fingerprint_leaves_out_the_keys_a_resume_may_change(override):
     assert checkpoint.fingerprint(_identity()) == checkpoint.fingerprint(_identity([override]))

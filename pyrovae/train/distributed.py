@@ -1,0 +1,166 @@
+"""Training in several processes with :mod:`torch.distributed`, as ``torchrun`` launches them.
+
+Under ``torchrun --nproc_per_node=N`` (``WORLD_SIZE`` > 1 in the environment) every process
+joins one process group (``gloo`` on CPU, ``nccl`` on CUDA) and trains a copy of the pair:
+
+- each epoch, every rank draws the same permutation of the training data from a generator seeded
+  by the run's seed and the epoch, cuts it into global batches of ``batch_size`` points (a last
+  batch smaller than the number of ranks joins the one before it), and takes its contiguous share
+  of each (:func:`global_batches`, :func:`shard`);
+- rank :math:`r`'s loss on its :math:`b_r` points of a global batch of :math:`B` is
+  :math:`\\frac{W N}{B} \\sum_{i \\in r} \\ell_i`, so the mean of the ranks' gradients, which
+  ``DistributedDataParallel`` computes, is :math:`\\frac{N}{B} \\sum_i \\nabla \\ell_i`, the
+  gradient of the global batch;
+- every rank draws its own noise (:func:`set_rng_seed` mixes the rank into the seed; rank 0 draws
+  what a one-process run draws);
+- the valid ELBO is summed over the ranks' shards of the validation set, so every rank holds the
+  same number, and rank 0's decisions (early stopping, a callback's stop) are broadcast.
+
+Only rank 0 writes files; the checkpoint holds every rank's random state, so a run resumes with
+the same number of processes to the same numbers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pyro
+import torch
+import torch.distributed as dist
+
+from pyrovae.errors import ConfigError
+from pyrovae.infer.rng import tile_seed
+
+
+@dataclass(frozen=True)
+class World:
+    """The processes training together: this one's ``rank`` among ``size``."""
+
+    rank: int = 0
+    size: int = 1
+
+    @property
+    def main(self) -> bool:
+        """This process writes the files."""
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        """More than one process trains."""
+        return self.size > 1
+
+
+SINGLE = World()
+
+
+def launched() -> bool:
+    """The environment says this process is one of several (``torchrun`` sets ``WORLD_SIZE``)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def current() -> World:
+    """The process group this process belongs to, or :data:`SINGLE` where there is none."""
+    if dist.is_available() and dist.is_initialized():
+        return World(dist.get_rank(), dist.get_world_size())
+    return SINGLE
+
+
+def join(device: torch.device) -> World:
+    """Join the process group ``torchrun`` set up (backend ``nccl`` for CUDA, else ``gloo``),
+    once; :data:`SINGLE` when the process was not launched as one of several."""
+    if not launched():
+        return SINGLE
+    if not dist.is_initialized():
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return current()
+
+
+def leave() -> None:
+    """Leave the process group (after every rank got here), if this process joined one."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
+#: The tag of the ranks' seeds among :func:`pyrovae.infer.rng.tile_seed`'s positions.
+RANK_STREAM = 0xDD
+
+
+def rank_seed(seed: int, world: World = SINGLE) -> int:
+    """The seed of this rank's random streams: ``seed`` itself on rank 0, elsewhere
+    ``tile_seed(seed, RANK_STREAM, rank)`` (cut to the 32 bits every generator takes), a stream
+    no other (seed, rank) shares."""
+    return seed if world.rank == 0 else tile_seed(seed, RANK_STREAM, world.rank) % 2**32
+
+
+def set_rng_seed(seed: int, world: World = SINGLE) -> None:
+    """Seed every generator for this rank with :func:`rank_seed`, so that ranks draw
+    independent noise."""
+    pyro.set_rng_seed(rank_seed(seed, world))
+
+
+def global_batches(n: int, batch_size: int, seed: int, epoch: int, world: World):
+    """Index tensors of epoch ``epoch``'s global batches, the same on every rank: a permutation of
+    ``range(n)`` seeded by ``(seed, epoch)``, cut into ``batch_size`` points, the last batch
+    joining the one before when it has fewer points than there are ranks.
+
+    :raises ConfigError: fewer training points than ranks.
+    """
+    if n < world.size:
+        raise ConfigError(f"{n} training points cannot be shared by {world.size} processes.")
+    generator = torch.Generator().manual_seed((seed * 1_000_003 + epoch) % 2**63)
+    batches = list(torch.randperm(n, generator=generator).split(batch_size))
+    if len(batches) > 1 and len(batches[-1]) < world.size:
+        batches[-2:] = [torch.cat(batches[-2:])]
+    return batches
+
+
+def shard(index: torch.Tensor, world: World) -> torch.Tensor:
+    """This rank's contiguous share of ``index`` (sizes differ by at most one)."""
+    return torch.tensor_split(index, world.size)[world.rank]
+
+
+def all_sum(value: torch.Tensor, world: World) -> torch.Tensor:
+    """The sum of ``value`` over the ranks (``value`` itself in one process)."""
+    if not world.active:
+        return value
+    total = value.clone()
+    dist.all_reduce(total)
+    return total
+
+
+def from_main(value, world: World):
+    """Rank 0's ``value`` (a picklable object), on every rank."""
+    if not world.active:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather(value, world: World) -> list:
+    """Every rank's ``value`` (picklable), in rank order, on every rank."""
+    if not world.active:
+        return [value]
+    out = [None] * world.size
+    dist.all_gather_object(out, value)
+    return out
+
+
+def barrier(world: World) -> None:
+    """Wait until every rank reaches this point."""
+    if world.active:
+        dist.barrier()
+
+
+def wrap(objective: torch.nn.Module, world: World, device: torch.device):
+    """``objective`` in ``DistributedDataParallel`` when several processes train, else itself."""
+    if not world.active:
+        return objective
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device] if device.type == "cuda" else None
+    return DistributedDataParallel(objective, device_ids=ids)

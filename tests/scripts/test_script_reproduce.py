@@ -1,0 +1,65 @@
+import json
+
+import pandas as pd
+import pytest
+
+from pyrovae import config
+
+TINY = ["--num-samples", "6", "--limit", "8", "--set", "data.name=sprites",
+        "--set", "data.num_train=40", "--set", "data.num_valid=20", "--set", "data.num_test=20",
+        "--set", "train.batch_size=20"]
+
+
+def test_a_budget_scales_every_part_of_the_schedule(script):
+    reproduce = script("reproduce")
+    burda = config.load(reproduce.PAPERS / "burda_vae_k1.toml").train
+    assert reproduce.budget_overrides(burda, 1.0) == {}
+    short = reproduce.budget_overrides(burda, 0.01)
+    assert [n for n, _ in short["train.lr_stages"]] == [1, 1, 1, 1, 1, 2, 7, 22]
+    assert [lr for _, lr in short["train.lr_stages"]] == [lr for _, lr in burda.lr_stages]
+    assert short["train.epochs"] == 33 and "train.patience" not in short
+    tomczak = config.load(reproduce.PAPERS / "tomczak_vampprior.toml").train
+    short = reproduce.budget_overrides(tomczak, 0.1)
+    assert short == {"train.epochs": 200, "train.kl_warmup_epochs": 10.0, "train.patience": 5}
+
+
+def test_reproduce_trains_scores_and_writes_the_table_into_the_readme(script, tmp_path, capsys):
+    reproduce = script("reproduce")
+    readme = tmp_path / "README.md"
+    readme.write_text("before\n<!-- reproduce:vampprior -->\nold\n<!-- /reproduce:vampprior -->\n"
+                      "after\n")
+    args = ["--table", "vampprior", "--rows", "1", "--budget", "0.001", *TINY,
+            "--out", str(tmp_path / "out"), "--readme", str(readme)]
+    assert reproduce.main(args) == 0
+    printed = capsys.readouterr().out
+    result = json.loads(printed.strip().splitlines()[-1])
+    first, second = result["rows"]
+    assert first["published"] == 85.57 and first["epochs"] == 2 and first["test_points"] == 8
+    assert second["ours"] is None  # not run
+    table = pd.read_csv(tmp_path / "out" / "vampprior.csv")
+    is_row = table[(table["estimator"] == "is_log_px") & (table["K"] == 6)].iloc[0]
+    assert first["ours"] == pytest.approx(-is_row["mean"])
+    assert first["gap"] == pytest.approx(-is_row["mean"] - 85.57)
+    assert first["stderr"] == pytest.approx(is_row["stderr_of_mean"])
+    text = readme.read_text()
+    assert text.startswith("before\n<!-- reproduce:vampprior -->\n| model (source) |")
+    assert text.endswith("<!-- /reproduce:vampprior -->\nafter\n") and "old" not in text
+    assert f"| {first['ours']:.2f} ± {first['stderr']:.2f} | {first['gap']:+.2f} |" in text
+    assert "not run" in text and (tmp_path / "out" / "vampprior.md").is_file()
+
+    assert reproduce.main(args) == 0  # a re-run reuses the run and its rows
+    assert "0 to run" in capsys.readouterr().out
+    assert len(pd.read_csv(tmp_path / "out" / "vampprior.csv")) == len(table)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--budget", "2"], "--budget must be in (0, 1]"),
+    (["--readme", "absent.md"], "--readme 'absent.md' does not exist"),
+    (["--rows", "3"], "--rows takes row numbers from 1 to 2, got '3'"),
+    (["--seeds", "a"], "--seeds takes whole numbers separated by commas"),
+])
+def test_bad_arguments_exit_2_before_any_work(script, tmp_path, capsys, extra, message):
+    reproduce = script("reproduce")
+    assert reproduce.main(["--table", "vampprior", "--out", str(tmp_path), *extra]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
