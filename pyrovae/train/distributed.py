@@ -163,4 +163,4 @@ def wrap(objective: torch.nn.Module, world: World, device: torch.device):
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device] if device.type == "cuda" else None
-    return DistributedDataParallel(objective, device_ids=ids)
+    return DistributedDataParallel(objective, device_ids=ids, gradient_as_bucket_view=True)

@@ -35,3 +35,14 @@ def test_bench_log_px_floor_agrees_with_log_px(script, tmp_path):
     ours = log_px(built.model, built.guide, x, num_samples=2000)
     floor = bench.floor_log_px(built.model, built.guide, x, 2000, 20, 500)
     assert torch.allclose(ours.value, floor.to(ours.value.dtype), atol=6 * ours.stderr.max().item())
+
+
+def test_bench_ddp_prints_its_figures():
+    done = subprocess.run([sys.executable, "scripts/bench_ddp.py", "--points", "400", "--epochs",
+                           "2", "--eval-points", "20", "--eval-k", "10"], cwd=REPO,
+                          capture_output=True, text=True,
+                          env={"OMP_NUM_THREADS": "1", "PATH": ""}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["procs"] == 2 and figures["train_efficiency"] > 0
+    assert figures["eval_points_per_s_2"] > 0
