@@ -257,20 +257,29 @@ def parse_value(text: str):
         return text
 
 
+def parse_override(item: str) -> tuple[str, Any]:
+    """``"key=value"`` as the dotted key and the value read by :func:`parse_value`.
+
+    :raises ConfigError: ``item`` is not ``key=value``.
+    """
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set '{item}' is not key=value; write e.g. --set train.lr=3e-4.")
+    return key.strip(), parse_value(text.strip())
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """A copy of ``raw`` with each ``key=value`` (dotted key) set."""
     raw = copy.deepcopy(raw)
     for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set '{item}' is not key=value; write e.g. --set train.lr=3e-4.")
-        *parents, leaf = key.strip().split(".")
+        key, value = parse_override(item)
+        *parents, leaf = key.split(".")
         node = raw
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"--set '{item}': '{part}' is not a table.")
-        node[leaf] = parse_value(text.strip())
+        node[leaf] = value
     return raw
 
 

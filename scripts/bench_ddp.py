@@ -21,15 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-import torch.distributed
-import torch.multiprocessing as mp
 
 import pyrovae
 from pyrovae.data import DataInfo
@@ -70,21 +67,12 @@ def eval_throughput(points: int, k: int, device: str) -> float:
     return points / (time.perf_counter() - start)
 
 
-def rank_main(rank: int, procs: int, port: int, args, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(procs), LOCAL_RANK=str(rank))
+def rank_main(rank: int, args, out: str) -> None:
     torch.set_num_threads(args.threads)
     value = throughput(args.points, args.batch, args.epochs, args.device)
     scored = eval_throughput(args.eval_points, args.eval_k, args.device)
     if rank == 0:
         Path(out).write_text(f"{value} {scored}")
-    distributed.leave()  # an error ends this process instead, and spawn ends the other
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main(argv=None) -> int:
@@ -108,8 +96,7 @@ def main(argv=None) -> int:
     scored_one = eval_throughput(args.eval_points, args.eval_k, args.device)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "throughput"
-        mp.spawn(rank_main, args=(args.procs, free_port(), args, str(out)), nprocs=args.procs,
-                 join=True)
+        distributed.spawn(rank_main, args.procs, args, str(out))
         many, scored_many = map(float, out.read_text().split())
     efficiency = many / (args.procs * one)
     plain_efficiency = many / (args.procs * plain)

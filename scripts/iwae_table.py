@@ -54,11 +54,7 @@ def sweep_for(base: Path, layers: int, epochs: int, particles: list[int], args) 
     """The sweep document of one architecture."""
     runs = objectives(particles)
     fixed = {"train.epochs": epochs}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise PyrovaeError(f"--set '{item}' is not key=value; write e.g. --set train.lr=3e-4.")
-        fixed[key.strip()] = config.parse_value(value.strip())
+    fixed.update(config.parse_override(item) for item in args.set)
     evaluate = {"num_samples": args.num_samples,
                 "ks": sorted({k for k in (1, *particles, args.num_samples) if k <= args.num_samples})}
     if args.limit:

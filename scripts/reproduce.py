@@ -102,12 +102,7 @@ def sweep_for(row: Row, args) -> dict:
     """The sweep document of one row."""
     path = PAPERS / row.config
     fixed = budget_overrides(config.load(path).train, args.budget)
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise PyrovaeError(f"--set '{item}' is not key=value; write e.g. "
-                               f"--set data.name=sprites.")
-        fixed[key.strip()] = config.parse_value(value.strip())
+    fixed.update(config.parse_override(item) for item in args.set)
     evaluate = {"num_samples": args.num_samples, "ks": [1, args.num_samples]}
     if args.limit:
         evaluate["limit"] = args.limit

@@ -23,6 +23,7 @@ the same number of processes to the same numbers.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 
 import pyro
@@ -164,3 +165,27 @@ def wrap(objective: torch.nn.Module, world: World, device: torch.device):
 
     ids = [device] if device.type == "cuda" else None
     return DistributedDataParallel(objective, device_ids=ids, gradient_as_bucket_view=True)
+
+
+def free_port() -> int:
+    """A TCP port of this machine that is free now (for a process group's rendezvous)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_rank(rank: int, size: int, port: int, function, args) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(size), LOCAL_RANK=str(rank))
+    function(rank, *args)
+    leave()  # an error ends this process instead, and spawn ends the others
+
+
+def spawn(function, size: int, *args) -> None:
+    """Run ``function(rank, *args)`` in ``size`` new local processes set up as ``torchrun
+    --nproc_per_node=size`` sets them up (the process group is joined where pyrovae first needs
+    it); returns when all have, raises when one fails. ``function`` must be importable by name.
+    """
+    import torch.multiprocessing as mp
+
+    mp.spawn(_as_rank, args=(size, free_port(), function, args), nprocs=size, join=True)

@@ -1,13 +1,11 @@
 """What the two-process tests run in each spawned process (a module of its own, so that
 ``torch.multiprocessing.spawn`` can import it)."""
 
-import os
 from pathlib import Path
 
 import pyro
 import pyro.distributions as dist
 import torch
-import torch.distributed
 from torch import nn
 
 import pyrovae
@@ -89,8 +87,8 @@ def train_resume_and_straight(out: str):
 
 
 def score_points():
-    """Every row of an evaluation of 40 points (scored in shares by the ranks), and the summary
-    ``pyrovae.evaluate`` gives."""
+    """The summary and per-point rows of an evaluation of 40 points, scored in shares by the
+    ranks."""
     from pyrovae import evaluation
 
     distributed.join(torch.device("cpu"))
@@ -101,10 +99,7 @@ def score_points():
                             ks=[1, 50], batch_size=10, quiet=True)
 
 
-def run(rank: int, world_size: int, port: int, function: str, args, out_dir: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
-                      WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+def run(rank: int, function: str, args, out_dir: str) -> None:
+    """What each spawned rank runs: ``function(*args)``, its result saved as ``rankN.pt``."""
     torch.set_num_threads(1)
-    result = globals()[function](*args)  # an error ends this process, and spawn ends the other
-    torch.save(result, Path(out_dir) / f"rank{rank}.pt")
-    distributed.leave()
+    torch.save(globals()[function](*args), Path(out_dir) / f"rank{rank}.pt")

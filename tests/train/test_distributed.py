@@ -3,7 +3,6 @@ equals a one-process step on the union of the shards, a run resumes to the numbe
 uninterrupted one, and another number of processes is refused."""
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,6 @@ import ddp_pairs
 import pandas as pd
 import pytest
 import torch
-import torch.multiprocessing as mp
 from ddp_pairs import data, one_step, pair, score_points
 
 import pyrovae
@@ -24,15 +22,8 @@ from pyrovae.train.distributed import World
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def spawn(function: str, args, tmp_path, world_size: int = 2) -> list:
-    mp.spawn(ddp_pairs.run, args=(world_size, free_port(), function, args, str(tmp_path)),
-             nprocs=world_size, join=True)
+    distributed.spawn(ddp_pairs.run, world_size, function, args, str(tmp_path))
     return [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(world_size)]
 
 
@@ -108,7 +99,7 @@ def test_two_processes_score_shares_of_the_points_and_agree_with_one(tmp_path):
 def test_pyrovae_train_under_torchrun_writes_one_run_and_resumes(tmp_path):
     out = tmp_path / "run"
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                f"--master_port={free_port()}", "-m", "pyrovae", "train"]
+                f"--master_port={distributed.free_port()}", "-m", "pyrovae", "train"]
     tiny = ["--set", "data.num_train=100", "--set", "data.num_valid=20", "--set",
             "model.hidden=[16]", "--set", "guide.hidden=[16]", "--quiet"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -8,7 +8,12 @@ from pyro.infer import Trace_ELBO
 from pyro.nn import PyroModule
 
 from pyrovae.config import TrainConfig
-from pyrovae.train.objective import DifferentiableRenyiELBO, Objective, make_elbo, scale_latents
+from pyrovae.train.objective import (
+    DifferentiableRenyiELBO,
+    Objective,
+    make_elbo,
+    scale_latents,
+)
 from pyrovae.train.optim import beta_at
 
 
