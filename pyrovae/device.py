@@ -12,7 +12,7 @@ from pyrovae.errors import ConfigError
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; otherwise the named device, checked to exist.
     A CUDA device without an index is, in a process ``torchrun`` launched, the GPU of its
-    ``LOCAL_RANK``."""
+    ``LOCAL_RANK``, else the current GPU, with its index (``cuda:0``), as tensors name it."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -29,6 +29,8 @@ def resolve_device(name: str = "auto") -> torch.device:
                               f"there are {count}: give torchrun --nproc_per_node={count} or "
                               f"fewer.")
         return torch.device("cuda", rank)
+    if device.type == "cuda" and device.index is None:  # the name tensors on it report
+        return torch.device("cuda", torch.cuda.current_device())
     return device
 
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyrovae.distributions import LATENT_SCALE_FLOOR, independent_normal
+from pyrovae.distributions import LATENT_SCALE_FLOOR, DiagonalNormalMixture, independent_normal
 from pyrovae.errors import ModelSpecError
 from pyrovae.nn import mlp
 
@@ -48,7 +48,14 @@ class LearnedNormal(nn.Module):
 
 def mixture_dist(logits: torch.Tensor, components: dist.Distribution, n: int):
     r""":math:`\sum_k \pi_k\, p_k(z)`, :math:`\pi = \operatorname{softmax}(\text{logits})`, for
-    ``components`` with batch shape ``[K]``, expanded to batch shape ``[n]``."""
+    ``components`` with batch shape ``[K]``, expanded to batch shape ``[n]``: a
+    :class:`~pyrovae.distributions.DiagonalNormalMixture` when the components are diagonal
+    Normals on vectors, else Pyro's ``MixtureSameFamily``."""
+    if (isinstance(components, torch.distributions.Independent)
+            and components.reinterpreted_batch_ndims == 1
+            and isinstance(components.base_dist, torch.distributions.Normal)):
+        normal = components.base_dist
+        return DiagonalNormalMixture(logits, normal.loc, normal.scale).expand([n])
     return dist.MixtureSameFamily(dist.Categorical(logits=logits), components).expand([n])
 
 

@@ -46,3 +46,17 @@ def test_bench_ddp_prints_its_figures():
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["procs"] == 2 and figures["train_efficiency"] > 0
     assert figures["eval_points_per_s_2"] > 0
+
+
+def test_bench_papers_quick_times_every_config_against_its_floor(script, capsys):
+    bench = script("bench_papers")
+    tiny = ["data.name=sprites", "data.num_train=60", "data.num_valid=20", "data.num_test=4",
+            "train.batch_size=20"]
+    assert bench.main(["--quick", "--num-samples", "300", *(f"--set={s}" for s in tiny)]) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(figures["eval_ratio"]) == set(figures["epoch_ratio"]) == set(bench.CONFIGS)
+    for row in figures["rows"]:
+        assert row["eval_ratio"] > 0 and row["epoch_ratio"] > 0 and row["train_points"] == 60
+        # the hand-written estimator estimates what log_px estimates
+        gap = abs(row["log_px_mean"] - row["floor_log_px_mean"])
+        assert gap < 6 * row["log_px_stderr"] + 0.5, row

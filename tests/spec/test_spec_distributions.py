@@ -1,14 +1,20 @@
 """The spec's distributions: discretized logistic, mixture prior, VampPrior."""
 
 import math
+from pathlib import Path
 
+import pyro
+import pyro.distributions as dist
 import pytest
 import torch
 
+from pyrovae import config, evaluation, log_px, run
 from pyrovae.data import DataInfo
+from pyrovae.distributions import DiagonalNormalMixture
 from pyrovae.guides.spec_encoder import make_spec_pair
 from pyrovae.spec import DiscretizedLogistic
 from pyrovae.spec.discretized_logistic import grid
+from pyrovae.spec import priors
 from pyrovae.spec.priors import MixturePrior
 
 GRID = torch.arange(256, dtype=torch.float64) / 255
@@ -84,3 +90,33 @@ def test_vamp_prior_is_the_mean_of_the_encoder_at_the_pseudo_inputs(family):
     assert not any("pseudo_inputs" in k for k in guide.state_dict())
     shared = torch.nn.ModuleList([model, guide])
     assert len(list(shared.parameters())) == len(list(model.parameters()))
+
+
+@pytest.mark.parametrize("family, expected", [("diag", DiagonalNormalMixture),
+                                              ("full", dist.MixtureSameFamily)])
+def test_mixture_priors_take_the_matmul_form_where_the_components_are_diagonal(family, expected):
+    info = DataInfo((1, 28, 28), binary=True)
+    model, _ = make_spec_pair(
+        info, {"latents": [{"name": "z", "dim": 3, "prior": "vamp", "components": 5}]},
+        {"family": family, "hidden": [16]})
+    assert isinstance(model.priors["z"].dist(4, torch.zeros(4, 3)), expected)
+    assert isinstance(MixturePrior(3, 4).dist(2, torch.zeros(2, 3)), DiagonalNormalMixture)
+
+
+def test_a_trained_vampprior_scores_as_with_pyros_mixture(tmp_path, monkeypatch):
+    cfg = config.load(Path(__file__).resolve().parents[2] / "configs/papers/tomczak_vampprior.toml",
+                      ["data.name=sprites", "data.num_train=100", "data.num_valid=20",
+                       "data.num_test=4", "train.epochs=3", "train.batch_size=20",
+                       "train.kl_warmup_epochs=1"])
+    run.train(cfg, tmp_path, quiet=True)
+    built = evaluation.load_run(tmp_path)
+    x = built.data.split("test")
+
+    def score():
+        pyro.set_rng_seed(3)
+        return log_px(built.model, built.guide, x, num_samples=1000).value
+
+    matmul = score()
+    monkeypatch.setattr(priors, "mixture_dist", lambda logits, components, n: dist.MixtureSameFamily(
+        dist.Categorical(logits=logits), components).expand([n]))
+    torch.testing.assert_close(matmul, score(), rtol=0, atol=1e-4)

@@ -79,6 +79,20 @@ class _Op(NamedTuple):
     grad: bool
 
 
+def _refusal(func) -> str | None:
+    """Why a call of ``func`` (now) cannot be part of a replayed program, or None."""
+    if torch._C._autograd._top_saved_tensors_default_hooks(False) is not None:
+        return ("saved-tensor hooks are active (torch.utils.checkpoint or activation "
+                "offloading): the backward pass recomputes or moves tensors outside the recorded "
+                "operations")
+    if _DATA_TO_PYTHON in func.tags:
+        return (f"{func} hands a tensor's value to Python (.item(), bool(tensor), a branch on "
+                f"the data)")
+    if _DYNAMIC_SHAPE in func.tags:
+        return f"the output shape of {func} depends on the data"
+    return None
+
+
 class _Recorder(TorchDispatchMode):
     def __init__(self, inputs: Sequence[torch.Tensor]):
         super().__init__()
@@ -90,6 +104,10 @@ class _Recorder(TorchDispatchMode):
             self._new_slot(t)
         self.num_inputs = len(inputs)
         self.grad_at_entry = torch.is_grad_enabled()
+        # Why the call cannot be replayed. The call runs on to its end all the same: raising
+        # inside it would leave the user's context managers (a checkpoint's saved-tensor hooks
+        # on some torch versions) half unwound.
+        self.refused: str | None = None
 
     def _new_slot(self, t: torch.Tensor) -> int:
         index = len(self.held)
@@ -108,19 +126,15 @@ class _Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if torch._C._autograd._top_saved_tensors_default_hooks(False) is not None:
-            raise NotReplayable("saved-tensor hooks are active (torch.utils.checkpoint or "
-                                "activation offloading): the backward pass recomputes or moves "
-                                "tensors outside the recorded operations")
-        if _DATA_TO_PYTHON in func.tags:
-            raise NotReplayable(f"{func} hands a tensor's value to Python (.item(), bool(tensor), "
-                                f"a branch on the data)")
-        if _DYNAMIC_SHAPE in func.tags:
-            raise NotReplayable(f"the output shape of {func} depends on the data")
+        if self.refused is None:
+            self.refused = _refusal(func)
+        if self.refused is not None:
+            return func(*args, **kwargs)
         out = func(*args, **kwargs)
         flat, _ = tree_flatten(out)
         if any(not isinstance(o, torch.Tensor) and o is not None for o in flat):
-            raise NotReplayable(f"{func} hands a value to Python (a branch on the data)")
+            self.refused = f"{func} hands a value to Python (a branch on the data)"
+            return out
         refs = (tree_map(self._ref, args), tree_map(self._ref, kwargs))
         outs = [self._new_slot(o) if o is not None else None for o in flat]
         sequence = isinstance(out, (list, tuple))
@@ -264,6 +278,8 @@ def record(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor) -> tuple[torc
     rec = _Recorder(inputs)
     with rec:
         output = fn(*inputs)
+    if rec.refused is not None:
+        raise NotReplayable(rec.refused)
     if not isinstance(output, torch.Tensor):
         raise NotReplayable("the recorded function must return one tensor")
     _check_backward(output, rec.held)
