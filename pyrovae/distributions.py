@@ -192,10 +192,14 @@ def mixture_log_prob(rows: torch.Tensor, logits, locs, scales) -> torch.Tensor:
     :data:`MIXTURE_SMALL`, as in a training batch) are computed in float64 throughout: that costs
     little, and their operations keep fixed shapes, which the training replay needs.
 
-    The estimate, :math:`\sqrt D\, u \sum_k w_k (2 Q_k + 3 a_k)`, bounds
-    :math:`\sqrt D\, u \sum_k w_k (s_k + a_k)` (the probabilistic rounding-error bound of the
-    expansion, Higham and Mary 2019) through :math:`|(z-c)\cdot(\mu_k-c)/\sigma_k^2| \le
-    \sqrt{s_k a_k}`, so it needs no second matrix product.
+    The estimate, :math:`\sqrt D\, u \sum_k w_k (2 Q_k + 3 a_k)` with :math:`w` the softmax
+    over components, bounds :math:`\sqrt D\, u \sum_k w_k (s_k + a_k)` (the probabilistic
+    rounding-error bound of the expansion, Higham and Mary 2019) through
+    :math:`|(z-c)\cdot(\mu_k-c)/\sigma_k^2| \le \sqrt{s_k a_k}`, so it needs no second
+    matrix product. It is itself bounded, per row and without a pass over the components, by
+    :math:`\sqrt D\, u\, (4 (\max_k \log \tilde\pi_k - \log p(z) + \log K) + 3 \max_k a_k)`
+    (:math:`\log\tilde\pi_k = \log\pi_k - \sum_d \log\sigma_{kd}`; the entropy of
+    :math:`w` is at most :math:`\log K`); only rows above the tolerance there are looked at.
     """
     dim = rows.shape[-1]
     if rows.shape[0] * locs.shape[0] <= MIXTURE_SMALL:
@@ -205,12 +209,17 @@ def mixture_log_prob(rows: torch.Tensor, logits, locs, scales) -> torch.Tensor:
     out = terms.logsumexp(-1)
     if rows.dtype != torch.float64:
         with torch.no_grad():
-            w = (terms - out.unsqueeze(-1)).exp()
-            mean_quad = 2 * (w @ log_norm - (w * terms).sum(-1))
-            unit = torch.finfo(rows.dtype).eps / 2
-            error = math.sqrt(dim) * unit * (2 * mean_quad + 3 * (w @ a))
-            poor = (error > MIXTURE_TOLERANCE).nonzero().squeeze(-1)
-        if poor.numel():
+            factor = math.sqrt(dim) * torch.finfo(rows.dtype).eps / 2
+            # sum_k w_k Q_k <= 2 (max_k log_norm_k - logsumexp + log K): no pass over [N, K]
+            cheap = factor * (4 * (log_norm.max() - out + math.log(len(a))) + 3 * a.max())
+            rows_to_check = (cheap > MIXTURE_TOLERANCE).nonzero().squeeze(-1)
+            if rows_to_check.numel():
+                checked = terms[rows_to_check]
+                w = torch.softmax(checked, -1)
+                mean_quad = 2 * (w @ log_norm - (w * checked).sum(-1))
+                error = factor * (2 * mean_quad + 3 * (w @ a))
+                poor = rows_to_check[error > MIXTURE_TOLERANCE]
+        if rows_to_check.numel() and poor.numel():
             wide = [t.double() for t in (rows[poor], logits, locs, scales)]
             exact = _mixture_terms(*wide)[0].logsumexp(-1).to(rows.dtype)
             out = out.index_put((poor,), exact)
