@@ -10,13 +10,17 @@ published negative log-likelihood and the gap.
 
     python scripts/reproduce.py --table vampprior --data-dir ../shared/data
     python scripts/reproduce.py --table iwae_static --budget 0.1 --readme README.md
+    python scripts/reproduce.py --summary    # one JSON line per finished row
 
 ``--budget F`` shortens every schedule to a fraction F of the published one, in a stated way:
 the epochs, each stage of a staged learning-rate schedule, the KL warm-up and the
 early-stopping patience are multiplied by F (at least one epoch each, and a patience of at
 least 5); the networks, objectives, optimizers and batch sizes stay the papers'. ``--readme``
 rewrites the table between the README's markers ``<!-- reproduce:TABLE -->`` and
-``<!-- /reproduce:TABLE -->``. The last line printed is one JSON object.
+``<!-- /reproduce:TABLE -->``. The last line printed is one JSON object. ``--summary`` trains
+nothing: it prints one JSON object per line for each finished row of the CSVs in ``--out`` (a row
+that ran its published protocol to the end: budget 1, every test point the paper scored,
+K = 5000).
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ class Row:
     :param published: the paper's negative test log-likelihood (nats).
     :param source: the paper and table.
     :param target: the negative log-likelihood we aim for.
+    :param test_points: the test points the paper scored (a row is finished when trained at
+        budget 1 and scored on these, with :data:`NUM_SAMPLES` particles).
     """
 
     label: str
@@ -57,6 +63,7 @@ class Row:
     published: float
     source: str
     target: float
+    test_points: int = 10_000
 
 
 TABLES = {
@@ -142,6 +149,19 @@ def summarize(table: pd.DataFrame, rows, num_samples: int) -> pd.DataFrame:
     return pd.DataFrame(lines)
 
 
+def finished(summary: pd.DataFrame, rows, num_samples: int = NUM_SAMPLES) -> list[dict]:
+    """The lines of ``summary`` whose row ran its published protocol to the end: budget 1, every
+    test point the paper scored, ``K = num_samples``; JSON-ready (no NaN)."""
+    protocol = {row.label: row.test_points for row in rows}
+    done = []
+    for line in summary.to_dict("records"):
+        if (not pd.isna(line.get("ours", math.nan)) and line["budget"] == 1
+                and line["test_points"] == protocol[line["model"]] and line["K"] == num_samples):
+            done.append({k: None if isinstance(v, float) and math.isnan(v) else v
+                         for k, v in line.items()})
+    return done
+
+
 def table_markdown(summary: pd.DataFrame) -> str:
     """The summary as the Markdown table the README shows."""
     shown = []
@@ -199,10 +219,30 @@ def pick(rows, item: str) -> Row:
     return rows[int(item) - 1]
 
 
+def print_finished(out: Path, tables) -> int:
+    """Print one JSON line per finished row of the ``tables`` whose CSVs are in ``out``."""
+    lines = []
+    for name in tables:
+        csv = out / f"{name}.csv"
+        if csv.is_file():
+            summary = summarize(pd.read_csv(csv), TABLES[name], NUM_SAMPLES)
+            lines += [{"table": name, **line}
+                      for line in finished(summary, TABLES[name], NUM_SAMPLES)]
+    for line in lines:
+        print(json.dumps(line, default=float))
+    if not lines:
+        print(f"reproduce: no finished row in {out} (budget 1, every test point, K = "
+              f"{NUM_SAMPLES})", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--table", required=True, choices=sorted(TABLES),
-                        help="which published table to reproduce")
+    parser.add_argument("--table", choices=sorted(TABLES),
+                        help="which published table to reproduce (required but with --summary)")
+    parser.add_argument("--summary", action="store_true",
+                        help="train nothing: print one JSON line per finished row (budget 1, "
+                             "every test point, K = 5000) of the CSVs in --out")
     parser.add_argument("--budget", type=float, default=1.0,
                         help="fraction of the published schedule to train (default 1)")
     parser.add_argument("--rows", help="comma-separated row numbers (1-based) to run; default all")
@@ -218,6 +258,10 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir")
     parser.add_argument("--device")
     args = parser.parse_args(argv)
+    if args.summary:
+        return print_finished(Path(args.out), [args.table] if args.table else sorted(TABLES))
+    if args.table is None:
+        parser.error("--table is required (but with --summary)")
     out = Path(args.out)
     csv, md = out / f"{args.table}.csv", out / f"{args.table}.md"
     rows = TABLES[args.table]

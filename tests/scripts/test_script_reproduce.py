@@ -1,10 +1,18 @@
+import dataclasses
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from pyrovae import config
 
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "reproduce.py"
 TINY = ["--num-samples", "6", "--limit", "8", "--set", "data.name=sprites",
         "--set", "data.num_train=40", "--set", "data.num_valid=20", "--set", "data.num_test=20",
         "--set", "train.batch_size=20"]
@@ -63,3 +71,71 @@ def test_bad_arguments_exit_2_before_any_work(script, tmp_path, capsys, extra, m
     assert reproduce.main(["--table", "vampprior", "--out", str(tmp_path), *extra]) == 2
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_summary_gives_the_readme_numbers_of_the_finished_rows(script, tmp_path, capsys,
+                                                               monkeypatch):
+    reproduce = script("reproduce")
+    # a protocol small enough to finish here: 8 test points, K = 6
+    monkeypatch.setattr(reproduce, "NUM_SAMPLES", 6)
+    first, second = reproduce.TABLES["vampprior"]
+    monkeypatch.setitem(reproduce.TABLES, "vampprior",
+                        (dataclasses.replace(first, test_points=8), second))
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- reproduce:vampprior -->\n<!-- /reproduce:vampprior -->\n")
+    out = tmp_path / "out"
+    args = ["--table", "vampprior", "--rows", "1", "--num-samples", "6", "--set",
+            "data.name=sprites", "--set", "data.num_train=40", "--set", "data.num_valid=20",
+            "--set", "data.num_test=8", "--set", "train.batch_size=20", "--set",
+            "train.epochs=2", "--set", "train.kl_warmup_epochs=1", "--out", str(out),
+            "--readme", str(readme)]
+    assert reproduce.main(args) == 0
+    capsys.readouterr()
+    assert reproduce.main(["--summary", "--out", str(out)]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert len(lines) == 1  # the second row was not run
+    line = lines[0]
+    assert line["table"] == "vampprior" and line["model"] == first.label
+    assert line["budget"] == 1 and line["test_points"] == 8 and line["K"] == 6
+    row = next(r for r in readme.read_text().splitlines() if r.startswith(f"| {first.label}"))
+    assert f"| {line['ours']:.2f} ± {line['stderr']:.2f} | {line['gap']:+.2f} |" in row
+    # a row scored on fewer points than the paper's is not finished
+    monkeypatch.setitem(reproduce.TABLES, "vampprior", (first, second))
+    assert reproduce.main(["--summary", "--out", str(out)]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_a_resumed_row_equals_an_uninterrupted_one(tmp_path):
+    args = [sys.executable, str(SCRIPT), "--table", "iwae_static", "--rows", "1",
+            "--num-samples", "20", "--set", "data.name=sprites", "--set", "data.num_train=800",
+            "--set", "data.num_valid=20", "--set", "data.num_test=8", "--set",
+            "train.batch_size=20", "--set", "train.epochs=6"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def history(out):
+        return sorted((out / "runs" / "burda_vae_k1").glob("*/history.csv"))
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    subprocess.run([*args, "--out", str(straight)], check=True, env=env, capture_output=True)
+    job = subprocess.Popen([*args, "--out", str(resumed)], env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and job.poll() is None:
+        files = history(resumed)
+        if files and len(files[0].read_text().splitlines()) >= 3:  # two epochs done
+            job.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.005)
+    assert job.wait() == -signal.SIGKILL, "the run ended before it could be interrupted"
+    done = len(history(resumed)[0].read_text().splitlines()) - 1
+    assert 2 <= done < 6
+    subprocess.run([*args, "--out", str(resumed)], check=True, env=env, capture_output=True)
+
+    def without_seconds(out):
+        frame = pd.read_csv(history(out)[0])
+        return frame.drop(columns="seconds")
+
+    pd.testing.assert_frame_equal(without_seconds(straight), without_seconds(resumed))
+    columns = ["estimator", "K", "n", "mean", "stderr_of_mean", "epochs", "best_epoch"]
+    pd.testing.assert_frame_equal(pd.read_csv(straight / "iwae_static.csv")[columns],
+                                  pd.read_csv(resumed / "iwae_static.csv")[columns])
