@@ -162,7 +162,8 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     :math:`E_q[\\log q(z|x) - \\log p(z)]` and :math:`E_q[\\log p(x|z)]`. When the guide has
     ``predict(x)`` (a classifier) and ``labels`` are given, a row ``accuracy`` (K = 1: one
     prediction per point) gives the fraction of labelled points it predicts right, with the
-    binomial standard error.
+    binomial standard error. The ``particles`` column says where importance sampling ran its
+    particles (:func:`~pyrovae.infer.importance.log_px`'s layout check).
 
     With ``estimator="ais"`` a row ``ais_log_px`` adds the AIS estimate of log p(x) (``K`` its
     chains, ``steps`` its annealing steps; per data point: ``ais_log_px``, ``ais_stderr``,
@@ -250,7 +251,8 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
         "kl": float(rate_all.double().mean()), "reconstruction": float(recon_all.double().mean()),
         "active_units": math.nan if units.count is None else distributed.from_main(units.count,
                                                                                     world),
-        "seconds": seconds, **versions(),
+        "seconds": seconds, "particles": ",".join(sorted({p.layout for p in parts})),
+        **versions(),
     }
     rows = []
     for name, k, values, *steps in estimates:

@@ -16,17 +16,18 @@ from pyrovae import io
 from pyrovae.errors import ConfigError
 
 #: The columns of an evaluation's rows (``pyrovae evaluate``), in order; ``steps`` (annealing
-#: steps) is empty but on AIS and BDMC rows.
+#: steps) is empty but on AIS and BDMC rows; ``particles`` is the particle layout of importance
+#: sampling (``vectorized``, ``batch`` or ``loop``).
 SUMMARY_COLUMNS = [
     "run", "model", "guide", "dataset", "split", "estimator", "K", "steps", "seed", "n", "mean",
-    "stderr_of_mean", "kl", "reconstruction", "active_units", "seconds", "device",
+    "stderr_of_mean", "kl", "reconstruction", "active_units", "seconds", "device", "particles",
     "pyrovae_version", "pyro_version", "torch_version",
 ]
 #: The columns a sweep adds after them, before its tag and swept-key columns.
 RUN_COLUMNS = ["train_seed", "config_hash", "epochs", "best_epoch", "train_seconds"]
 #: Columns added after files were written without them: a file that lacks only these gets them,
 #: empty in its rows, when rows are appended to it.
-ADDED_COLUMNS = ("steps",)
+ADDED_COLUMNS = ("steps", "particles")
 
 
 def header(path: str | Path) -> list[str] | None:

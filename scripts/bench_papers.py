@@ -7,10 +7,13 @@ the script builds the model and guide, then times, back to back in one process:
   :func:`floor_log_px`, the same estimator written as plain tensor code on the same modules:
   the encoders' and decoders' layers, the densities by hand (a mixture prior as three matrix
   products and a logsumexp);
-- **one training epoch**: ``pyrovae.fit`` for one epoch with the config's ``[train]`` options
-  (objective, particles, optimizer, warm-up, validation ELBO) against :func:`floor_epoch`: the
+- **a training epoch**: the second epoch of ``pyrovae.fit`` with the config's ``[train]``
+  options (objective, particles, optimizer, warm-up, validation ELBO; the first epoch also
+  records and checks the replay, once per run) against the second of :func:`floor_epoch`: the
   same number of steps of the hand-written loss, its backward pass and the same optimizer
-  class on copies of the modules, then the hand-written validation ELBO.
+  class on copies of the modules, then the hand-written validation ELBO. An epoch here is
+  ``--train-points`` training points (default 10,000, a fifth of binarized MNIST's) and
+  ``--valid-points`` validation points (default 2,000), in the same proportion as a full one.
 
 ratio = pyrovae time / hand-written time (1.0 is the floor). The last line is one JSON object.
 
@@ -178,10 +181,11 @@ def floor_epoch(hand: HandWritten, train_x, valid_x, t) -> float:
 
 
 def pyrovae_epoch(model, guide, train_x, valid_x, t, seed: int) -> float:
-    """Seconds of pyrovae's first epoch (training and validation ELBO) with ``t``'s options."""
+    """Seconds of pyrovae's second epoch (training and validation ELBO) with ``t``'s options:
+    the first also records and checks the replay, once per run."""
     options = {k: v for k, v in vars(t).items() if k != "epochs"}
-    result = pyrovae.fit(model, guide, train_x, valid=valid_x, epochs=1, seed=seed, **options)
-    return float(result.history["seconds"].iloc[0])
+    result = pyrovae.fit(model, guide, train_x, valid=valid_x, epochs=2, seed=seed, **options)
+    return float(result.history["seconds"].iloc[1])
 
 
 def bench(path: str, args) -> dict:
@@ -209,6 +213,7 @@ def bench(path: str, args) -> dict:
     valid_x = built.data.split("valid")[:args.valid_points]
     floor_pair = HandWritten(copy.deepcopy(model), copy.deepcopy(guide))
     e_ours = pyrovae_epoch(model, guide, train_x, valid_x, t, cfg.seed)
+    floor_epoch(floor_pair, train_x, valid_x, t)  # as pyrovae's, the second epoch is timed
     e_floor = floor_epoch(floor_pair, train_x, valid_x, t)
     return {
         "config": path, "points": args.points, "K": args.num_samples,
@@ -235,8 +240,8 @@ def main(argv=None) -> int:
     parser.add_argument("--points", type=int, help="test points scored (default 20)")
     parser.add_argument("--num-samples", type=int, help="K (default 5000)")
     parser.add_argument("--train-points", type=int, help="training points of the timed epoch "
-                                                        "(default: the whole split)")
-    parser.add_argument("--valid-points", type=int, help="validation points (default: all)")
+                                                        "(default 10,000)")
+    parser.add_argument("--valid-points", type=int, help="validation points (default 2,000)")
     parser.add_argument("--quick", action="store_true", help="4 points, K = 1000, 2,000 "
                                                              "training and 500 validation points")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -245,7 +250,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     quick = {"points": 4, "num_samples": 1000, "train_points": 2000, "valid_points": 500}
-    full = {"points": 20, "num_samples": 5000, "train_points": None, "valid_points": None}
+    full = {"points": 20, "num_samples": 5000, "train_points": 10000, "valid_points": 2000}
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)

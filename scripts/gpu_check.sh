@@ -3,9 +3,10 @@
 #   1. the device-relevant tests on CUDA (PYROVAE_TEST_DEVICE=cuda),
 #   2. training speed against hand-written PyTorch (bench_train.py --device cuda),
 #   3. log p(x) speed on a model trained there for a few epochs (bench_log_px.py --device cuda),
-#   4. a short torchrun training with nccl, and bench_ddp.py, when there are two GPUs or more.
+#   4. a short torchrun training with nccl, and bench_ddp.py, when there are two GPUs or more,
+#   5. the paper configs against hand-written loops (bench_papers.py --quick --device cuda).
 # Data: ../shared/data or $PYROVAE_DATA_DIR (binarized MNIST); without it, step 3 trains on
-# sprites. Figures go to stdout; each benchmark's last line is one JSON object.
+# sprites and step 5 is skipped. Figures go to stdout; each benchmark's last line is one JSON object.
 #   bash scripts/gpu_check.sh [OUT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,5 +40,11 @@ if [ "$gpus" -ge 2 ]; then
   python scripts/bench_ddp.py --procs "$gpus" --device cuda --threads 4
 else
   echo "one GPU: nccl needs a GPU per process, so the torchrun check needs two or more"
+fi
+echo "== 5. paper configs against hand-written loops"
+if [ -d "$data/binarized_mnist" ]; then
+  python scripts/bench_papers.py --quick --device cuda --data-dir "$data"
+else
+  echo "no binarized MNIST under $data: the paper configs need it"
 fi
 echo "== done"

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
+import pyrovae
 from pyrovae import config, evaluation, results, run
 from pyrovae.cli import main
 from pyrovae.errors import ConfigError
@@ -227,3 +228,27 @@ def test_metrics_on_data_without_factors_are_refused_before_scoring(tmp_path, ca
     assert "unknown metric set 'disentanglment'" in refused(
         ["evaluate", str(plain), "--metrics", "disentanglment", "--out", str(out)], capsys,
         tmp_path)
+
+
+def test_rows_record_the_particle_layout_that_importance_sampling_used():
+    import pyro
+    import pyro.distributions as dist
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(3, 5)
+
+    def model(x, dim=1):
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(torch.zeros(x.shape[0], 3), 1.0).to_event(1))
+            pyro.sample("x", dist.Categorical(logits=linear(z).log_softmax(dim)), obs=x)
+
+    def guide(x, dim=1):
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("z", dist.Normal(torch.zeros(x.shape[0], 3), 1.0).to_event(1))
+
+    x = torch.tensor([0, 1, 2, 3, 4, 0])
+    with pytest.warns(UserWarning, match="batch layout"):
+        summary = pyrovae.evaluate(model, guide, x, num_samples=50)
+    assert set(summary["particles"]) == {"batch"}
+    summary = pyrovae.evaluate(lambda x: model(x, -1), lambda x: guide(x, -1), x, num_samples=50)
+    assert set(summary["particles"]) == {"vectorized"}

@@ -41,9 +41,10 @@ def test_append_refuses_other_columns_and_names_them(tmp_path):
     assert path.read_text() == "run,mean\nr,1.5\n"
 
 
-def test_a_file_written_before_an_added_column_gets_it_empty(tmp_path):
+@pytest.mark.parametrize("missing", [("steps",), ("particles",), ("steps", "particles")])
+def test_a_file_written_before_an_added_column_gets_it_empty(tmp_path, missing):
     path = tmp_path / "old.csv"
-    old_columns = [c for c in results.SUMMARY_COLUMNS if c != "steps"]
+    old_columns = [c for c in results.SUMMARY_COLUMNS if c not in missing]
     old_line = ",".join("0.1000000000000000055511151231257827" if c == "mean" else "x"
                         for c in old_columns)
     path.write_text(",".join(old_columns) + "\n" + old_line + "\n")
@@ -52,7 +53,8 @@ def test_a_file_written_before_an_added_column_gets_it_empty(tmp_path):
     assert results.append_rows(path, row) == 1
     table = pd.read_csv(path, dtype=str, keep_default_na=False)
     assert list(table.columns) == results.SUMMARY_COLUMNS
-    assert table["steps"].tolist() == ["", "1"]
+    for column in missing:
+        assert table[column].tolist() == ["", "1"]
     assert table["mean"].tolist() == ["0.1000000000000000055511151231257827", "1"]  # text kept
     with pytest.raises(ConfigError, match="other columns"):
         results.check_columns(path, old_columns)  # nothing is ever taken away

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 
 from pyrovae.infer import ais, batching, rng
+from pyrovae.infer.particles import check_layout
 from pyrovae.infer.stream import LogWeightStream
 from pyrovae.infer.tiles import iter_tiles
 
@@ -29,6 +30,7 @@ class LogPxResult:
     :param method: ``"is"`` or ``"ais"``.
     :param steps: annealing steps ``T`` (AIS only).
     :param acceptance: mean HMC acceptance probability per data point (AIS only).
+    :param layout: where the particles ran (:data:`~pyrovae.infer.particles.LAYOUTS`).
     """
 
     value: torch.Tensor
@@ -42,6 +44,7 @@ class LogPxResult:
     method: str = "is"
     steps: int | None = None
     acceptance: torch.Tensor | None = None
+    layout: str = "vectorized"
 
     def to_frame(self):
         """A :class:`pandas.DataFrame`, one row per data point."""
@@ -74,6 +77,7 @@ def log_px(
     step_size: float = 0.05,
     target_accept: float | None = 0.65,
     progress: bool = False,
+    particles: str | None = None,
     **kwargs,
 ) -> LogPxResult:
     """Importance-sampling (or AIS) estimate of :math:`\\log p(x_n)` for every data point.
@@ -114,6 +118,12 @@ def log_px(
     :param target_accept: acceptance rate the pilot tunes toward (``None``: no pilot,
         ``step_size`` throughout).
     :param progress: show a progress bar over annealing steps (AIS).
+    :param particles: where the particles of importance sampling run: ``"vectorized"`` (a
+        particle plate), ``"batch"`` (folded into the data batch) or ``"loop"`` (one at a
+        time); default None checks on the first tile that the vectorized layout gives the log
+        weights of single particles and falls back in that order, with a one-line warning
+        (:func:`~pyrovae.infer.tiles.choose_layout`). The layout used is the result's
+        ``layout``. AIS runs its chains vectorized.
     :param kwargs: extra keyword arguments of the model and guide.
     :raises ModelSpecError: the model and guide do not fit the protocol or each other; for AIS,
         a latent site is discrete.
@@ -124,6 +134,10 @@ def log_px(
     if num_samples is None:
         num_samples = ais.DEFAULT_CHAINS if method == "ais" else 5000
     batching.check_positive("num_samples", num_samples)
+    check_layout(particles)
+    if method == "ais" and particles not in (None, "vectorized"):
+        raise ValueError(f"AIS runs its chains vectorized; particles={particles!r} is for "
+                         f"importance sampling.")
     LogWeightStream(num_samples, 0, ks)  # check ks before any work
     tiling = dict(num_samples=num_samples, data_plate=data_plate, proposal=proposal,
                   batch_size=batch_size, particle_chunk=particle_chunk)
@@ -135,10 +149,19 @@ def log_px(
             target_accept=target_accept, base_seed=rng.draw_base_seed(), progress=progress,
             num_chains=tiling.pop("num_samples"), **tiling)
     else:
-        chunks = ((t.rows, t.particles, t.log_weight, None)
-                  for t in iter_tiles(model, guide, args, kwargs, **tiling))
-    return summarize(chunks, num_samples=num_samples, proposal=proposal, ks=ks, device=x.device,
-                     method=method, steps=steps if method == "ais" else None)
+        layouts = []
+
+        def is_chunks():
+            for t in iter_tiles(model, guide, args, kwargs, particles=particles, **tiling):
+                layouts.append(t.layout)
+                yield t.rows, t.particles, t.log_weight, None
+
+        chunks = is_chunks()
+    result = summarize(chunks, num_samples=num_samples, proposal=proposal, ks=ks,
+                       device=x.device, method=method, steps=steps if method == "ais" else None)
+    if method == "is":
+        result.layout = layouts[0]
+    return result
 
 
 def summarize(chunks, *, num_samples, proposal, ks, device, method="is", steps=None):

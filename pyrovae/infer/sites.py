@@ -146,11 +146,13 @@ class Structure:
     :param max_plate_nesting: batch dims used by the pair's plates.
     :param latent: names of the model's latent sites.
     :param observed: names of the model's observed sites.
+    :param global_latents: names of the latent sites outside the data plate.
     """
 
     max_plate_nesting: int
     latent: tuple[str, ...]
     observed: tuple[str, ...]
+    global_latents: tuple[str, ...] = ()
 
     @property
     def particle_dim(self) -> int:
@@ -236,4 +238,5 @@ def check_structure(model_trace, guide_trace, data_plate: str, num_data: int) ->
                     f"{where[1]} it in the guide."
                 )
     traces = (model_trace,) if guide_trace is None else (model_trace, guide_trace)
-    return Structure(max_plate_nesting(*traces), tuple(latent), tuple(observed))
+    outside = tuple(n for n, site in latent.items() if plate_frame(site, data_plate) is None)
+    return Structure(max_plate_nesting(*traces), tuple(latent), tuple(observed), outside)

@@ -8,6 +8,7 @@ particle and data point.
 
 from __future__ import annotations
 
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Iterator
@@ -16,7 +17,17 @@ import pyro
 import pyro.poutine as poutine
 import torch
 
+from pyrovae.errors import ModelSpecError
 from pyrovae.infer import batching, rng
+from pyrovae.infer.particles import (
+    LAYOUTS,
+    agree,
+    check_layout,
+    particle_values,
+    probes,
+    repeated,
+    replay_trace,
+)
 from pyrovae.infer.sites import (
     Structure,
     check_structure,
@@ -27,6 +38,9 @@ from pyrovae.infer.sites import (
 )
 
 PROPOSALS = ("guide", "prior")
+#: Particles of the first batch run to choose the layout (:func:`choose_layout`): several, so
+#: that a layer mixing particles shows, and few, so that the check costs a small part of a tile.
+CHECKED_PARTICLES = 8
 
 
 @dataclass
@@ -41,6 +55,8 @@ class Tile:
         the prior proposal.
     :param log_guide: ``[C, n]`` sum of the guide's log densities, ``None`` for the prior
         proposal.
+    :param layout: where the particles ran (:data:`pyrovae.infer.particles.LAYOUTS`); the
+        traces are those of the vectorized layout only.
     """
 
     rows: tuple[int, int]
@@ -51,14 +67,13 @@ class Tile:
     log_likelihood: torch.Tensor
     log_prior: torch.Tensor | None
     log_guide: torch.Tensor | None
+    layout: str = "vectorized"
 
     @property
     def log_weight(self) -> torch.Tensor:
         """``[C, n]`` importance log weights :math:`\\log p(x_n, z_k) - \\log q(z_k \\mid x_n)`
         (for the prior proposal, :math:`\\log p(x_n \\mid z_k)`)."""
-        if self.log_prior is None:
-            return self.log_likelihood
-        return self.log_likelihood + self.log_prior - self.log_guide
+        return _log_weight(self.log_likelihood, self.log_prior, self.log_guide)
 
 
 def in_particle_plate(fn, size: int, dim: int):
@@ -71,14 +86,19 @@ def in_particle_plate(fn, size: int, dim: int):
     return wrapped
 
 
-def _trace_pair(model, guide, args, kwargs, proposal, particles=None):
-    """``(model_trace, guide_trace)``; ``particles=(size, dim)`` wraps both in a particle plate."""
+def _trace_pair(model, guide, args, kwargs, proposal, particles=None, replay_from=None):
+    """``(model_trace, guide_trace)``; ``particles=(size, dim)`` wraps both in a particle plate;
+    ``replay_from``, a trace, gives the proposal's program its latent values."""
     if particles is not None:
         model = in_particle_plate(model, *particles)
         guide = None if guide is None else in_particle_plate(guide, *particles)
     with poutine.block():
         if proposal == "prior":
+            if replay_from is not None:
+                model = poutine.replay(model, trace=replay_from)
             return poutine.trace(model).get_trace(*args, **kwargs), None
+        if replay_from is not None:
+            guide = poutine.replay(guide, trace=replay_from)
         guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
         model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(
             *args, **kwargs
@@ -115,6 +135,7 @@ def iter_tiles(
     particle_chunk: int | None = None,
     keep_traces: bool = False,
     base_seed: int | None = None,
+    particles: str | None = None,
 ) -> Iterator[Tile]:
     """Yield the :class:`Tile` s covering ``num_samples`` particles for every data point, batch
     by batch (outer loop) and particle chunk by chunk (inner loop).
@@ -124,36 +145,62 @@ def iter_tiles(
     particles.start)``. A first probe run
     (no particle plate, on the first batch) checks that the pair takes the data
     (:func:`~pyrovae.infer.batching.first_run`), checks the pair with
-    :func:`~pyrovae.infer.sites.check_structure` and finds the plate nesting. Distribution
+    :func:`~pyrovae.infer.sites.check_structure` and finds the plate nesting. Then the first
+    tile's particles are run in the first layout of :data:`~pyrovae.infer.particles.LAYOUTS`
+    whose log weights equal those of single particles on the same draws (:func:`choose_layout`,
+    one line says so when it is not the vectorized one), and every tile uses it. Distribution
     arguments are validated (when Pyro's validation is on) in the first chunk of each batch only.
 
     :param proposal: ``"guide"`` (sample latents from the guide) or ``"prior"`` (from the model).
-    :param keep_traces: keep each tile's traces in :class:`Tile`.
+    :param keep_traces: keep each tile's traces in :class:`Tile` (vectorized layout only).
     :param base_seed: the base seed of the tiles, instead of a draw from the global RNG.
+    :param particles: force a layout (``"vectorized"``, ``"batch"`` or ``"loop"``) instead of
+        checking.
     :raises DataError: the data hold NaN or Inf, or the pair cannot run on the arguments.
-    :raises ModelSpecError: the pair does not follow the protocol (see ``check_structure``).
+    :raises ModelSpecError: the pair does not follow the protocol (see ``check_structure``), or
+        ``particles="batch"`` with a latent site outside the data plate.
     """
     if proposal not in PROPOSALS:
         raise ValueError(f"proposal must be one of {PROPOSALS}, got {proposal!r}.")
     if proposal == "guide" and guide is None:
         raise ValueError("proposal='guide' needs a guide; pass one or use proposal='prior'.")
+    check_layout(particles)
+    if keep_traces and particles not in (None, "vectorized"):
+        raise ValueError(f"keep_traces needs the vectorized particle layout, not {particles!r}.")
     x = batching.data_tensor(args, kwargs)
     num_data, device = x.shape[0], x.device
     batch_size, particle_chunk = tile_plan(x, num_samples, batch_size, particle_chunk)
     base = rng.draw_base_seed() if base_seed is None else base_seed
 
-    structure = None
+    structure = layout = None
     for start, stop in batching.ranges(num_data, batch_size):
         batch_args, batch_kwargs = batching.slice_args(args, kwargs, num_data, start, stop)
         if structure is None:
             structure = _probe(model, guide, args, kwargs, (batch_args, batch_kwargs, stop - start),
                                proposal, data_plate, rng.tile_seed(base, 0), device)
+            if particles == "batch" and structure.global_latents:
+                raise ModelSpecError(_global_latents(structure))
+            layout = particles or ("vectorized" if keep_traces else None)
+            if layout is None:
+                layout, reason = choose_layout(
+                    model, guide, batch_args, batch_kwargs, proposal, data_plate, structure,
+                    min(particle_chunk, CHECKED_PARTICLES), rng.tile_seed(base, 2), device)
+                if layout != "vectorized":
+                    warnings.warn(f"pyrovae: the particles of log p(x) run in the {layout} "
+                                  f"layout: {reason}.", stacklevel=2)
         for k0, k1 in batching.ranges(num_samples, particle_chunk):
             seed = rng.tile_seed(base, 1, start, k0)
             yield _run_tile(
                 model, guide, batch_args, batch_kwargs, proposal, data_plate, structure,
-                (start, stop), (k0, k1), seed, device, keep_traces,
+                (start, stop), (k0, k1), seed, device, keep_traces, layout,
             )
+
+
+def _global_latents(structure: Structure) -> str:
+    names = ", ".join(f"'{n}'" for n in structure.global_latents)
+    return (f"the batch particle layout folds the particles into the data batch, but latent "
+            f"site(s) {names} lie outside the data plate and would be shared by the particles: "
+            f"use particles='loop' or 'vectorized'.")
 
 
 @torch.no_grad()
@@ -171,26 +218,101 @@ def _probe(model, guide, args, kwargs, batch, proposal, data_plate, seed, device
     return structure
 
 
+def _densities(model_trace, guide_trace, particle_dim: int, data_plate: str, shape, device):
+    """``(log_lik, log_prior, log_guide)`` of the traces, each ``shape`` float64 (the last two
+    None without a guide trace)."""
+    like = torch.empty(shape, device=device)
+    log_lik = sum_log_probs(observed_sites(model_trace), particle_dim, data_plate, like)
+    if guide_trace is None:
+        return log_lik, None, None
+    return (log_lik, sum_log_probs(latent_sites(model_trace), particle_dim, data_plate, like),
+            sum_log_probs(latent_sites(guide_trace), particle_dim, data_plate, like))
+
+
+def _run_layout(model, guide, args, kwargs, proposal, data_plate, structure, size, num_rows,
+                layout, device):
+    """``(model_trace, guide_trace, log_lik, log_prior, log_guide)`` of ``size`` particles for
+    ``num_rows`` data points run in ``layout``, the densities ``[size, num_rows]`` float64 (the
+    traces: those of the one run, None for the loop)."""
+    particle_dim = structure.particle_dim
+
+    def densities(model_trace, guide_trace, shape):
+        return _densities(model_trace, guide_trace, particle_dim, data_plate, shape, device)
+
+    if layout == "vectorized":
+        traces = _trace_pair(model, guide, args, kwargs, proposal, (size, particle_dim))
+        return (*traces, *densities(*traces, (size, num_rows)))
+    if layout == "batch":
+        traces = _trace_pair(model, guide, *repeated(args, kwargs, num_rows, size), proposal)
+        parts = densities(*traces, (1, size * num_rows))
+        return (*traces, *(p if p is None else p.reshape(size, num_rows) for p in parts))
+    parts = [densities(*_trace_pair(model, guide, args, kwargs, proposal), (1, num_rows))
+             for _ in range(size)]
+    return (None, None, *(None if parts[0][i] is None else torch.cat([p[i] for p in parts])
+                          for i in range(3)))
+
+
+def _log_weight(log_lik, log_prior, log_guide):
+    return log_lik if log_prior is None else log_lik + log_prior - log_guide
+
+
+@torch.no_grad()
+def choose_layout(model, guide, args, kwargs, proposal, data_plate, structure, size, seed,
+                  device) -> tuple[str, str | None]:
+    """The first layout of :data:`~pyrovae.infer.particles.LAYOUTS` that runs ``size``
+    particles on the batch ``(args, kwargs)`` and gives, for the first, middle and last
+    particle, the log weights of a run of that particle alone on the same draws (to
+    :data:`~pyrovae.infer.particles.TOLERANCE`); ``"loop"`` when none does. Returns the layout
+    and why the ones before it were passed over (None for the vectorized one)."""
+    num_rows = batching.data_tensor(args, kwargs).shape[0]
+    reasons = []
+    for layout in LAYOUTS[:-1]:
+        if layout == "batch" and structure.global_latents:
+            reasons.append("the batch layout cannot hold latent sites outside the data plate")
+            continue
+        try:
+            with rng.seeded(seed, device):
+                model_trace, guide_trace, *parts = _run_layout(
+                    model, guide, args, kwargs, proposal, data_plate, structure, size,
+                    num_rows, layout, device)
+        except Exception as e:  # a layer that cannot take this layout's shapes
+            line = (str(e).strip().splitlines() or ["(no message)"])[0][:200]
+            reasons.append(f"the {layout} layout raised {type(e).__name__}: {line}")
+            continue
+        weights = _log_weight(*parts)
+        source = guide_trace if proposal == "guide" else model_trace
+        differs = None
+        for p in probes(size):
+            values = particle_values(source, layout, p, structure.particle_dim, data_plate,
+                                     num_rows)
+            with rng.seeded(seed, device):
+                alone = _trace_pair(model, guide, args, kwargs, proposal,
+                                    replay_from=replay_trace(source, values))
+            reference = _log_weight(*_densities(*alone, structure.particle_dim, data_plate,
+                                                (1, num_rows), device))
+            if not agree(weights[p], reference[0]):
+                differs = p
+                break
+        if differs is None:
+            return layout, "; ".join(reasons) or None
+        reasons.append(f"the {layout} layout's log weights differ from those of one particle "
+                       f"at a time")
+    return "loop", "; ".join(reasons)
+
+
 @torch.no_grad()
 def _run_tile(
     model, guide, args, kwargs, proposal, data_plate, structure, rows, particles, seed, device,
-    keep_traces,
+    keep_traces, layout="vectorized",
 ) -> Tile:
-    size, particle_dim = particles[1] - particles[0], structure.particle_dim
+    size, num_rows = particles[1] - particles[0], rows[1] - rows[0]
     # Arguments are validated with the first chunk of each batch; later chunks see the same data.
     validation = nullcontext() if particles[0] == 0 else pyro.validation_enabled(False)
     with rng.seeded(seed, device), validation:
-        model_trace, guide_trace = _trace_pair(
-            model, guide, args, kwargs, proposal, (size, particle_dim)
-        )
-    like = torch.empty(size, rows[1] - rows[0], device=device)
-    log_lik = sum_log_probs(observed_sites(model_trace), particle_dim, data_plate, like)
-    log_prior = log_guide = None
-    if proposal == "guide":
-        log_prior = sum_log_probs(latent_sites(model_trace), particle_dim, data_plate, like)
-        log_guide = sum_log_probs(latent_sites(guide_trace), particle_dim, data_plate, like)
+        model_trace, guide_trace, log_lik, log_prior, log_guide = _run_layout(
+            model, guide, args, kwargs, proposal, data_plate, structure, size, num_rows, layout,
+            device)
     if not keep_traces:
         model_trace = guide_trace = None
-    return Tile(
-        rows, particles, structure, model_trace, guide_trace, log_lik, log_prior, log_guide
-    )
+    return Tile(rows, particles, structure, model_trace, guide_trace, log_lik, log_prior,
+                log_guide, layout)
