@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
-from pyro.infer import Trace_ELBO
+from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 from tqdm.auto import tqdm
 
 from pyrovae.config import TrainConfig
@@ -47,19 +47,22 @@ class TrainState:
 
 @torch.no_grad()
 def elbo_per_point(model, guide, tensors: tuple[torch.Tensor, ...], batch_size: int,
-                   world: World = SINGLE) -> float:
+                   world: World = SINGLE, loss: str = "trace_elbo") -> float:
     r"""Mean over data points of a one-sample ELBO estimate,
     :math:`\frac1N \sum_n \log p(x_n, z_n) - \log q(z_n \mid x_n)`, :math:`z_n \sim q(\cdot \mid x_n)`;
     with several ranks, each estimates it on its share of the points and every rank gets the
-    mean over all of them."""
-    elbo = Trace_ELBO()
+    mean over all of them. With the training loss ``trace_enum_elbo`` the guide's enumerated
+    sites are summed out (``TraceEnum_ELBO``), as in training."""
+    # TraceEnum_ELBO.differentiable_loss refuses a loss that needs no gradient; its loss does not
+    estimate = TraceEnum_ELBO().loss if loss == "trace_enum_elbo" else \
+        Trace_ELBO().differentiable_loss
     n = tensors[0].shape[0]
     if world.active:
         tensors = tuple(distributed.shard(t, world) for t in tensors)
     total = 0.0
     for start in range(0, tensors[0].shape[0], batch_size):
         batch = tuple(t[start:start + batch_size] for t in tensors)
-        total += float(elbo.differentiable_loss(model, guide, *batch))
+        total += float(estimate(model, guide, *batch))
     if world.active:
         total = float(distributed.all_sum(torch.tensor(total, dtype=torch.float64), world))
     return -total / n
@@ -161,7 +164,8 @@ def fit(
             raise Diverged(epoch, state.epoch, "the loss or a parameter became NaN/Inf")
         objective.eval()
         valid_elbo = math.nan if valid is None else \
-            elbo_per_point(objective.model, objective.guide, valid, t.eval_batch_size, world)
+            elbo_per_point(objective.model, objective.guide, valid, t.eval_batch_size, world,
+                           t.loss)
         valid_elbo = distributed.from_main(valid_elbo, world)  # every rank decides alike
         lr = optimizer.param_groups[0]["lr"]
         schedule.step()
