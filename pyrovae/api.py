@@ -15,9 +15,10 @@ from pyrovae.data.convert import as_tensors
 from pyrovae.data.splitting import spread_rows
 from pyrovae.device import resolve_device
 from pyrovae.errors import ConfigError, Interrupted, TrainingError
+from pyrovae.nn import module_of
 from pyrovae.train import checkpoint, distributed, session
 from pyrovae.train.loop import Diverged, TrainState
-from pyrovae.train.params import collect, module_of, program_device
+from pyrovae.train.params import collect, program_device
 
 
 @dataclass

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from pyrovae import checks, config, run
 from pyrovae.errors import ConfigError
 from pyrovae.infer import LogPxResult, active_units, bdmc, log_px, rate_distortion, rng
+from pyrovae.infer.modes import in_eval_mode
 from pyrovae.options import PositiveFloat, PositiveInt, Seed, check, choice
 from pyrovae.protocols import Classifier
 from pyrovae.results import SUMMARY_COLUMNS
@@ -148,6 +149,7 @@ def _annealed(model, guide, tensors, settings, seed, batch_size, device, quiet):
                        steps=settings["steps"])
 
 
+@in_eval_mode
 def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_y: bool = False,
           num_samples: int = 5000, ks=None, seed: int = 0, batch_size: int = 100,
           quiet: bool = False, estimator: str = "is",
@@ -182,7 +184,8 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
 
     Under ``torchrun`` (several processes, :mod:`pyrovae.train.distributed`) each rank scores a
     contiguous share of the points with draws of its own (rank 0's are those of one process)
-    and every rank returns the rows of all points.
+    and every rank returns the rows of all points. The modules of model and guide run in eval
+    mode (:func:`~pyrovae.infer.modes.in_eval_mode`).
     """
     ks = check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size,
                         estimator=estimator, **ais_settings)

@@ -89,3 +89,12 @@ def hidden_mlp(sizes, act: str = "tanh") -> nn.Sequential:
         sizes = [int(s) for s in sizes]
         return nn.Sequential(*(GatedDense(a, b) for a, b in zip(sizes[:-1], sizes[1:])))
     return nn.Sequential(mlp(sizes, act), activation(act))
+
+
+def module_of(program) -> nn.Module | None:
+    """The ``nn.Module`` holding ``program``'s parameters: the program itself, the module a
+    bound method (``vae.model``) belongs to, or None for a plain function."""
+    if isinstance(program, nn.Module):
+        return program
+    owner = getattr(program, "__self__", None)
+    return owner if isinstance(owner, nn.Module) else None

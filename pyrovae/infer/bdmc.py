@@ -17,6 +17,7 @@ import torch
 from pyrovae.errors import ModelSpecError
 from pyrovae.infer import ais, batching, rng
 from pyrovae.infer.importance import LogPxResult, log_px, summarize
+from pyrovae.infer.modes import in_eval_mode
 from pyrovae.infer.sites import sample_sites
 
 
@@ -102,6 +103,7 @@ def simulate(model, num_points: int, **kwargs) -> tuple[torch.Tensor, dict]:
     return x, {name: site["value"] for name, site in sample_sites(trace).items()}
 
 
+@in_eval_mode
 def bdmc(
     model,
     guide,
@@ -140,6 +142,8 @@ def bdmc(
     :param kwargs: extra keyword arguments of the model and guide.
     :returns: a :class:`BDMCResult`.
     :raises ModelSpecError: as :func:`simulate` and ``log_px``.
+
+    The modules of model and guide run in eval mode (:func:`~pyrovae.infer.modes.in_eval_mode`).
     """
     batching.check_positive("num_points", num_points)
     batching.check_positive("num_chains", num_chains)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import torch
 
 from pyrovae.infer import ais, batching, rng
+from pyrovae.infer.modes import in_eval_mode
 from pyrovae.infer.particles import check_layout
 from pyrovae.infer.stream import LogWeightStream
 from pyrovae.infer.tiles import iter_tiles
@@ -61,6 +62,7 @@ class LogPxResult:
 METHODS = ("is", "ais")
 
 
+@in_eval_mode
 def log_px(
     model,
     guide,
@@ -127,6 +129,9 @@ def log_px(
     :param kwargs: extra keyword arguments of the model and guide.
     :raises ModelSpecError: the model and guide do not fit the protocol or each other; for AIS,
         a latent site is discrete.
+
+    The model's and guide's modules run in eval mode (:func:`~pyrovae.infer.modes.in_eval_mode`):
+    dropout off, batch norm on its running statistics; their modes are given back afterwards.
     """
     x = batching.data_tensor(args, kwargs)
     if method not in METHODS:

@@ -15,8 +15,9 @@ from pyro.poutine.messenger import Messenger
 from torch import nn
 
 from pyrovae.infer.sites import site_log_prob
+from pyrovae.nn import module_of
 from pyrovae.train import fast
-from pyrovae.train.params import buffers_kept, module_of
+from pyrovae.train.params import buffers_kept
 
 
 class DifferentiableRenyiELBO(RenyiELBO):

@@ -19,16 +19,8 @@ from pyro import poutine
 from pyro.infer import Trace_ELBO
 from torch import nn
 
+from pyrovae.nn import module_of
 from pyrovae.train.autograd import leaves
-
-
-def module_of(program) -> nn.Module | None:
-    """The ``nn.Module`` holding ``program``'s parameters: the program itself, the module a
-    bound method (``vae.model``) belongs to, or None for a plain function."""
-    if isinstance(program, nn.Module):
-        return program
-    owner = getattr(program, "__self__", None)
-    return owner if isinstance(owner, nn.Module) else None
 
 
 @dataclass

@@ -21,12 +21,13 @@ import torch
 from pyrovae import io
 from pyrovae.config import TrainConfig
 from pyrovae.errors import ConfigError
+from pyrovae.nn import module_of
 from pyrovae.train import checkpoint, distributed
 from pyrovae.train.init import init_linear, init_output_bias
 from pyrovae.train.loop import TrainState, fit
 from pyrovae.train.objective import Objective, make_elbo
 from pyrovae.train.optim import make_optimizer, make_schedule
-from pyrovae.train.params import Parameters, collect, module_of
+from pyrovae.train.params import Parameters, collect
 
 
 @dataclass

@@ -158,3 +158,30 @@ def test_a_layout_name_is_checked_before_any_work():
         log_px(model, guide, x, num_samples=10, particles="tiles")
     with pytest.raises(ValueError, match="AIS runs its chains vectorized"):
         log_px(model, guide, x.float(), num_samples=10, method="ais", particles="loop")
+
+
+def test_evaluation_runs_modules_in_eval_mode_and_gives_their_modes_back():
+    torch.manual_seed(0)
+
+    class DropoutModel(SoftmaxModel):
+        def __init__(self):
+            super().__init__(normalize_dim=-1)
+            self.dropout = nn.Dropout(0.5)
+            self.norm = nn.BatchNorm1d(3)
+
+        def forward(self, x):
+            with pyro.plate("data", x.shape[0]):
+                z = pyro.sample("z", dist.Normal(torch.zeros(x.shape[0], 3), 1.0).to_event(1))
+                logits = self.linear(self.dropout(self.norm(z.reshape(-1, 3)).reshape(z.shape)))
+                pyro.sample("x", dist.Categorical(logits=logits), obs=x)
+
+    model, guide, x = DropoutModel(), Guide(), torch.tensor([0, 1, 2, 3])
+    running = model.norm.running_mean.clone()
+    pyro.set_rng_seed(0)
+    left_training = log_px(model, guide, x, num_samples=50).value
+    assert model.training and model.dropout.training and guide.training  # given back
+    assert torch.equal(model.norm.running_mean, running)  # batch statistics not written
+    model.eval()
+    pyro.set_rng_seed(0)
+    torch.testing.assert_close(left_training, log_px(model, guide, x, num_samples=50).value)
+    assert not model.training

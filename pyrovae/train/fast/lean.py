@@ -43,9 +43,10 @@ from pyro.poutine.util import prune_subsample_sites, site_is_subsample
 from torch.nn.modules import module as torch_module
 
 from pyrovae.infer.sites import site_log_prob
+from pyrovae.nn import module_of
 from pyrovae.train.fast.replay import signature
 from pyrovae.train.fast.replayer import Replayer
-from pyrovae.train.params import buffers, buffers_kept, module_of
+from pyrovae.train.params import buffers, buffers_kept
 
 
 class _Unsupported(Exception):
