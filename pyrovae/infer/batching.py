@@ -20,6 +20,14 @@ from pyrovae.errors import DataError, PyrovaeError
 TILE_ELEMENTS = 1 << 24
 
 
+def unpacked(args: tuple) -> tuple:
+    """The per-point arguments: ``args`` itself, or the tuple (or list) given as the only
+    positional argument, the form ``pyrovae.fit`` takes its data in (``(x, labels)``)."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        return tuple(args[0])
+    return args
+
+
 def data_tensor(args: tuple, kwargs: dict) -> torch.Tensor:
     """The data ``x``: the first positional argument, else the keyword ``x``.
 

@@ -96,7 +96,8 @@ def log_px(
     :param model: a model following the pyrovae protocol (a ``pyro.plate(data_plate, N)``).
     :param guide: a guide sampling the model's latent sites (unused for ``proposal="prior"``).
     :param args: the data ``x`` ``[N, *event_shape]`` first, then any extra model arguments;
-        tensors with first dim ``N`` are batched with ``x``.
+        tensors with first dim ``N`` are batched with ``x``. A tuple ``(x, labels)`` given
+        alone is taken apart, as :func:`pyrovae.fit` takes its data.
     :param num_samples: ``K``, particles (AIS: chains) per data point; default 5000 (AIS:
         :data:`~pyrovae.infer.ais.DEFAULT_CHAINS`).
     :param data_plate: name of the model's data plate.
@@ -133,6 +134,7 @@ def log_px(
     The model's and guide's modules run in eval mode (:func:`~pyrovae.infer.modes.in_eval_mode`):
     dropout off, batch norm on its running statistics; their modes are given back afterwards.
     """
+    args = batching.unpacked(args)
     x = batching.data_tensor(args, kwargs)
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}.")

@@ -201,15 +201,19 @@ def check_structure(model_trace, guide_trace, data_plate: str, num_data: int) ->
             )
         value = site["value"]
         batch_shape = value.shape[: value.dim() - len(site["fn"].event_shape)]
-        if len(batch_shape) >= -frame.dim and batch_shape[frame.dim] != frame.size:
+        entries = batch_shape[frame.dim] if len(batch_shape) >= -frame.dim else None
+        size = frame.size
+        if size is None or size < 0:  # an unsized plate, pyro.plate("data"): sized by the data
+            size = entries
+        if entries is not None and entries != size:
             raise ModelSpecError(
-                f"observed site '{name}' has {batch_shape[frame.dim]} entries along plate "
-                f"'{data_plate}' (dim {frame.dim}) but the plate has size {frame.size}: the "
+                f"observed site '{name}' has {entries} entries along plate "
+                f"'{data_plate}' (dim {frame.dim}) but the plate has size {size}: the "
                 f"observed data do not match the plate."
             )
-        if frame.size != num_data:
+        if size is not None and size != num_data:
             raise ModelSpecError(
-                f"plate '{data_plate}' has size {frame.size} at observed site '{name}' but "
+                f"plate '{data_plate}' has size {size} at observed site '{name}' but "
                 f"the data have {num_data} rows: open the plate with size x.shape[0]."
             )
 

@@ -32,7 +32,8 @@ def log_weights(
     :param model: a model following the pyrovae protocol (a ``pyro.plate(data_plate, N)``).
     :param guide: a guide sampling the model's latent sites (unused for ``proposal="prior"``).
     :param args: the data ``x`` ``[N, *event_shape]`` first, then any extra model arguments;
-        tensors with first dim ``N`` are batched with ``x``.
+        tensors with first dim ``N`` are batched with ``x``. A tuple ``(x, labels)`` given
+        alone is taken apart, as :func:`pyrovae.fit` takes its data.
     :param num_samples: ``K``, particles per data point.
     :param data_plate: name of the model's data plate.
     :param proposal: ``"guide"`` or ``"prior"``.
@@ -42,6 +43,7 @@ def log_weights(
     :returns: float64 tensor ``[K, N]`` on the data's device.
     :raises ModelSpecError: the model and guide do not fit the protocol or each other.
     """
+    args = batching.unpacked(args)
     x = batching.data_tensor(args, kwargs)
     out = torch.empty(num_samples, x.shape[0], dtype=torch.float64, device=x.device)
     for tile in iter_tiles(

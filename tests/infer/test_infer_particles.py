@@ -185,3 +185,34 @@ def test_evaluation_runs_modules_in_eval_mode_and_gives_their_modes_back():
     pyro.set_rng_seed(0)
     torch.testing.assert_close(left_training, log_px(model, guide, x, num_samples=50).value)
     assert not model.training
+
+
+def test_an_unsized_data_plate_scores_as_a_sized_one():
+    """Pyro's SS-VAE and CVAE examples open ``pyro.plate("data")`` without a size."""
+    torch.manual_seed(0)
+    model, guide, x = SoftmaxModel(normalize_dim=-1), Guide(), torch.tensor([0, 1, 2, 3])
+
+    def model_unsized(x):
+        with pyro.plate("data"):
+            z = pyro.sample("z", dist.Normal(torch.zeros(x.shape[0], 3), 1.0).to_event(1))
+            pyro.sample("x", dist.Categorical(logits=model.linear(z)), obs=x)
+
+    def guide_unsized(x):
+        with pyro.plate("data"):
+            pyro.sample("z", dist.Normal(guide.loc(x), 1.0).to_event(1))
+
+    pyro.set_rng_seed(0)
+    ours = log_px(model_unsized, guide_unsized, x, num_samples=200)
+    pyro.set_rng_seed(0)
+    sized = log_px(model, guide, x, num_samples=200)
+    assert ours.layout == "vectorized"
+    torch.testing.assert_close(ours.value, sized.value)
+
+
+def test_per_point_arguments_may_come_as_one_tuple_as_fit_takes_them():
+    model, guide, x = _softmax_pair()
+    pyro.set_rng_seed(0)
+    apart = log_px(model, guide, x, num_samples=20, particles="loop").value
+    pyro.set_rng_seed(0)
+    together = log_px(model, guide, (x,), num_samples=20, particles="loop").value
+    torch.testing.assert_close(apart, together)
