@@ -118,3 +118,38 @@ def test_observed_sites_on_a_batch_leave_out_deterministic_sites():
             pyro.sample("x", dist.Normal(z.sum(-1, keepdim=True), 1.0).to_event(1), obs=x)
 
     assert list(observed_sites_on(model, grayscale()[:, :1])) == ["x"]
+
+
+def test_a_prodlda_style_multinomial_with_documents_of_different_lengths_trains():
+    """ProdLDA as Pyro's tutorial writes it: the Multinomial's total_count is the longest
+    document of the batch, so the first two documents' support says nothing of the others."""
+    import pyro
+    import pyro.distributions as dist
+    from torch import nn
+
+    import pyrovae
+
+    torch.manual_seed(0)
+    vocab, topics = 12, 3
+    decoder, encoder = nn.Linear(topics, vocab), nn.Linear(vocab, 2 * topics)
+
+    def model(docs):
+        pyro.module("decoder", decoder)
+        with pyro.plate("documents", docs.shape[0]):
+            theta = pyro.sample("theta", dist.Normal(torch.zeros(docs.shape[0], topics), 1.0)
+                                .to_event(1))
+            probs = torch.softmax(decoder(theta), -1)
+            total = int(docs.sum(-1).max())
+            pyro.sample("obs", dist.Multinomial(total, probs, validate_args=False), obs=docs)
+
+    def guide(docs):
+        pyro.module("encoder", encoder)
+        with pyro.plate("documents", docs.shape[0]):
+            loc, raw = encoder(docs).split(topics, -1)
+            pyro.sample("theta", dist.Normal(loc, nn.functional.softplus(raw)).to_event(1))
+
+    lengths = torch.tensor([3, 4] + [20] * 18)  # the first two documents are the shortest
+    docs = torch.stack([torch.bincount(torch.randint(vocab, (int(n),)), minlength=vocab)
+                        for n in lengths]).float()
+    result = pyrovae.fit(model, guide, docs, epochs=1, batch_size=10)
+    assert len(result.history) == 1
