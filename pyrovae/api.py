@@ -47,6 +47,23 @@ def _place(tensors, device) -> tuple[torch.Tensor, ...]:
     return tuple(t.to(device) for t in tensors)
 
 
+def _checked_callbacks(callbacks) -> tuple:
+    """``callbacks`` as a tuple, each callable; a ConfigError for anything else."""
+    if callable(callbacks):
+        raise ConfigError("callbacks must be a list of functions; got one function: give "
+                          "callbacks=[f].")
+    try:
+        given = tuple(callbacks)
+    except TypeError:
+        raise ConfigError(f"callbacks must be a list of functions; got "
+                          f"{type(callbacks).__name__}.") from None
+    for i, callback in enumerate(given):
+        if not callable(callback):
+            raise ConfigError(f"callbacks[{i}] is not callable ({type(callback).__name__}); each "
+                              f"callback is a function called with the training state.")
+    return given
+
+
 def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 100,
         loss: str = "trace_elbo", num_particles: int = 1, optimizer: str = "adam",
         lr: float = 1e-3, beta: float = 1.0, out=None, resume: bool = False, seed: int = 0,
@@ -84,12 +101,16 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
     in ``DistributedDataParallel`` and rank 0 writes the files; see
     :mod:`pyrovae.train.distributed`.
 
-    :raises ConfigError: an option of the wrong type or range, or ``out`` already holding a
-        run (without ``resume``).
+    :raises ConfigError: an option of the wrong type or range, a callback that is not callable,
+        ``out`` already holding a run (without ``resume``).
     :raises DataError: data the model cannot take.
+    :raises ModelSpecError: a guide that does not fit the model (a latent site missing or
+        extra), as :func:`pyrovae.infer.log_px` would refuse it.
+    :raises CheckpointError: ``resume`` with other data or settings than the run in ``out``.
     :raises TrainingError: the loss became NaN or infinite.
     :raises Interrupted: Ctrl-C; the message says how to continue.
     """
+    callbacks = _checked_callbacks(callbacks)
     train_options = {"epochs": epochs, "batch_size": batch_size, "loss": loss,
                      "num_particles": num_particles, "optimizer": optimizer, "lr": lr,
                      "beta": beta, **options}
@@ -118,10 +139,12 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
     checks.check_fits(model, _name(model), "train", *train)
     if valid is not None:
         checks.check_fits(model, _name(model), "valid", *valid)
+    checks.check_pair(model, guide, *train)
     distributed.set_rng_seed(cfg.seed, world)
     parameters = collect(model, guide, tuple(x[: t.batch_size] for x in train))
     settings = config.decisive({"seed": cfg.seed, "train": dataclasses.asdict(t)})
-    identity = checkpoint.identity(settings, train[0].shape[1:], parameters.shapes())
+    identity = {**checkpoint.identity(settings, train[0].shape[1:], parameters.shapes()),
+                "data": checkpoint.data_fingerprint(train, valid)}
     try:
         trained = session.train_pair(model, guide, train, valid, t, identity=identity,
                                      seed=cfg.seed, run_dir=run_dir, resume=resume, quiet=quiet,

@@ -50,12 +50,15 @@ def _ks(text: str | None) -> list[int] | None:
                           f"e.g. --ks 1,10,100.") from None
 
 
-def _check_outputs(outputs: dict[str, str], read: dict[str, str] | None = None) -> None:
+def _check_outputs(outputs: dict[str, str], read: dict[str, str] | None = None,
+                   ours: dict | None = None) -> None:
     """Refuse, before any work, output paths that name one file (each other's or an input's)
-    or that cannot be written.
+    or that the output policy refuses (:func:`pyrovae.io.check_output`).
 
     :param outputs: option -> path of each file the command writes.
     :param read: option -> path of each file the command reads.
+    :param ours: option -> whether an existing file at its path may be written over (default:
+        none may).
     """
     from pyrovae import io
 
@@ -67,7 +70,7 @@ def _check_outputs(outputs: dict[str, str], read: dict[str, str] | None = None) 
                                   f"writing it would replace that file. Give another path.")
     for option, path in outputs.items():
         if path:
-            io.check_writable(path, option)
+            io.check_output(path, option, ours=(ours or {}).get(option))
 
 
 def _evaluate(args) -> int:
@@ -82,8 +85,9 @@ def _evaluate(args) -> int:
                                  batch_size=args.batch_size, limit=args.limit,
                                  estimator=args.estimator, **annealing)
     metrics = factor_scores.check_metrics(args.metrics.split(",")) if args.metrics else ()
-    _check_outputs({"--out": args.out, "--per-datapoint": args.per_datapoint})
-    results.check_columns(args.out, results.SUMMARY_COLUMNS)
+    _check_outputs({"--out": args.out, "--per-datapoint": args.per_datapoint},
+                   ours={"--out": lambda path: True, "--per-datapoint": results.is_per_point})
+    results.check_appendable(args.out, results.SUMMARY_COLUMNS)
     built = evaluation.load_run(args.run_dir, data_dir=args.data_dir, device=args.device)
     if metrics:
         factor_scores.check_factors(built)
@@ -136,7 +140,7 @@ def _report(args) -> int:
     check("--digits", args.digits, NonNegativeInt)
     by = [c.strip() for c in args.by.split(",") if c.strip()] if args.by else None
     md = Path(args.md) if args.md else Path(args.results).with_suffix(".md")
-    _check_outputs({"--md": md}, read={"RESULTS": args.results})
+    _check_outputs({"--md": md}, read={"RESULTS": args.results}, ours={"--md": report.is_report})
     table = report.read_results(args.results)
     notes = []
     if args.columns:
@@ -163,9 +167,11 @@ def _report(args) -> int:
 def _plot(args) -> int:
     from pyrovae import report
     from pyrovae.plots import plot_run, plot_sweep
+    from pyrovae.plots.figure import is_figure
 
     if Path(args.run_dir).suffix == ".csv":
-        _check_outputs({"--out": args.out}, read={"RESULTS.csv": args.run_dir})
+        _check_outputs({"--out": args.out}, read={"RESULTS.csv": args.run_dir},
+                       ours={"--out": is_figure})
         columns = report.TRADEOFF_COLUMNS if args.columns in (None, "default") else args.columns
         path, _ = plot_sweep(args.run_dir, by=args.by, columns=columns, out=args.out)
         print(f"wrote:\n  {path}")

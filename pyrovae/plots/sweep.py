@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pyrovae import report
-from pyrovae.plots.figure import new_figure, save_figure
+from pyrovae import io, report
+from pyrovae.plots.figure import is_figure, new_figure, save_figure
 
 
 def save_metrics_vs(wide: pd.DataFrame, x: str, columns, path: Path, title: str = "") -> Path:
@@ -49,9 +49,10 @@ def plot_sweep(results, *, by: str = "train.beta", columns: str = report.TRADEOF
     :raises ConfigError: the CSV, ``by`` or a column is missing.
     """
     parsed = report.parse_columns(columns)
+    path = Path(out) if out else Path(results).with_name(f"{Path(results).stem}_vs_{by}.png")
+    io.check_output(path, "--out" if out else "the figure", ours=is_figure)
     table = report.read_results(results)
     wide = report.tradeoff(table, [by], parsed, where=where)
-    path = Path(out) if out else Path(results).with_name(f"{Path(results).stem}_vs_{by}.png")
     counts = sorted({int(n) for n in wide["n_seeds"].fillna(0)})
     seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
     save_metrics_vs(wide, by, parsed, path, f"mean ± standard error over {seeds} seeds")
