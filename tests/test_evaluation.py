@@ -227,3 +227,15 @@ def test_metrics_on_data_without_factors_are_refused_before_scoring(tmp_path, ca
     assert "unknown metric set 'disentanglment'" in refused(
         ["evaluate", str(plain), "--metrics", "disentanglment", "--out", str(out)], capsys,
         tmp_path)
+
+
+@pytest.mark.parametrize("existing", ["text", "results"])
+def test_per_datapoint_refuses_a_file_it_did_not_write(run_dir, tmp_path, capsys, no_work,
+                                                       existing):
+    points = tmp_path / "points.csv"
+    points.write_text({"text": "my notes\n",
+                       "results": ",".join(results.SUMMARY_COLUMNS) + "\n"}[existing])
+    err = refused(["evaluate", str(run_dir), "--num-samples", "10", "--out",
+                   str(tmp_path / "r.csv"), "--per-datapoint", str(points), "--quiet"],
+                  capsys, tmp_path)
+    assert f"--per-datapoint {points} already exists and is not a file pyrovae wrote" in err
