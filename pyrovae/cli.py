@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from pyrovae.errors import ConfigError, PyrovaeError
+from pyrovae.boundary import run_main
+from pyrovae.errors import ConfigError
 from pyrovae.options import NonNegativeInt, check
 
 
@@ -278,22 +279,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        code = args.func(args)
-        if "torch" in sys.modules:  # under torchrun: leave once every rank finished
-            from pyrovae.train import distributed
+def _run(args) -> int:
+    code = args.func(args)
+    if "torch" in sys.modules:  # under torchrun: leave once every rank finished
+        from pyrovae.train import distributed
 
-            distributed.leave()
-        return code
-    except PyrovaeError as e:
-        print(f"pyrovae {args.command}: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print(f"pyrovae {args.command}: interrupted; files already written are whole.",
-              file=sys.stderr)
-        return 130
+        distributed.leave()
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``pyrovae`` command: its exit status; bad input is one line on stderr and status 2
+    (:func:`pyrovae.boundary.run_main`)."""
+    args = build_parser().parse_args(argv)
+    return run_main(f"pyrovae {args.command}", lambda: _run(args))
 
 
 if __name__ == "__main__":

@@ -57,9 +57,38 @@ def test_reproduce_trains_scores_and_writes_the_table_into_the_readme(script, tm
     (["--readme", "absent.md"], "--readme 'absent.md' does not exist"),
     (["--rows", "3"], "--rows takes row numbers from 1 to 2, got '3'"),
     (["--seeds", "a"], "--seeds takes whole numbers separated by commas"),
+    (["--limit", "0"], "--limit must be a whole number >= 1; got 0."),
+    (["--limit", "-3"], "--limit must be a whole number >= 1; got -3."),
 ])
 def test_bad_arguments_exit_2_before_any_work(script, tmp_path, capsys, extra, message):
     reproduce = script("reproduce")
     assert reproduce.main(["--table", "vampprior", "--out", str(tmp_path), *extra]) == 2
     assert message in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("text, message", [
+    ("no markers here\n", "the README has no '<!-- reproduce:vampprior -->'"),
+    ("<!-- reproduce:iwae_static -->\n<!-- /reproduce:iwae_static -->\n", "has no"),
+    (b"\xff\xfe not text", "is not UTF-8 text"),
+])
+def test_a_readme_without_the_tables_markers_is_refused_before_training(script, tmp_path, capsys,
+                                                                        text, message):
+    reproduce = script("reproduce")
+    readme = tmp_path / "README.md"
+    readme.write_bytes(text if isinstance(text, bytes) else text.encode())
+    out = tmp_path / "out"
+    code = reproduce.main(["--table", "vampprior", "--rows", "1", "--budget", "0.001", *TINY,
+                           "--out", str(out), "--readme", str(readme)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_a_markdown_table_it_did_not_write_is_refused_before_training(script, tmp_path, capsys):
+    reproduce = script("reproduce")
+    (tmp_path / "vampprior.md").write_text("my notes\n")
+    assert reproduce.main(["--table", "vampprior", *TINY, "--out", str(tmp_path)]) == 2
+    assert "already exists and is not a file pyrovae wrote" in capsys.readouterr().err
+    assert (tmp_path / "vampprior.md").read_text() == "my notes\n"
+    assert not (tmp_path / "runs").exists()
