@@ -14,7 +14,7 @@ from pyrovae import checks, config, evaluation, io, run
 from pyrovae.data.convert import as_tensors
 from pyrovae.data.splitting import spread_rows
 from pyrovae.device import resolve_device
-from pyrovae.errors import ConfigError, Interrupted, TrainingError
+from pyrovae.errors import ConfigError, DataError, Interrupted, TrainingError
 from pyrovae.train import checkpoint, distributed, session
 from pyrovae.train.loop import Diverged, TrainState
 from pyrovae.train.params import collect, module_of, program_device
@@ -163,6 +163,22 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
     return FitResult(history, trained.best, trained.state, run_dir)
 
 
+def _checked_labels(labels, n: int) -> torch.Tensor:
+    """``labels`` as an integer tensor of ``n`` entries; a DataError for anything else."""
+    try:
+        labels = torch.as_tensor(labels)
+    except (TypeError, ValueError, RuntimeError):
+        raise DataError(f"labels must be a tensor of class labels; got "
+                        f"{type(labels).__name__}.") from None
+    if labels.dim() != 1 or len(labels) != n:
+        raise DataError(f"labels must hold one class label per data point ({n}); got shape "
+                        f"{tuple(labels.shape)}.")
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise DataError(f"labels must be whole numbers (class labels, -1 where unknown); got "
+                        f"{labels.dtype}.")
+    return labels
+
+
 def evaluate(model, guide, data, *, labels=None, num_samples: int = 5000, ks=None,
              seed: int = 0, batch_size: int = 100, limit: int | None = None,
              name: str = "", quiet: bool = True) -> pd.DataFrame:
@@ -173,7 +189,8 @@ def evaluate(model, guide, data, *, labels=None, num_samples: int = 5000, ks=Non
     :param data: a tensor ``[N, ...]``, or a tuple of tensors (data, then the model's other
         per-data-point arguments: with them, the rows estimate log p(x | y) and are named
         ``..._given_y``), a ``Dataset`` or a ``DataLoader``.
-    :param labels: class labels, for the ``accuracy`` row of a guide with ``predict``.
+    :param labels: class labels, one per data point (-1 where unknown), for the ``accuracy``
+        row of a guide with ``predict``.
     :param limit: only ``limit`` points spread evenly over the data.
     :param name: the ``run`` column.
 
@@ -183,7 +200,8 @@ def evaluate(model, guide, data, *, labels=None, num_samples: int = 5000, ks=Non
     evaluation.check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size,
                               limit=limit, option=str)
     distributed.join(program_device(model) or program_device(guide) or torch.device("cpu"))
-    given = (*as_tensors(data, "data"), *(() if labels is None else (labels,)))
+    tensors = as_tensors(data, "data")
+    given = (*tensors, *(() if labels is None else (_checked_labels(labels, len(tensors[0])),)))
     given, index = spread_rows(given, limit)
     tensors, labels = (given[:-1], given[-1]) if labels is not None else (given, None)
     checks.check_fits(model, _name(model), "data", *tensors)

@@ -263,3 +263,17 @@ def test_fit_refuses_callbacks_that_are_not_functions_before_training(sprites, t
         pyrovae.fit(Decoder(), Encoder(), sprites.split("train"), epochs=1, callbacks=callbacks,
                     out=tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("labels, message", [
+    (torch.zeros(19, dtype=torch.long), r"one class label per data point \(20\); got shape \(19,\)"),
+    (torch.zeros(21, dtype=torch.long), r"one class label per data point \(20\); got shape \(21,\)"),
+    (torch.zeros(20, 1, dtype=torch.long), r"got shape \(20, 1\)"),
+    (torch.zeros(20), "must be whole numbers"),
+    ("abc", "labels must be a tensor of class labels; got str"),
+])
+@pytest.mark.parametrize("limit", [None, 5])
+def test_evaluate_refuses_labels_that_do_not_fit_the_data(sprites, labels, message, limit):
+    with pytest.raises(DataError, match=message):
+        pyrovae.evaluate(Decoder(), Encoder(), sprites.split("test"), labels=labels,
+                         num_samples=5, limit=limit)
