@@ -328,3 +328,22 @@ def test_same_seed_same_result_and_one_global_draw():
     torch.randint(0, 1 << 62, ())
     torch.randint(0, 1 << 62, ())
     assert torch.equal(torch.rand(2), runs[0][2])
+
+
+def tutorial_model(x):
+    """The README tutorial's shape of model: it observes x and cannot simulate it."""
+    with pyro.plate("data", x.shape[0]):
+        z = pyro.sample("z", dist.Normal(torch.zeros(x.shape[0], 2, dtype=D), 1.0).to_event(1))
+        pyro.sample("x", dist.Normal(z, 1.0).to_event(1), obs=x)
+
+
+def tutorial_guide(x):
+    with pyro.plate("data", x.shape[0]):
+        pyro.sample("z", dist.Normal(x / 2, 0.7).to_event(1))
+
+
+def test_bdmc_refuses_a_model_that_cannot_simulate_in_one_line():
+    with pytest.raises(ModelSpecError, match=r"bdmc simulates data with model\(batch_size=4\), "
+                                             r"but tutorial_model\(x\) cannot be called so") as info:
+        bdmc(tutorial_model, tutorial_guide, 4, steps=2)
+    assert "\n" not in str(info.value)
