@@ -155,9 +155,10 @@ def train_pair(model, guide, train: Sequence[torch.Tensor], valid: Sequence[torc
             state.stopped_early = True
         distributed.barrier(world)
 
-    state = fit(objective, optimizer, schedule, tuple(train), valid, t, named, state=state,
-                on_epoch_end=on_epoch_end, dynamic_binarize=dynamic_binarize, quiet=quiet,
-                device=device, world=world, seed=seed)
+    with distributed.answering(world):
+        state = fit(objective, optimizer, schedule, tuple(train), valid, t, named, state=state,
+                    on_epoch_end=on_epoch_end, dynamic_binarize=dynamic_binarize, quiet=quiet,
+                    device=device, world=world, seed=seed)
     if best["values"] is None and best_path is not None and best_path.is_file():
         best["values"] = checkpoint.load(best_path, identity, map_location=device)["values"]
     if best["values"] is not None:
