@@ -118,7 +118,7 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
     t = cfg.train
     run_dir = None if out is None else Path(out)
     if run_dir is not None:
-        io.check_writable(run_dir, "out", directory=True)
+        io.check_output(run_dir, "out", directory=True)
     has_run = run_dir is not None and (run_dir / "checkpoint.pt").is_file()
     if has_run and not resume:
         raise ConfigError(f"{run_dir} already holds a run; continue it with resume=True, or give "

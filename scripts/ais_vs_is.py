@@ -23,10 +23,11 @@ import time
 import pyro
 import torch
 
-from pyrovae import evaluation, run
+from pyrovae import evaluation, io, run
 from pyrovae.boundary import run_main
 from pyrovae.errors import PyrovaeError
 from pyrovae.infer import ais, bdmc, log_px
+from pyrovae.plots.figure import is_figure
 
 
 def parse_steps(text: str, option: str) -> list[int]:
@@ -147,6 +148,7 @@ def _main(argv=None) -> int:
     parser.add_argument("--device")
     args = parser.parse_args(argv)
     steps = parse_steps(args.steps, "--steps")
+    io.check_output(args.out, "--out", ours=is_figure)
     bdmc_steps = parse_steps(args.bdmc_steps, "--bdmc-steps") if args.bdmc_steps else []
     built = evaluation.load_run(args.run_dir, data_dir=args.data_dir, device=args.device)
     x = split_data(built, args.split, args.limit, args.seed)

@@ -88,6 +88,15 @@ def _cell(result) -> str:
     return f"{mean:.2f}" if n == 1 else f"{mean:.2f} ± {stderr:.2f}"
 
 
+def _first_line(path: Path) -> str:
+    """The first line of the text file at ``path`` ('' where it is not UTF-8 text)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 def table_markdown(results: dict, particles: list[int], skipped: list[int], note: str) -> str:
     """The comparison as Markdown: one row per (layers, k), ours beside the published values."""
     lines = []
@@ -147,6 +156,8 @@ def _main(argv=None) -> int:
     out = Path(args.out)
     md = Path(args.md) if args.md else out.with_suffix(".md")
     skipped, failed, hashes, budgets = [], 0, set(), {}
+    io.check_output(md, "--md", ours=lambda path: _first_line(path).startswith(
+        "| stochastic layers |"))
     args.particles = _ints(args.particles, "--particles")
     args.seeds = sorted(set(_ints(args.seeds, "--seeds")))
     architectures = [

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from pyrovae import evaluation, io
+from pyrovae import evaluation, io, results
 from pyrovae.boundary import run_main
 from pyrovae.errors import PyrovaeError
 from pyrovae.plots.curves import save_log_px_vs_k
+from pyrovae.plots.figure import is_figure
 
 DEFAULT_KS = "1,2,5,10,20,50,100,200,500,1000,2000,5000"
 
@@ -75,6 +76,8 @@ def _main(argv=None) -> int:
     out = Path(args.out or run_dir / "k_convergence.csv")
     plot = Path(args.plot or run_dir / "log_px_vs_k.png")
     ks = parse_ks(args.ks)
+    io.check_output(out, "--out", ours=lambda path: (results.header(path) or [])[:1] == ["run"])
+    io.check_output(plot, "--plot", ours=is_figure)
     built = evaluation.load_run(run_dir, data_dir=args.data_dir, device=args.device)
     rows = k_convergence(built, str(run_dir), ks, split=args.split, limit=args.limit,
                          seed=args.seed, batch_size=args.batch_size)
