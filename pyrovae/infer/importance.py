@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from pyrovae.errors import ConfigError
 from pyrovae.infer import ais, batching, rng
 from pyrovae.infer.stream import LogWeightStream
 from pyrovae.infer.tiles import iter_tiles
@@ -120,7 +121,7 @@ def log_px(
     """
     x = batching.data_tensor(args, kwargs)
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+        raise ConfigError(f"method must be one of {METHODS}, got {method!r}.")
     if num_samples is None:
         num_samples = ais.DEFAULT_CHAINS if method == "ais" else 5000
     batching.check_positive("num_samples", num_samples)

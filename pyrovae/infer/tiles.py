@@ -16,6 +16,7 @@ import pyro
 import pyro.poutine as poutine
 import torch
 
+from pyrovae.errors import ConfigError
 from pyrovae.infer import batching, rng
 from pyrovae.infer.sites import (
     Structure,
@@ -134,9 +135,9 @@ def iter_tiles(
     :raises ModelSpecError: the pair does not follow the protocol (see ``check_structure``).
     """
     if proposal not in PROPOSALS:
-        raise ValueError(f"proposal must be one of {PROPOSALS}, got {proposal!r}.")
+        raise ConfigError(f"proposal must be one of {PROPOSALS}, got {proposal!r}.")
     if proposal == "guide" and guide is None:
-        raise ValueError("proposal='guide' needs a guide; pass one or use proposal='prior'.")
+        raise ConfigError("proposal='guide' needs a guide; pass one or use proposal='prior'.")
     x = batching.data_tensor(args, kwargs)
     num_data, device = x.shape[0], x.device
     batch_size, particle_chunk = tile_plan(x, num_samples, batch_size, particle_chunk)
