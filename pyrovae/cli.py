@@ -82,6 +82,10 @@ def _evaluate(args) -> int:
 
     annealing = {key: value for key, value in (("chains", args.chains), ("steps", args.steps),
                  ("leapfrog", args.leapfrog), ("step_size", args.step_size)) if value is not None}
+    if annealing and args.estimator == "is":
+        given = ", ".join(f"--{name.replace('_', '-')}" for name in annealing)
+        raise ConfigError(f"{given} set(s) annealed importance sampling, which --estimator is "
+                          f"does not run: add --estimator ais (or bdmc), or leave {given} out.")
     ks = evaluation.check_settings(num_samples=args.num_samples, ks=_ks(args.ks), seed=args.seed,
                                  batch_size=args.batch_size, limit=args.limit,
                                  estimator=args.estimator, **annealing)

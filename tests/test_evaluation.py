@@ -117,6 +117,8 @@ def refused(args, capsys, *dirs) -> str:
     (["--estimator", "ais", "--chains", "0"], "--chains must be a whole number >= 1; got 0."),
     (["--estimator", "bdmc", "--leapfrog", "0"], "--leapfrog must be a whole number >= 1; got 0."),
     (["--estimator", "ais", "--step-size", "0"], "--step-size must be a finite number > 0"),
+    (["--chains", "4", "--steps", "10"], "--chains, --steps set(s) annealed importance sampling, "
+                                         "which --estimator is does not run"),
 ])
 def test_bad_evaluate_options_are_refused_before_loading(run_dir, tmp_path, capsys, no_work,
                                                          options, message):
