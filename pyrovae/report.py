@@ -181,6 +181,9 @@ def tradeoff(table: pd.DataFrame, by, columns, where=()) -> pd.DataFrame:
     """
     table = _filter(table, where)
     by = list(by)
+    _check_column(table, "estimator", "--columns")
+    for column in by:
+        _check_column(table, column, "--by")
     keys = by + [c for c in ("split",) if c in table.columns and c not in by]
     wide, notes = None, []
     for label, estimator, value in columns:
