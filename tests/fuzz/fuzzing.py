@@ -33,20 +33,25 @@ def _drop_column(text: bytes, column: int) -> bytes:
 
 
 def damaged(original: bytes, *, csv: bool = False) -> st.SearchStrategy[bytes]:
-    """Bytes of ``original`` damaged one way: random bytes, a truncation, another encoding
-    (with a non-ASCII character added), lines left out, bytes overwritten, or (``csv``) a
-    column left out."""
+    """Bytes of ``original`` damaged one way: random bytes, a truncation, lines left out, bytes
+    overwritten, another encoding (of a text file, with a non-ASCII character added), or
+    (``csv``) a column left out."""
     lines = original.count(b"\n") + 1
     ways = [
         st.binary(max_size=300),
         st.integers(0, len(original)).map(lambda n: original[:n]),
-        st.sampled_from(ENCODINGS).map(
-            lambda encoding: ("# \u00e9\u00e8\n" + original.decode()).encode(encoding)),
         st.sets(st.integers(0, lines - 1), min_size=1, max_size=4).map(
             lambda drop: _drop_lines(original, drop)),
         st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1,
                  max_size=6).map(lambda flips: _flip(original, flips)),
     ]
+    try:
+        text = original.decode("utf-8")
+    except UnicodeDecodeError:  # a binary file (a checkpoint) has no other encoding
+        text = None
+    if text is not None:
+        ways.append(st.sampled_from(ENCODINGS).map(
+            lambda encoding: ("# \u00e9\u00e8\n" + text).encode(encoding)))
     if csv:
         ways.append(st.integers(0, 40).map(lambda column: _drop_column(original, column)))
     return st.one_of(ways)

@@ -40,6 +40,7 @@ def test_a_damaged_sweep_file_is_planned_or_refused_and_a_dry_run_writes_nothing
     path.write_bytes(text)
     typed(lambda: load_plan(path, out=tmp / "r.csv", runs_dir=tmp / "runs"))
     before = snapshot(tmp, REPO / "configs")
+    capsys.readouterr()
     code = main(["sweep", str(path), "--dry-run", "--out", str(tmp / "r.csv"), "--runs-dir",
                  str(tmp / "runs")])
     check_cli_outcome(code, capsys.readouterr().err, "sweep")
@@ -53,6 +54,7 @@ def test_report_of_a_damaged_results_csv_writes_its_table_or_refuses(tmp_path_fa
     results, md = tmp / "results.csv", tmp / "results.md"
     results.write_bytes(text)
     typed(lambda: report.summarize(report.read_results(results)))
+    capsys.readouterr()
     code = main(["report", str(results), "--md", str(md)])
     check_cli_outcome(code, capsys.readouterr().err, "report")
     assert results.read_bytes() == text and md.exists() == (code == 0)
@@ -63,6 +65,7 @@ def test_plot_of_a_damaged_results_csv_draws_or_refuses(tmp_path_factory, capsys
     tmp = tmp_path_factory.mktemp("plot")
     results, figure = tmp / "results.csv", tmp / "figure.png"
     results.write_bytes(text)
+    capsys.readouterr()
     code = main(["plot", str(results), "--by", "train.beta", "--columns", "log p(x)=is_log_px",
                  "--out", str(figure)])
     check_cli_outcome(code, capsys.readouterr().err, "plot")
