@@ -83,6 +83,8 @@ class LogWeightStream:
     """
 
     def __init__(self, num_samples: int, num_data: int, ks=(), *, device=None):
+        if not isinstance(ks, (list, tuple, range)):
+            raise ConfigError(f"ks must be a list of integers in 1..{num_samples}, got {ks!r}.")
         for k in ks:
             if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= num_samples:
                 raise ConfigError(f"each of ks must be an integer in 1..{num_samples}, got {k!r}.")
