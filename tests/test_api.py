@@ -277,3 +277,25 @@ def test_evaluate_refuses_labels_that_do_not_fit_the_data(sprites, labels, messa
     with pytest.raises(DataError, match=message):
         pyrovae.evaluate(Decoder(), Encoder(), sprites.split("test"), labels=labels,
                          num_samples=5, limit=limit)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "another run's", "missing"])
+def test_a_resume_checks_best_pt_before_training(sprites, tmp_path, damage):
+    x = sprites.split("train")[:100]
+    valid = sprites.split("valid")
+    out, other = tmp_path / "run", tmp_path / "other"
+    pyrovae.fit(Decoder(), Encoder(), x, valid=valid, epochs=1, batch_size=50, out=out)
+    best = out / "best.pt"
+    if damage == "truncated":
+        best.write_bytes(best.read_bytes()[:100])
+    elif damage == "another run's":
+        pyrovae.fit(Decoder(), Encoder(), x, valid=valid, epochs=1, batch_size=50, lr=0.01,
+                    out=other)
+        best.write_bytes((other / "best.pt").read_bytes())
+    else:
+        best.unlink()
+    before = (out / "checkpoint.pt").read_bytes()
+    with pytest.raises(CheckpointError, match="best.pt"):
+        pyrovae.fit(Decoder(), Encoder(), x, valid=valid, epochs=2, batch_size=50, out=out,
+                    resume=True)
+    assert (out / "checkpoint.pt").read_bytes() == before
