@@ -112,11 +112,17 @@ def sweep_for(row: Row, args) -> dict:
             "tags": {"row": row.label, "budget": args.budget}, "evaluate": evaluate}
 
 
+def published_epochs(row: Row) -> int:
+    """The epochs of the published schedule of ``row`` (its config's ``train.epochs``)."""
+    return config.load(PAPERS / row.config).train.epochs
+
+
 def summarize(table: pd.DataFrame, rows, num_samples: int) -> pd.DataFrame:
     """One line per row, from its runs at the largest budget in ``table``: our negative test
     log-likelihood (mean over seeds; its standard error across seeds, or across test points for
-    one seed), the ELBO, epochs, wall time, and the published number with the gap (ours minus
-    published; positive is worse)."""
+    one seed), the ELBO, epochs, wall time, the budget trained (epochs trained over the
+    published schedule's; ``budget_asked``: ``--budget``), and the published number with the gap
+    (ours minus published; positive is worse)."""
     lines = []
     for row in rows:
         mine = table[(table["row"] == row.label) & (table["split"] == "test")]
@@ -137,7 +143,9 @@ def summarize(table: pd.DataFrame, rows, num_samples: int) -> pd.DataFrame:
                 "epochs": int(is_rows["epochs"].max()),
                 "best_epoch": int(is_rows["best_epoch"].max()),
                 "wall_hours": is_rows["train_seconds"].mean() / 3600,
-                "budget": float(is_rows["budget"].iloc[0]), "K": num_samples,
+                # trained, not asked for: rounding to whole epochs and early stopping differ
+                "budget": float(is_rows["epochs"].mean()) / published_epochs(row),
+                "budget_asked": float(is_rows["budget"].iloc[0]), "K": num_samples,
                 "dataset": is_rows["dataset"].iloc[0],
             })
         lines.append(line)
@@ -157,7 +165,7 @@ def table_markdown(summary: pd.DataFrame) -> str:
             "gap": f"{line['gap']:+.2f}" if run else "",
             "ours, -ELBO": f"{line['ours_elbo']:.2f}" if run else "",
             "epochs (best)": f"{line['epochs']} ({line['best_epoch']})" if run else "",
-            "budget": f"{line['budget']:g}" if run else "",
+            "budget": f"{line['budget']:.3g}" if run else "",
             "test points": f"{line['test_points']:,}" if run else "",
             "training time": f"{line['wall_hours']:.2f} h" if run else "",
         })

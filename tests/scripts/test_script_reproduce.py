@@ -92,3 +92,16 @@ def test_a_markdown_table_it_did_not_write_is_refused_before_training(script, tm
     assert "already exists and is not a file pyrovae wrote" in capsys.readouterr().err
     assert (tmp_path / "vampprior.md").read_text() == "my notes\n"
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_budget_shown_is_the_one_trained(script):
+    reproduce = script("reproduce")
+    row = reproduce.TABLES["vampprior"][0]
+    published = reproduce.published_epochs(row)
+    table = pd.DataFrame({
+        "row": row.label, "split": "test", "estimator": ["is_log_px", "elbo"], "K": [6, 1],
+        "budget": 0.0001, "mean": [-90.0, -95.0], "stderr_of_mean": 1.0, "n": 8,
+        "epochs": 1, "best_epoch": 1, "train_seconds": 3.0, "dataset": "binarized_mnist"})
+    line = reproduce.summarize(table, [row], 6).iloc[0]
+    assert line["budget"] == pytest.approx(1 / published) and line["budget_asked"] == 0.0001
+    assert published * 0.0001 < 1  # asked for less than the one epoch trained
