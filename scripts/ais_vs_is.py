@@ -125,7 +125,8 @@ def plot(result: dict, path) -> None:
         right.set(xscale="log", xlabel="annealing steps", ylabel="upper - lower (nats)",
                   title=f"BDMC gap, {result['bdmc'][0]['points']} simulated points")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with io.atomic_path(path) as tmp:  # a crash leaves the previous figure whole
+        fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
 
 
