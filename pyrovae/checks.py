@@ -9,7 +9,7 @@ from pyro import poutine
 from torch.distributions import constraints
 
 from pyrovae.data import dataset_options
-from pyrovae.errors import ConfigError, DataError, PyrovaeError
+from pyrovae.errors import ConfigError, DataError, ModelSpecError, PyrovaeError
 from pyrovae.infer.sites import check_structure, observed_sites, sample_sites, site_log_prob
 from pyrovae.registry import get_model
 from pyrovae.train.params import buffers_kept, program_device
@@ -146,7 +146,12 @@ def check_pair(model, guide, *batch: torch.Tensor, data_plate: str = "data") -> 
     """
     device = program_device(model) or program_device(guide)
     probe = tuple((t if device is None else t.to(device))[:2] for t in batch)
-    with torch.no_grad(), poutine.block(), buffers_kept(model, guide):
-        guide_trace = poutine.trace(guide).get_trace(*probe)
-        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*probe)
+    try:
+        with torch.no_grad(), poutine.block(), buffers_kept(model, guide):
+            guide_trace = poutine.trace(guide).get_trace(*probe)
+            model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(
+                *probe)
+    except (ValueError, RuntimeError, IndexError, TypeError, KeyError) as e:
+        raise ModelSpecError(f"the guide and the model could not run together on the first "
+                             f"data points: {type(e).__name__}: {_one_line(e)}") from None
     check_structure(model_trace, guide_trace, data_plate, probe[0].shape[0])

@@ -299,3 +299,15 @@ def test_a_resume_checks_best_pt_before_training(sprites, tmp_path, damage):
         pyrovae.fit(Decoder(), Encoder(), x, valid=valid, epochs=2, batch_size=50, out=out,
                     resume=True)
     assert (out / "checkpoint.pt").read_bytes() == before
+
+
+def test_fit_turns_a_guide_that_cannot_run_into_one_error_before_training(sprites, tmp_path):
+    class Broken(Encoder):
+        def forward(self, x):
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied\n(long detail)")
+
+    with pytest.raises(ModelSpecError, match=r"^the guide and the model could not run together "
+                                             r"on the first data points: RuntimeError: mat1 and "
+                                             r"mat2 shapes cannot be multiplied \(long detail\)$"):
+        pyrovae.fit(Decoder(), Broken(), sprites.split("train"), epochs=1, out=tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
