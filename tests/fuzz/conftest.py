@@ -3,8 +3,14 @@ that a run is seeded and repeats) and ``long`` (many random examples, run by han
 ``PYROVAE_FUZZ=long python -m pytest tests/fuzz``; ``PYROVAE_FUZZ_EXAMPLES`` sets how many)."""
 
 import os
+import tempfile
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+# Hypothesis keeps caches in a folder of its own: outside the checkout, which tests leave as it is.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "pyrovae-hypothesis")
 
 # The tests reuse one temporary folder per test across examples (restored after each), and
 # some examples build a model: neither is a problem here.
