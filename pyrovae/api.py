@@ -14,7 +14,7 @@ from pyrovae import checks, config, evaluation, io, run
 from pyrovae.data.convert import as_tensors
 from pyrovae.data.splitting import spread_rows
 from pyrovae.device import resolve_device
-from pyrovae.errors import ConfigError, Interrupted, TrainingError
+from pyrovae.errors import ConfigError, DataError, Interrupted, TrainingError
 from pyrovae.nn import module_of
 from pyrovae.train import checkpoint, distributed, session
 from pyrovae.train.loop import Diverged, TrainState
@@ -46,6 +46,23 @@ def _name(program) -> str:
 
 def _place(tensors, device) -> tuple[torch.Tensor, ...]:
     return tuple(t.to(device) for t in tensors)
+
+
+def _checked_callbacks(callbacks) -> tuple:
+    """``callbacks`` as a tuple, each callable; a ConfigError for anything else."""
+    if callable(callbacks):
+        raise ConfigError("callbacks must be a list of functions; got one function: give "
+                          "callbacks=[f].")
+    try:
+        given = tuple(callbacks)
+    except TypeError:
+        raise ConfigError(f"callbacks must be a list of functions; got "
+                          f"{type(callbacks).__name__}.") from None
+    for i, callback in enumerate(given):
+        if not callable(callback):
+            raise ConfigError(f"callbacks[{i}] is not callable ({type(callback).__name__}); each "
+                              f"callback is a function called with the training state.")
+    return given
 
 
 def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 100,
@@ -85,12 +102,16 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
     in ``DistributedDataParallel`` and rank 0 writes the files; see
     :mod:`pyrovae.train.distributed`.
 
-    :raises ConfigError: an option of the wrong type or range, or ``out`` already holding a
-        run (without ``resume``).
+    :raises ConfigError: an option of the wrong type or range, a callback that is not callable,
+        ``out`` already holding a run (without ``resume``).
     :raises DataError: data the model cannot take.
+    :raises ModelSpecError: a guide that does not fit the model (a latent site missing or
+        extra), as :func:`pyrovae.infer.log_px` would refuse it.
+    :raises CheckpointError: ``resume`` with other data or settings than the run in ``out``.
     :raises TrainingError: the loss became NaN or infinite.
     :raises Interrupted: Ctrl-C; the message says how to continue.
     """
+    callbacks = _checked_callbacks(callbacks)
     train_options = {"epochs": epochs, "batch_size": batch_size, "loss": loss,
                      "num_particles": num_particles, "optimizer": optimizer, "lr": lr,
                      "beta": beta, **options}
@@ -98,7 +119,7 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
     t = cfg.train
     run_dir = None if out is None else Path(out)
     if run_dir is not None:
-        io.check_writable(run_dir, "out", directory=True)
+        io.check_output(run_dir, "out", directory=True)
     has_run = run_dir is not None and (run_dir / "checkpoint.pt").is_file()
     if has_run and not resume:
         raise ConfigError(f"{run_dir} already holds a run; continue it with resume=True, or give "
@@ -119,10 +140,12 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
     checks.check_fits(model, _name(model), "train", *train)
     if valid is not None:
         checks.check_fits(model, _name(model), "valid", *valid)
+    checks.check_pair(model, guide, *train)
     distributed.set_rng_seed(cfg.seed, world)
     parameters = collect(model, guide, tuple(x[: t.batch_size] for x in train))
     settings = config.decisive({"seed": cfg.seed, "train": dataclasses.asdict(t)})
-    identity = checkpoint.identity(settings, train[0].shape[1:], parameters.shapes())
+    identity = {**checkpoint.identity(settings, train[0].shape[1:], parameters.shapes()),
+                "data": checkpoint.data_fingerprint(train, valid)}
     try:
         trained = session.train_pair(model, guide, train, valid, t, identity=identity,
                                      seed=cfg.seed, run_dir=run_dir, resume=resume, quiet=quiet,
@@ -141,6 +164,22 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
     return FitResult(history, trained.best, trained.state, run_dir)
 
 
+def _checked_labels(labels, n: int) -> torch.Tensor:
+    """``labels`` as an integer tensor of ``n`` entries; a DataError for anything else."""
+    try:
+        labels = torch.as_tensor(labels)
+    except (TypeError, ValueError, RuntimeError):
+        raise DataError(f"labels must be a tensor of class labels; got "
+                        f"{type(labels).__name__}.") from None
+    if labels.dim() != 1 or len(labels) != n:
+        raise DataError(f"labels must hold one class label per data point ({n}); got shape "
+                        f"{tuple(labels.shape)}.")
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise DataError(f"labels must be whole numbers (class labels, -1 where unknown); got "
+                        f"{labels.dtype}.")
+    return labels
+
+
 def evaluate(model, guide, data, *, labels=None, num_samples: int = 5000, ks=None,
              seed: int = 0, batch_size: int = 100, limit: int | None = None,
              name: str = "", quiet: bool = True) -> pd.DataFrame:
@@ -151,7 +190,8 @@ def evaluate(model, guide, data, *, labels=None, num_samples: int = 5000, ks=Non
     :param data: a tensor ``[N, ...]``, or a tuple of tensors (data, then the model's other
         per-data-point arguments: with them, the rows estimate log p(x | y) and are named
         ``..._given_y``), a ``Dataset`` or a ``DataLoader``.
-    :param labels: class labels, for the ``accuracy`` row of a guide with ``predict``.
+    :param labels: class labels, one per data point (-1 where unknown), for the ``accuracy``
+        row of a guide with ``predict``.
     :param limit: only ``limit`` points spread evenly over the data.
     :param name: the ``run`` column.
 
@@ -161,7 +201,8 @@ def evaluate(model, guide, data, *, labels=None, num_samples: int = 5000, ks=Non
     evaluation.check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size,
                               limit=limit, option=str)
     distributed.join(program_device(model) or program_device(guide) or torch.device("cpu"))
-    given = (*as_tensors(data, "data"), *(() if labels is None else (labels,)))
+    tensors = as_tensors(data, "data")
+    given = (*tensors, *(() if labels is None else (_checked_labels(labels, len(tensors[0])),)))
     given, index = spread_rows(given, limit)
     tensors, labels = (given[:-1], given[-1]) if labels is not None else (given, None)
     checks.check_fits(model, _name(model), "data", *tensors)

@@ -9,8 +9,8 @@ from pyro import poutine
 from torch.distributions import constraints
 
 from pyrovae.data import dataset_options
-from pyrovae.errors import ConfigError, DataError, PyrovaeError
-from pyrovae.infer.sites import observed_sites, sample_sites, site_log_prob
+from pyrovae.errors import ConfigError, DataError, ModelSpecError, PyrovaeError
+from pyrovae.infer.sites import check_structure, observed_sites, sample_sites, site_log_prob
 from pyrovae.registry import get_model
 from pyrovae.train.params import buffers_kept, program_device
 
@@ -150,3 +150,22 @@ def check_fits(model, name: str, split: str, data: torch.Tensor, *extra: torch.T
             _log_densities(trace)
     except (ValueError, RuntimeError, IndexError) as e:
         raise _failure(e, name, split, data) from None
+
+
+def check_pair(model, guide, *batch: torch.Tensor, data_plate: str = "data") -> None:
+    """Raise :class:`~pyrovae.errors.ModelSpecError` unless ``model`` and ``guide`` follow the
+    protocol on ``batch`` (:func:`~pyrovae.infer.sites.check_structure`: the same check
+    :func:`~pyrovae.infer.log_px` makes, so that a pair it would refuse is refused before
+    training). The pair runs once, on the first two data points, leaving buffers as they were.
+    """
+    device = program_device(model) or program_device(guide)
+    probe = tuple((t if device is None else t.to(device))[:2] for t in batch)
+    try:
+        with torch.no_grad(), poutine.block(), buffers_kept(model, guide):
+            guide_trace = poutine.trace(guide).get_trace(*probe)
+            model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(
+                *probe)
+    except (ValueError, RuntimeError, IndexError, TypeError, KeyError) as e:
+        raise ModelSpecError(f"the guide and the model could not run together on the first "
+                             f"data points: {type(e).__name__}: {_one_line(e)}") from None
+    check_structure(model_trace, guide_trace, data_plate, probe[0].shape[0])

@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from pyrovae.errors import ConfigError, PyrovaeError
+from pyrovae.boundary import run_main
+from pyrovae.errors import ConfigError
 from pyrovae.options import NonNegativeInt, check
 
 
@@ -50,12 +51,15 @@ def _ks(text: str | None) -> list[int] | None:
                           f"e.g. --ks 1,10,100.") from None
 
 
-def _check_outputs(outputs: dict[str, str], read: dict[str, str] | None = None) -> None:
+def _check_outputs(outputs: dict[str, str], read: dict[str, str] | None = None,
+                   ours: dict | None = None) -> None:
     """Refuse, before any work, output paths that name one file (each other's or an input's)
-    or that cannot be written.
+    or that the output policy refuses (:func:`pyrovae.io.check_output`).
 
     :param outputs: option -> path of each file the command writes.
     :param read: option -> path of each file the command reads.
+    :param ours: option -> whether an existing file at its path may be written over (default:
+        none may).
     """
     from pyrovae import io
 
@@ -67,7 +71,7 @@ def _check_outputs(outputs: dict[str, str], read: dict[str, str] | None = None) 
                                   f"writing it would replace that file. Give another path.")
     for option, path in outputs.items():
         if path:
-            io.check_writable(path, option)
+            io.check_output(path, option, ours=(ours or {}).get(option))
 
 
 def _evaluate(args) -> int:
@@ -78,12 +82,17 @@ def _evaluate(args) -> int:
 
     annealing = {key: value for key, value in (("chains", args.chains), ("steps", args.steps),
                  ("leapfrog", args.leapfrog), ("step_size", args.step_size)) if value is not None}
+    if annealing and args.estimator == "is":
+        given = ", ".join(f"--{name.replace('_', '-')}" for name in annealing)
+        raise ConfigError(f"{given} set(s) annealed importance sampling, which --estimator is "
+                          f"does not run: add --estimator ais (or bdmc), or leave {given} out.")
     ks = evaluation.check_settings(num_samples=args.num_samples, ks=_ks(args.ks), seed=args.seed,
                                  batch_size=args.batch_size, limit=args.limit,
                                  estimator=args.estimator, **annealing)
     metrics = factor_scores.check_metrics(args.metrics.split(",")) if args.metrics else ()
-    _check_outputs({"--out": args.out, "--per-datapoint": args.per_datapoint})
-    results.check_columns(args.out, results.SUMMARY_COLUMNS)
+    _check_outputs({"--out": args.out, "--per-datapoint": args.per_datapoint},
+                   ours={"--out": lambda path: True, "--per-datapoint": results.is_per_point})
+    results.check_appendable(args.out, results.SUMMARY_COLUMNS)
     built = evaluation.load_run(args.run_dir, data_dir=args.data_dir, device=args.device)
     if metrics:
         factor_scores.check_factors(built)
@@ -136,7 +145,7 @@ def _report(args) -> int:
     check("--digits", args.digits, NonNegativeInt)
     by = [c.strip() for c in args.by.split(",") if c.strip()] if args.by else None
     md = Path(args.md) if args.md else Path(args.results).with_suffix(".md")
-    _check_outputs({"--md": md}, read={"RESULTS": args.results})
+    _check_outputs({"--md": md}, read={"RESULTS": args.results}, ours={"--md": report.is_report})
     table = report.read_results(args.results)
     notes = []
     if args.columns:
@@ -163,9 +172,11 @@ def _report(args) -> int:
 def _plot(args) -> int:
     from pyrovae import report
     from pyrovae.plots import plot_run, plot_sweep
+    from pyrovae.plots.figure import is_figure
 
     if Path(args.run_dir).suffix == ".csv":
-        _check_outputs({"--out": args.out}, read={"RESULTS.csv": args.run_dir})
+        _check_outputs({"--out": args.out}, read={"RESULTS.csv": args.run_dir},
+                       ours={"--out": is_figure})
         columns = report.TRADEOFF_COLUMNS if args.columns in (None, "default") else args.columns
         path, _ = plot_sweep(args.run_dir, by=args.by, columns=columns, out=args.out)
         print(f"wrote:\n  {path}")
@@ -272,22 +283,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        code = args.func(args)
-        if "torch" in sys.modules:  # under torchrun: leave once every rank finished
-            from pyrovae.train import distributed
+def _run(args) -> int:
+    code = args.func(args)
+    if "torch" in sys.modules:  # under torchrun: leave once every rank finished
+        from pyrovae.train import distributed
 
-            distributed.leave()
-        return code
-    except PyrovaeError as e:
-        print(f"pyrovae {args.command}: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print(f"pyrovae {args.command}: interrupted; files already written are whole.",
-              file=sys.stderr)
-        return 130
+        distributed.leave()
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The ``pyrovae`` command: its exit status; bad input is one line on stderr and status 2
+    (:func:`pyrovae.boundary.run_main`)."""
+    args = build_parser().parse_args(argv)
+    return run_main(f"pyrovae {args.command}", lambda: _run(args))
 
 
 if __name__ == "__main__":

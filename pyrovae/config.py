@@ -287,11 +287,19 @@ def read_toml(path: str | Path, what: str, example: str) -> dict:
     """The parsed TOML file ``path``; a ConfigError naming ``what`` (e.g. "config file") when it is
     missing or malformed, suggesting ``example``."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} '{path}' is a directory. Give the path to a .toml file in it, "
+                          f"e.g. {example}.")
     if not path.is_file():
         raise ConfigError(f"{what} '{path}' not found. Give the path to a .toml file, "
                           f"e.g. {example}.")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{what} '{path}' is not UTF-8 text (byte {e.start}); TOML files are "
+                          f"UTF-8. Save it as UTF-8.") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read {what} '{path}': {e.strerror}.") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{what} '{path}' is not valid TOML: {e}.") from None
 

@@ -17,8 +17,12 @@ def resolve_device(name: str = "auto") -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"device '{name}' is not a torch device; use auto, cpu, cuda or cuda:N.")
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"device '{name}' is not a torch device; use auto, cpu, cuda or "
+                          f"cuda:N.") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device '{name}' is not supported: pyrovae runs on cpu or cuda; use "
+                          f"auto, cpu, cuda or cuda:N.")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device '{name}' was asked for but this torch ({torch.__version__}) sees "
                           f"no CUDA GPU; use --device cpu or --device auto.")

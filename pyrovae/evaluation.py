@@ -78,7 +78,8 @@ def check_settings(*, num_samples, ks=None, seed=0, batch_size=100, limit=None, 
     check(option("step_size"), step_size, PositiveFloat)
     if ks is None:
         return [k for k in DEFAULT_KS if k <= num_samples]
-    ks = sorted(set(check(option("ks"), list(ks), list[PositiveInt])))
+    ks = list(ks) if isinstance(ks, (tuple, range)) else ks
+    ks = sorted(set(check(option("ks"), ks, list[PositiveInt])))
     if ks and ks[-1] > num_samples:
         raise ConfigError(f"{option('ks')} {[k for k in ks if k > num_samples]} must lie in "
                           f"1..{num_samples} ({option('num_samples')}): the IWAE bounds are "

@@ -56,7 +56,8 @@ def estimators(names) -> list[str]:
 @torch.no_grad()
 def posterior_means(guide, *tensors, batch_size: int = 500,
                     seed: int = 0) -> tuple[str, torch.Tensor]:
-    """The guide's first latent site and the means of :math:`q(z \\mid x_n)` at that site,
+    """The guide's first continuous latent site (a discrete one, such as M2's label, is no
+    code) and the means of :math:`q(z \\mid x_n)` at that site,
     flattened to ``[N, D]`` (the site's draw where its distribution has no mean).
 
     Tracing the guide draws from the global random streams; the draws run under
@@ -80,7 +81,12 @@ def _posterior_means(guide, tensors, batch_size: int) -> tuple[str, torch.Tensor
             raise ConfigError(f"the guide {type(guide).__name__} samples no latent site, so "
                               f"it has no posterior means to score; give a guide that samples "
                               f"the model's latents.")
-        name = name or next(iter(sites))
+        continuous = [n for n, site in sites.items() if not site["fn"].support.is_discrete]
+        if not continuous:
+            raise ConfigError(f"the guide {type(guide).__name__} samples only discrete latent "
+                              f"sites ({', '.join(sites)}), so it has no continuous code to "
+                              f"score; the metrics score a continuous latent site.")
+        name = name or continuous[0]
         fn = sites[name]["fn"]
         try:
             mean = fn.mean

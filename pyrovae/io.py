@@ -1,14 +1,17 @@
-"""Atomic file writes: a crash or kill mid-write leaves the previous file whole; and the checks
-a command makes on its output paths before it starts any work."""
+"""Atomic file writes: a crash or kill mid-write leaves the previous file whole; and the output
+policy, the checks every writer (command line, API, scripts) makes on its output paths before it
+starts any work (:func:`check_output`)."""
 
 from __future__ import annotations
 
+import csv
 import os
 import pickle
 import re
 import secrets
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -118,3 +121,46 @@ def check_writable(path: str | Path, what: str, *, directory: bool = False) -> N
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ConfigError(f"cannot write {what} {path}: {existing} is not writable. Give a path "
                           f"in a directory you may write in, or make {existing} writable.")
+
+
+def check_output(path: str | Path, what: str, *, directory: bool = False,
+                 ours: Callable[[Path], bool] | None = None) -> None:
+    """The output policy: raise :class:`ConfigError` unless ``path`` may be written.
+
+    A directory (``directory``) may exist or be created; a file may be created, or replaced or
+    appended to only where ``ours(path)`` says the file there is one pyrovae may write over (a
+    CSV of the exact columns to append, a file of the kind pyrovae writes there). Refused: a
+    directory where a file is expected and the reverse, anything but a regular file in a file's
+    place, an existing file not ``ours``, and a path whose nearest existing ancestor is not a
+    writable directory (:func:`check_writable`).
+
+    :param what: how the path was given, for the message (e.g. ``"--out"``).
+    :param ours: whether the existing file at ``path`` may be written over; None: none may.
+    """
+    path = Path(path)
+    check_writable(path, what, directory=directory)
+    if directory or not (path.is_symlink() or _exists(path)):
+        return
+    if not path.is_file():
+        raise ConfigError(f"{what} {path} exists and is not a regular file; give the path of a "
+                          f"file to write.")
+    if ours is None or not ours(path):
+        raise ConfigError(f"{what} {path} already exists and is not a file pyrovae wrote there, "
+                          f"so it was left as it is. Give a new path, or move that file away.")
+
+
+def csv_header(path: str | Path) -> list[str] | None:
+    """The column names of the CSV file at ``path``; None when there is no such file or it is
+    empty.
+
+    :raises ConfigError: the file is not UTF-8 text (then it is no CSV pyrovae wrote).
+    """
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            return next(csv.reader(f), None)
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise ConfigError(f"{path} is not a CSV text file ({type(e).__name__}); it was left as "
+                          f"it is. Give another file.") from None

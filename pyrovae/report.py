@@ -38,6 +38,20 @@ def read_results(path) -> pd.DataFrame:
     return table
 
 
+#: The first word of the caption of every table ``pyrovae report`` writes.
+CAPTION_START = "Mean "
+
+
+def is_report(path) -> bool:
+    """Whether the file at ``path`` is a Markdown table ``pyrovae report`` wrote (it may
+    replace it): its first line is one of our captions."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().startswith(CAPTION_START)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def seed_column(table: pd.DataFrame) -> str:
     """The column whose values are the replicates: ``train_seed`` (sweeps), else ``seed``."""
     return "train_seed" if "train_seed" in table.columns else "seed"
@@ -167,6 +181,9 @@ def tradeoff(table: pd.DataFrame, by, columns, where=()) -> pd.DataFrame:
     """
     table = _filter(table, where)
     by = list(by)
+    _check_column(table, "estimator", "--columns")
+    for column in by:
+        _check_column(table, column, "--by")
     keys = by + [c for c in ("split",) if c in table.columns and c not in by]
     wide, notes = None, []
     for label, estimator, value in columns:

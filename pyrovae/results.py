@@ -30,13 +30,17 @@ RUN_COLUMNS = ["train_seed", "config_hash", "epochs", "best_epoch", "train_secon
 ADDED_COLUMNS = ("steps", "particles")
 
 
+#: The first columns of the per-data-point rows (``pyrovae evaluate --per-datapoint``): a CSV
+#: that starts with them is one pyrovae wrote, and may be replaced.
+PER_POINT_LEAD = ["run", "split", "seed", "index"]
+
+
 def header(path: str | Path) -> list[str] | None:
-    """The column names of the CSV at ``path``; None when there is no such file or it is empty."""
-    path = Path(path)
-    if not path.is_file() or path.stat().st_size == 0:
-        return None
-    with open(path, newline="") as f:
-        return next(csv.reader(f), None)
+    """The column names of the CSV at ``path``; None when there is no such file or it is empty.
+
+    :raises ConfigError: the file is not UTF-8 text.
+    """
+    return io.csv_header(path)
 
 
 def check_columns(path: str | Path, columns) -> None:
@@ -53,6 +57,26 @@ def check_columns(path: str | Path, columns) -> None:
             f"{path} has other columns than the rows to append (missing there: "
             f"{missing or 'none'}; not in these rows: {extra or 'none'}; or another order); it was "
             f"left as it was. Write to another file (--out, or out = ... in a sweep file).")
+
+
+def check_appendable(path: str | Path, columns, what: str = "--out") -> None:
+    """The output policy (:func:`pyrovae.io.check_output`) for a CSV that rows of ``columns``
+    are appended to: a new file, or a CSV of those columns, in a writable directory.
+
+    :raises ConfigError: before any work, the file left as it is.
+    """
+    io.check_output(path, what, ours=lambda p: True)
+    check_columns(path, columns)
+
+
+def is_per_point(path: str | Path) -> bool:
+    """Whether the file at ``path`` holds per-data-point rows pyrovae wrote (it may replace
+    them)."""
+    try:
+        found = header(path)
+    except ConfigError:
+        return False
+    return found is not None and found[:len(PER_POINT_LEAD)] == PER_POINT_LEAD
 
 
 def _upgradable(found: list[str], columns: list[str]) -> bool:

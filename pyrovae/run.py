@@ -204,7 +204,7 @@ def train(cfg: config.Config, run_dir, *, resume: bool = False, quiet: bool = Fa
     :raises Interrupted: Ctrl-C; the message says which checkpoint to resume.
     """
     run_dir = Path(run_dir)
-    io.check_writable(run_dir, "the run directory", directory=True)
+    io.check_output(run_dir, "the run directory", directory=True)
     distributed.join(resolve_device(device or cfg.device))
     if not resume and (run_dir / "checkpoint.pt").exists():
         raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, "

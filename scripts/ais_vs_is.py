@@ -23,9 +23,11 @@ import time
 import pyro
 import torch
 
-from pyrovae import evaluation, run
+from pyrovae import evaluation, io, run
+from pyrovae.boundary import run_main
 from pyrovae.errors import PyrovaeError
 from pyrovae.infer import ais, bdmc, log_px
+from pyrovae.plots.figure import is_figure
 
 
 def parse_steps(text: str, option: str) -> list[int]:
@@ -123,11 +125,12 @@ def plot(result: dict, path) -> None:
         right.set(xscale="log", xlabel="annealing steps", ylabel="upper - lower (nats)",
                   title=f"BDMC gap, {result['bdmc'][0]['points']} simulated points")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with io.atomic_path(path) as tmp:  # a crash leaves the previous figure whole
+        fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", help="run directory written by 'pyrovae train'")
     parser.add_argument("--out", default="ais_vs_is.png", help="figure to write (PNG)")
@@ -145,24 +148,27 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir")
     parser.add_argument("--device")
     args = parser.parse_args(argv)
-    try:
-        steps = parse_steps(args.steps, "--steps")
-        bdmc_steps = parse_steps(args.bdmc_steps, "--bdmc-steps") if args.bdmc_steps else []
-        built = evaluation.load_run(args.run_dir, data_dir=args.data_dir, device=args.device)
-        x = split_data(built, args.split, args.limit, args.seed)
-        log = lambda line: print(line, file=sys.stderr, flush=True)
-        result = compare(built.model, built.guide, x, is_k=args.is_k, steps=steps,
-                         bdmc_steps=bdmc_steps, bdmc_points=args.bdmc_points,
-                         chains=args.chains, leapfrog=args.leapfrog, step_size=args.step_size,
-                         batch_size=args.batch_size, seed=args.seed, log=log)
-    except (PyrovaeError, ValueError) as e:
-        print(f"ais_vs_is: error: {e}", file=sys.stderr)
-        return 2
+    steps = parse_steps(args.steps, "--steps")
+    io.check_output(args.out, "--out", ours=is_figure)
+    bdmc_steps = parse_steps(args.bdmc_steps, "--bdmc-steps") if args.bdmc_steps else []
+    built = evaluation.load_run(args.run_dir, data_dir=args.data_dir, device=args.device)
+    x = split_data(built, args.split, args.limit, args.seed)
+    log = lambda line: print(line, file=sys.stderr, flush=True)
+    result = compare(built.model, built.guide, x, is_k=args.is_k, steps=steps,
+                     bdmc_steps=bdmc_steps, bdmc_points=args.bdmc_points,
+                     chains=args.chains, leapfrog=args.leapfrog, step_size=args.step_size,
+                     batch_size=args.batch_size, seed=args.seed, log=log)
     plot(result, args.out)
     result = {"run": str(args.run_dir), "split": args.split, "device": str(x.device),
               "figure": str(args.out), **result}
     print(json.dumps(result))
     return 0
+
+
+def main(argv=None) -> int:
+    """The script's exit status; bad input is one line on stderr and status 2
+    (:func:`pyrovae.boundary.run_main`)."""
+    return run_main("ais_vs_is", lambda: _main(argv))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +32,10 @@ import pandas as pd
 import torch
 
 from pyrovae import config, evaluation, io
+from pyrovae.boundary import run_main
 from pyrovae.data import load_dataset
 from pyrovae.errors import PyrovaeError
+from pyrovae.results import check_appendable
 from pyrovae.sweep import table
 from pyrovae.sweep.points import resolve
 from pyrovae.sweep.training import train_or_reuse
@@ -170,7 +171,7 @@ def run_holdout(holdout: int, args, x, y, base_raw: dict, out: Path) -> pd.DataF
     return rows[COLUMNS]
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--holdout", default="0", help="held-out classes, e.g. 0 or 0,1,7 (one model each)")
     parser.add_argument("--source", default="binarized_mnist", choices=["binarized_mnist", "sprites"])
@@ -198,28 +199,27 @@ def main(argv=None) -> int:
               f"labels, e.g. 0 or 0,1,7.", file=sys.stderr)
         return 2
     out = Path(args.out)
-    try:
-        base = Path(args.config)
-        if not base.is_file():
-            raise PyrovaeError(f"--config {base} not found; give a config file (its model, guide "
-                               f"and [train] are used).")
-        base_raw = tomllib.loads(base.read_text())
-        table.check_columns(out, COLUMNS)
-        x, y = labelled_pool(args.source, args.data_dir, args.split_seed, args.pool)
-        for holdout in holdouts:
-            rows = run_holdout(holdout, args, x, y, base_raw, out)
-            if rows is None:
-                continue
-            table.append(out, rows, COLUMNS)
-            for r in rows.itertuples():
-                print(f"holdout {r.holdout}: AUROC {r.auroc:.3f} by {r.score} "
-                      f"({r.n_anomalous} anomalous, {r.n_normal} normal; mean log p(x) "
-                      f"{r.mean_log_px_anomalous:.2f} vs {r.mean_log_px_normal:.2f})")
-    except (PyrovaeError, tomllib.TOMLDecodeError) as e:
-        print(f"anomaly: error: {e}", file=sys.stderr)
-        return 2
+    base_raw = config.read_toml(args.config, "--config", "configs/binarized_mnist_vae.toml "
+                                "(its model, guide and [train] are used)")
+    check_appendable(out, COLUMNS)
+    x, y = labelled_pool(args.source, args.data_dir, args.split_seed, args.pool)
+    for holdout in holdouts:
+        rows = run_holdout(holdout, args, x, y, base_raw, out)
+        if rows is None:
+            continue
+        table.append(out, rows, COLUMNS)
+        for r in rows.itertuples():
+            print(f"holdout {r.holdout}: AUROC {r.auroc:.3f} by {r.score} "
+                  f"({r.n_anomalous} anomalous, {r.n_normal} normal; mean log p(x) "
+                  f"{r.mean_log_px_anomalous:.2f} vs {r.mean_log_px_normal:.2f})")
     print(f"wrote: {out}")
     return 0
+
+
+def main(argv=None) -> int:
+    """The script's exit status; bad input is one line on stderr and status 2
+    (:func:`pyrovae.boundary.run_main`)."""
+    return run_main("anomaly", lambda: _main(argv))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 import pyrovae
+from pyrovae.boundary import run_main
 from pyrovae.data import DataInfo
 from pyrovae.registry import get_guide, get_model
 from pyrovae.train import distributed
@@ -75,7 +76,7 @@ def rank_main(rank: int, args, out: str) -> None:
         Path(out).write_text(f"{value} {scored}")
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--procs", type=int, default=2, help="processes of the parallel run")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
@@ -117,6 +118,12 @@ def main(argv=None) -> int:
                       f"eval_points_per_s_{args.procs}": round(scored_many, 2),
                       "eval_efficiency": round(eval_efficiency, 3)}))
     return 0
+
+
+def main(argv=None) -> int:
+    """The script's exit status; bad input is one line on stderr and status 2
+    (:func:`pyrovae.boundary.run_main`)."""
+    return run_main("bench_ddp", lambda: _main(argv))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from pyrovae import config, run
+from pyrovae.boundary import run_main
 from pyrovae.evaluation import load_run
 from pyrovae.infer import batching, log_px
 
@@ -141,7 +142,7 @@ def peak_memory(args, num_samples: int, allocator_env: dict | None = None) -> fl
     return json.loads(out.strip().splitlines()[-1])["peak_mb"]
 
 
-def main() -> None:
+def _main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", help="trained run directory (default: train one briefly)")
     parser.add_argument("--train-epochs", type=int, default=3)
@@ -155,7 +156,7 @@ def main() -> None:
     parser.add_argument("--device")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.memory_child:
         return peak_memory_child(args)
 
@@ -213,5 +214,11 @@ def main() -> None:
     }))
 
 
+def main(argv=None) -> int:
+    """The script's exit status; bad input is one line on stderr and status 2
+    (:func:`pyrovae.boundary.run_main`)."""
+    return run_main("bench_log_px", lambda: _main(argv))
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

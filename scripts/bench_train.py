@@ -22,12 +22,14 @@ import argparse
 import json
 import math
 import statistics
+import sys
 import time
 
 import pyro
 import torch
 import torch.nn.functional as F
 
+from pyrovae.boundary import run_main
 from pyrovae.config import TrainConfig
 from pyrovae.data import DataInfo
 from pyrovae.registry import get_guide, get_model
@@ -126,7 +128,7 @@ def bench(batch_size: int, device, steps: int, rounds: int, data: torch.Tensor,
     }
 
 
-def main() -> None:
+def _main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-sizes", default="20,100,1000")
     parser.add_argument("--device", action="append",
@@ -140,7 +142,7 @@ def main() -> None:
                         help="time Pyro's own Trace_ELBO instead of pyrovae's lean one")
     parser.add_argument("--no-replay", action="store_true",
                         help="run pyrovae's lean ELBO without recording and replaying steps")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     devices = args.device or ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     results = {}
     for name in devices:
@@ -161,5 +163,11 @@ def main() -> None:
     print(json.dumps({"elbo": elbo, "threads": torch.get_num_threads(), **results}))
 
 
+def main(argv=None) -> int:
+    """The script's exit status; bad input is one line on stderr and status 2
+    (:func:`pyrovae.boundary.run_main`)."""
+    return run_main("bench_train", lambda: _main(argv))
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

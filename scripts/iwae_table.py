@@ -30,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from pyrovae import config, io
+from pyrovae.boundary import run_main
 from pyrovae.errors import PyrovaeError
 from pyrovae.report import markdown
 from pyrovae.sweep import make_plan, run_sweep
@@ -87,6 +88,15 @@ def _cell(result) -> str:
     return f"{mean:.2f}" if n == 1 else f"{mean:.2f} ± {stderr:.2f}"
 
 
+def _first_line(path: Path) -> str:
+    """The first line of the text file at ``path`` ('' where it is not UTF-8 text)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 def table_markdown(results: dict, particles: list[int], skipped: list[int], note: str) -> str:
     """The comparison as Markdown: one row per (layers, k), ours beside the published values."""
     lines = []
@@ -122,7 +132,7 @@ def _note(table: pd.DataFrame, args, budgets: dict) -> str:
             f"statically binarized MNIST, 3280 passes over the data, K = 5000.")
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=10, help="training epochs of every run (budget)")
     parser.add_argument("--particles", default="1,5,50", help="the k of the table (default 1,5,50)")
@@ -146,29 +156,27 @@ def main(argv=None) -> int:
     out = Path(args.out)
     md = Path(args.md) if args.md else out.with_suffix(".md")
     skipped, failed, hashes, budgets = [], 0, set(), {}
-    try:
-        args.particles = _ints(args.particles, "--particles")
-        args.seeds = sorted(set(_ints(args.seeds, "--seeds")))
-        architectures = [
-            (1, Path(args.one_layer_config), args.epochs, args.particles),
-            (2, Path(args.two_layer_config), args.two_layer_epochs or args.epochs,
-             _ints(args.two_layer_particles, "--two-layer-particles") or args.particles)]
-        for layers, base, epochs, particles in architectures:
-            if not base.is_file():
-                print(f"NOTICE: {layers} stochastic layer(s): config {base} does not exist (yet); "
-                      f"skipping those rows. Give it with --{'one' if layers == 1 else 'two'}-layer-config.")
-                skipped.append(layers)
-                continue
-            plan = make_plan(sweep_for(base, layers, epochs, particles, args),
-                             source=f"iwae_table ({layers} layer(s))", out=out,
-                             runs_dir=Path(args.runs_dir) / f"{layers}layer")
-            report = run_sweep(plan, jobs=args.jobs, data_dir=args.data_dir, device=args.device)
-            failed += len(report["failed"])
-            hashes |= {point.config_hash for point in plan.points}
-            budgets[layers] = epochs
-    except PyrovaeError as e:
-        print(f"iwae_table: error: {e}", file=sys.stderr)
-        return 2
+    io.check_output(md, "--md", ours=lambda path: _first_line(path).startswith(
+        "| stochastic layers |"))
+    args.particles = _ints(args.particles, "--particles")
+    args.seeds = sorted(set(_ints(args.seeds, "--seeds")))
+    architectures = [
+        (1, Path(args.one_layer_config), args.epochs, args.particles),
+        (2, Path(args.two_layer_config), args.two_layer_epochs or args.epochs,
+         _ints(args.two_layer_particles, "--two-layer-particles") or args.particles)]
+    for layers, base, epochs, particles in architectures:
+        if not base.is_file():
+            print(f"NOTICE: {layers} stochastic layer(s): config {base} does not exist (yet); "
+                  f"skipping those rows. Give it with --{'one' if layers == 1 else 'two'}-layer-config.")
+            skipped.append(layers)
+            continue
+        plan = make_plan(sweep_for(base, layers, epochs, particles, args),
+                         source=f"iwae_table ({layers} layer(s))", out=out,
+                         runs_dir=Path(args.runs_dir) / f"{layers}layer")
+        report = run_sweep(plan, jobs=args.jobs, data_dir=args.data_dir, device=args.device)
+        failed += len(report["failed"])
+        hashes |= {point.config_hash for point in plan.points}
+        budgets[layers] = epochs
     table = pd.read_csv(out) if out.is_file() else pd.DataFrame({"config_hash": []})
     table = table[table["config_hash"].isin(hashes)]  # this budget's runs only
     results = ours(table, args.num_samples) if len(table) else {}
@@ -178,6 +186,12 @@ def main(argv=None) -> int:
     print(text)
     print(f"wrote:\n  {out}\n  {md}")
     return 1 if failed else 0
+
+
+def main(argv=None) -> int:
+    """The script's exit status; bad input is one line on stderr and status 2
+    (:func:`pyrovae.boundary.run_main`)."""
+    return run_main("iwae_table", lambda: _main(argv))
 
 
 if __name__ == "__main__":

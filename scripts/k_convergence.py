@@ -22,9 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from pyrovae import evaluation, io
+from pyrovae import evaluation, io, results
+from pyrovae.boundary import run_main
 from pyrovae.errors import PyrovaeError
 from pyrovae.plots.curves import save_log_px_vs_k
+from pyrovae.plots.figure import is_figure
 
 DEFAULT_KS = "1,2,5,10,20,50,100,200,500,1000,2000,5000"
 
@@ -57,7 +59,7 @@ def k_convergence(built, run_name: str, ks: list[int], *, split: str = "test",
     return pd.concat(frames, ignore_index=True)
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", help="run directory written by 'pyrovae train' or a sweep")
     parser.add_argument("--ks", default=DEFAULT_KS, help=f"values of K (default {DEFAULT_KS})")
@@ -73,19 +75,23 @@ def main(argv=None) -> int:
     run_dir = Path(args.run_dir)
     out = Path(args.out or run_dir / "k_convergence.csv")
     plot = Path(args.plot or run_dir / "log_px_vs_k.png")
-    try:
-        ks = parse_ks(args.ks)
-        built = evaluation.load_run(run_dir, data_dir=args.data_dir, device=args.device)
-        rows = k_convergence(built, str(run_dir), ks, split=args.split, limit=args.limit,
-                             seed=args.seed, batch_size=args.batch_size)
-    except PyrovaeError as e:
-        print(f"k_convergence: error: {e}", file=sys.stderr)
-        return 2
+    ks = parse_ks(args.ks)
+    io.check_output(out, "--out", ours=lambda path: (results.header(path) or [])[:1] == ["run"])
+    io.check_output(plot, "--plot", ours=is_figure)
+    built = evaluation.load_run(run_dir, data_dir=args.data_dir, device=args.device)
+    rows = k_convergence(built, str(run_dir), ks, split=args.split, limit=args.limit,
+                         seed=args.seed, batch_size=args.batch_size)
     io.write_csv(rows, out)
     save_log_px_vs_k(rows, plot, f"log p(x) versus K, {args.split} split, {rows['n'].iloc[0]} points")
     print(rows[["estimator", "K", "mean", "stderr_of_mean"]].to_string(index=False))
     print(f"wrote:\n  {out}\n  {plot}")
     return 0
+
+
+def main(argv=None) -> int:
+    """The script's exit status; bad input is one line on stderr and status 2
+    (:func:`pyrovae.boundary.run_main`)."""
+    return run_main("k_convergence", lambda: _main(argv))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,9 @@ from pathlib import Path
 import pandas as pd
 
 from pyrovae import config, io
+from pyrovae.boundary import run_main
 from pyrovae.errors import PyrovaeError
+from pyrovae.options import PositiveInt, check
 from pyrovae.report import markdown
 from pyrovae.sweep import make_plan, run_sweep
 
@@ -111,17 +113,23 @@ def sweep_for(row: Row, args) -> dict:
     fixed = budget_overrides(config.load(path).train, args.budget)
     fixed.update(config.parse_override(item) for item in args.set)
     evaluate = {"num_samples": args.num_samples, "ks": [1, args.num_samples]}
-    if args.limit:
+    if args.limit is not None:
         evaluate["limit"] = args.limit
     return {"base": str(path), "seeds": args.seeds, "set": fixed,
             "tags": {"row": row.label, "budget": args.budget}, "evaluate": evaluate}
 
 
+def published_epochs(row: Row) -> int:
+    """The epochs of the published schedule of ``row`` (its config's ``train.epochs``)."""
+    return config.load(PAPERS / row.config).train.epochs
+
+
 def summarize(table: pd.DataFrame, rows, num_samples: int) -> pd.DataFrame:
     """One line per row, from its runs at the largest budget in ``table``: our negative test
     log-likelihood (mean over seeds; its standard error across seeds, or across test points for
-    one seed), the ELBO, epochs, wall time, and the published number with the gap (ours minus
-    published; positive is worse)."""
+    one seed), the ELBO, epochs, wall time, the budget trained (epochs trained over the
+    published schedule's; ``budget_asked``: ``--budget``), and the published number with the gap
+    (ours minus published; positive is worse)."""
     lines = []
     for row in rows:
         mine = table[(table["row"] == row.label) & (table["split"] == "test")]
@@ -142,7 +150,9 @@ def summarize(table: pd.DataFrame, rows, num_samples: int) -> pd.DataFrame:
                 "epochs": int(is_rows["epochs"].max()),
                 "best_epoch": int(is_rows["best_epoch"].max()),
                 "wall_hours": is_rows["train_seconds"].mean() / 3600,
-                "budget": float(is_rows["budget"].iloc[0]), "K": num_samples,
+                # trained, not asked for: rounding to whole epochs and early stopping differ
+                "budget": float(is_rows["epochs"].mean()) / published_epochs(row),
+                "budget_asked": float(is_rows["budget"].iloc[0]), "K": num_samples,
                 "dataset": is_rows["dataset"].iloc[0],
             })
         lines.append(line)
@@ -150,12 +160,13 @@ def summarize(table: pd.DataFrame, rows, num_samples: int) -> pd.DataFrame:
 
 
 def finished(summary: pd.DataFrame, rows, num_samples: int = NUM_SAMPLES) -> list[dict]:
-    """The lines of ``summary`` whose row ran its published protocol to the end: budget 1, every
-    test point the paper scored, ``K = num_samples``; JSON-ready (no NaN)."""
+    """The lines of ``summary`` whose row ran its published protocol to the end: trained at
+    ``--budget 1`` (to the schedule's end or its early stop), scored on every test point the
+    paper scored with ``K = num_samples``; JSON-ready (no NaN)."""
     protocol = {row.label: row.test_points for row in rows}
     done = []
     for line in summary.to_dict("records"):
-        if (not pd.isna(line.get("ours", math.nan)) and line["budget"] == 1
+        if (not pd.isna(line.get("ours", math.nan)) and line["budget_asked"] == 1
                 and line["test_points"] == protocol[line["model"]] and line["K"] == num_samples):
             done.append({k: None if isinstance(v, float) and math.isnan(v) else v
                          for k, v in line.items()})
@@ -175,7 +186,7 @@ def table_markdown(summary: pd.DataFrame) -> str:
             "gap": f"{line['gap']:+.2f}" if run else "",
             "ours, -ELBO": f"{line['ours_elbo']:.2f}" if run else "",
             "epochs (best)": f"{line['epochs']} ({line['best_epoch']})" if run else "",
-            "budget": f"{line['budget']:g}" if run else "",
+            "budget": f"{line['budget']:.3g}" if run else "",
             "test points": f"{line['test_points']:,}" if run else "",
             "training time": f"{line['wall_hours']:.2f} h" if run else "",
         })
@@ -212,6 +223,30 @@ def replace_block(text: str, name: str, block: str) -> str:
     return pattern.sub(lambda _: f"{start}\n{block}{end}", text)
 
 
+def is_table(path: Path) -> bool:
+    """Whether the file at ``path`` is a table this script wrote (it may replace it)."""
+    try:
+        return path.read_text(encoding="utf-8").startswith("| model (source)")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def check_readme(readme: Path, name: str) -> None:
+    """Refuse, before any training, a ``--readme`` that is not a UTF-8 file with the block of
+    table ``name``, or that cannot be replaced.
+
+    :raises PyrovaeError: saying which.
+    """
+    if not readme.is_file():
+        raise PyrovaeError(f"--readme '{readme}' does not exist or is not a file.")
+    try:
+        text = readme.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PyrovaeError(f"--readme '{readme}' is not UTF-8 text.") from None
+    io.check_output(readme, "--readme", ours=lambda path: True)
+    replace_block(text, name, "")
+
+
 def pick(rows, item: str) -> Row:
     """Row number ``item`` (1-based) of ``rows``."""
     if not item.strip().isdigit() or not 1 <= int(item) <= len(rows):
@@ -236,7 +271,7 @@ def print_finished(out: Path, tables) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--table", choices=sorted(TABLES),
                         help="which published table to reproduce (required but with --summary)")
@@ -266,25 +301,22 @@ def main(argv=None) -> int:
     csv, md = out / f"{args.table}.csv", out / f"{args.table}.md"
     rows = TABLES[args.table]
     failed = 0
-    try:
-        if not (0 < args.budget <= 1):
-            raise PyrovaeError(f"--budget must be in (0, 1], got {args.budget}.")
-        if not all(s.strip().isdigit() for s in args.seeds.split(",")):
-            raise PyrovaeError(f"--seeds takes whole numbers separated by commas, e.g. 0,1,2; "
-                               f"got '{args.seeds}'.")
-        args.seeds = sorted({int(s) for s in args.seeds.split(",")})
-        chosen = rows if not args.rows else [pick(rows, item) for item in args.rows.split(",")]
-        if args.readme and not Path(args.readme).is_file():
-            raise PyrovaeError(f"--readme '{args.readme}' does not exist.")
-        for row in chosen:
-            plan = make_plan(sweep_for(row, args), source=f"reproduce ({row.label})", out=csv,
-                             runs_dir=out / "runs" / Path(row.config).stem)
-            report = run_sweep(plan, data_dir=args.data_dir, device=args.device)
-            failed += len(report["failed"])
-    
-    except PyrovaeError as e:
-        print(f"reproduce: error: {e}", file=sys.stderr)
-        return 2
+    if not (0 < args.budget <= 1):
+        raise PyrovaeError(f"--budget must be in (0, 1], got {args.budget}.")
+    check("--limit", args.limit, PositiveInt | None)
+    if not all(s.strip().isdigit() for s in args.seeds.split(",")):
+        raise PyrovaeError(f"--seeds takes whole numbers separated by commas, e.g. 0,1,2; "
+                           f"got '{args.seeds}'.")
+    args.seeds = sorted({int(s) for s in args.seeds.split(",")})
+    chosen = rows if not args.rows else [pick(rows, item) for item in args.rows.split(",")]
+    io.check_output(md, "the Markdown table", ours=is_table)
+    if args.readme:
+        check_readme(Path(args.readme), args.table)
+    for row in chosen:
+        plan = make_plan(sweep_for(row, args), source=f"reproduce ({row.label})", out=csv,
+                         runs_dir=out / "runs" / Path(row.config).stem)
+        report = run_sweep(plan, data_dir=args.data_dir, device=args.device)
+        failed += len(report["failed"])
     table = pd.read_csv(csv) if csv.is_file() else pd.DataFrame(
         {c: [] for c in ("row", "split", "estimator", "K", "budget")})
     summary = summarize(table, rows, args.num_samples)
@@ -292,12 +324,18 @@ def main(argv=None) -> int:
     io.write_text(md, text)
     if args.readme:
         readme = Path(args.readme)
-        io.write_text(readme, replace_block(readme.read_text(), args.table, text))
+        io.write_text(readme, replace_block(readme.read_text(encoding="utf-8"), args.table, text))
     print(text)
     records = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
                for r in summary.to_dict("records")]
     print(json.dumps({"table": args.table, "failed": failed, "rows": records}, default=float))
     return 1 if failed else 0
+
+
+def main(argv=None) -> int:
+    """The script's exit status; bad input is one line on stderr and status 2
+    (:func:`pyrovae.boundary.run_main`)."""
+    return run_main("reproduce", lambda: _main(argv))
 
 
 if __name__ == "__main__":

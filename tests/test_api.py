@@ -17,7 +17,7 @@ import pyrovae
 from pyrovae import config, evaluation, run
 from pyrovae.cli import main
 from pyrovae.data import load_dataset
-from pyrovae.errors import ConfigError, DataError, Interrupted
+from pyrovae.errors import CheckpointError, ConfigError, DataError, Interrupted, ModelSpecError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SMALL = {"num_train": 200, "num_valid": 50, "num_test": 20}
@@ -205,3 +205,109 @@ def test_the_readme_notebook_example_runs(tmp_path, monkeypatch, capsys):
     exec(compile(small, "README notebook example", "exec"), {})  # noqa: S102 - our README
     printed = capsys.readouterr().out
     assert "valid_elbo" in printed and re.search(r"test log p\(x\) = -\d+\.\d\d", printed)
+
+
+def test_resuming_a_fit_with_other_data_is_refused(sprites, tmp_path):
+    x = sprites.split("train")
+    out = tmp_path / "run"
+    pyrovae.fit(Decoder(), Encoder(), x[:100], epochs=1, batch_size=50, out=out)
+    before = (out / "checkpoint.pt").read_bytes()
+    for other in (x[100:200], x[:99], torch.flip(x[:100], dims=[0])):
+        with pytest.raises(CheckpointError, match="trained on other data"):
+            pyrovae.fit(Decoder(), Encoder(), other, epochs=2, batch_size=50, out=out,
+                        resume=True)
+    assert (out / "checkpoint.pt").read_bytes() == before
+    result = pyrovae.fit(Decoder(), Encoder(), x[:100], epochs=2, batch_size=50, out=out,
+                         resume=True)
+    assert list(result.history["epoch"]) == [1, 2]
+
+
+class OtherEncoder(PyroModule):
+    """A guide that samples ``names`` instead of the model's latent site ``z``."""
+
+    def __init__(self, names):
+        super().__init__()
+        self.names = names
+        self.net = nn.Linear(784, 3)
+
+    def forward(self, x):
+        loc = self.net(x.flatten(1))
+        with pyro.plate("data", x.shape[0]):
+            for name in self.names:
+                pyro.sample(name, dist.Normal(loc, 1.0).to_event(1))
+
+
+@pytest.mark.parametrize("names, message", [
+    ((), r"does not sample latent site\(s\) 'z'"),
+    (("w",), r"does not sample latent site\(s\) 'z'"),
+    (("z", "w"), r"samples site\(s\) 'w' that the model does not have"),
+])
+def test_fit_refuses_a_guide_that_does_not_fit_the_model_before_training(sprites, tmp_path,
+                                                                         names, message):
+    guide = OtherEncoder(names)
+    before = [p.detach().clone() for p in guide.parameters()]
+    with pytest.raises(ModelSpecError, match=message):
+        pyrovae.fit(Decoder(), guide, sprites.split("train"), epochs=1, out=tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
+    assert all(torch.equal(a, b) for a, b in zip(before, guide.parameters()))
+
+
+@pytest.mark.parametrize("callbacks, message", [
+    (lambda state: None, "got one function: give callbacks=\\[f\\]"),
+    ([print, 3], r"callbacks\[1\] is not callable \(int\)"),
+    (5, "callbacks must be a list of functions; got int"),
+])
+def test_fit_refuses_callbacks_that_are_not_functions_before_training(sprites, tmp_path,
+                                                                      callbacks, message):
+    with pytest.raises(ConfigError, match=message):
+        pyrovae.fit(Decoder(), Encoder(), sprites.split("train"), epochs=1, callbacks=callbacks,
+                    out=tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("labels, message", [
+    (torch.zeros(19, dtype=torch.long), r"one class label per data point \(20\); got shape \(19,\)"),
+    (torch.zeros(21, dtype=torch.long), r"one class label per data point \(20\); got shape \(21,\)"),
+    (torch.zeros(20, 1, dtype=torch.long), r"got shape \(20, 1\)"),
+    (torch.zeros(20), "must be whole numbers"),
+    ("abc", "labels must be a tensor of class labels; got str"),
+])
+@pytest.mark.parametrize("limit", [None, 5])
+def test_evaluate_refuses_labels_that_do_not_fit_the_data(sprites, labels, message, limit):
+    with pytest.raises(DataError, match=message):
+        pyrovae.evaluate(Decoder(), Encoder(), sprites.split("test"), labels=labels,
+                         num_samples=5, limit=limit)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "another run's", "missing"])
+def test_a_resume_checks_best_pt_before_training(sprites, tmp_path, damage):
+    x = sprites.split("train")[:100]
+    valid = sprites.split("valid")
+    out, other = tmp_path / "run", tmp_path / "other"
+    pyrovae.fit(Decoder(), Encoder(), x, valid=valid, epochs=1, batch_size=50, out=out)
+    best = out / "best.pt"
+    if damage == "truncated":
+        best.write_bytes(best.read_bytes()[:100])
+    elif damage == "another run's":
+        pyrovae.fit(Decoder(), Encoder(), x, valid=valid, epochs=1, batch_size=50, lr=0.01,
+                    out=other)
+        best.write_bytes((other / "best.pt").read_bytes())
+    else:
+        best.unlink()
+    before = (out / "checkpoint.pt").read_bytes()
+    with pytest.raises(CheckpointError, match="best.pt"):
+        pyrovae.fit(Decoder(), Encoder(), x, valid=valid, epochs=2, batch_size=50, out=out,
+                    resume=True)
+    assert (out / "checkpoint.pt").read_bytes() == before
+
+
+def test_fit_turns_a_guide_that_cannot_run_into_one_error_before_training(sprites, tmp_path):
+    class Broken(Encoder):
+        def forward(self, x):
+            raise RuntimeError("mat1 and mat2 shapes cannot be multiplied\n(long detail)")
+
+    with pytest.raises(ModelSpecError, match=r"^the guide and the model could not run together "
+                                             r"on the first data points: RuntimeError: mat1 and "
+                                             r"mat2 shapes cannot be multiplied \(long detail\)$"):
+        pyrovae.fit(Decoder(), Broken(), sprites.split("train"), epochs=1, out=tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []

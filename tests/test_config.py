@@ -162,3 +162,13 @@ def test_stages_are_checked_when_read():
         config.from_dict({"train": {"lr_schedule": "staged"}})
     cfg = config.from_dict({"train": {"lr_schedule": "staged", "lr_stages": [[3, 1e-3]]}})
     assert cfg.train.lr_stages == [[3.0, 1e-3]]
+
+
+def test_a_config_that_is_not_utf8_or_a_directory_is_a_clear_error(tmp_path):
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes('# café\n[data]\nname = "sprites"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"config file '.*latin.toml' is not UTF-8 text"):
+        config.load(latin)
+    with pytest.raises(ConfigError, match=r"config file '.*' is a directory\. Give the path to a "
+                                          r"\.toml file in it"):
+        config.load(tmp_path)

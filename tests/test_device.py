@@ -24,3 +24,10 @@ def test_under_torchrun_each_process_takes_the_gpu_of_its_local_rank(monkeypatch
     monkeypatch.setenv("LOCAL_RANK", "2")
     with pytest.raises(ConfigError, match="there are 2: give torchrun --nproc_per_node=2"):
         resolve_device("cuda")
+
+
+@pytest.mark.parametrize("name", ["mps", "meta", "xpu"])
+def test_device_types_other_than_cpu_and_cuda_are_refused(name):
+    with pytest.raises(ConfigError, match=f"device '{name}' is not supported: pyrovae runs on "
+                                          f"cpu or cuda"):
+        resolve_device(name)

@@ -118,6 +118,8 @@ def refused(args, capsys, *dirs) -> str:
     (["--estimator", "ais", "--chains", "0"], "--chains must be a whole number >= 1; got 0."),
     (["--estimator", "bdmc", "--leapfrog", "0"], "--leapfrog must be a whole number >= 1; got 0."),
     (["--estimator", "ais", "--step-size", "0"], "--step-size must be a finite number > 0"),
+    (["--chains", "4", "--steps", "10"], "--chains, --steps set(s) annealed importance sampling, "
+                                         "which --estimator is does not run"),
 ])
 def test_bad_evaluate_options_are_refused_before_loading(run_dir, tmp_path, capsys, no_work,
                                                          options, message):
@@ -252,3 +254,15 @@ def test_rows_record_the_particle_layout_that_importance_sampling_used():
     assert set(summary["particles"]) == {"batch"}
     summary = pyrovae.evaluate(lambda x: model(x, -1), lambda x: guide(x, -1), x, num_samples=50)
     assert set(summary["particles"]) == {"vectorized"}
+
+
+@pytest.mark.parametrize("existing", ["text", "results"])
+def test_per_datapoint_refuses_a_file_it_did_not_write(run_dir, tmp_path, capsys, no_work,
+                                                       existing):
+    points = tmp_path / "points.csv"
+    points.write_text({"text": "my notes\n",
+                       "results": ",".join(results.SUMMARY_COLUMNS) + "\n"}[existing])
+    err = refused(["evaluate", str(run_dir), "--num-samples", "10", "--out",
+                   str(tmp_path / "r.csv"), "--per-datapoint", str(points), "--quiet"],
+                  capsys, tmp_path)
+    assert f"--per-datapoint {points} already exists and is not a file pyrovae wrote" in err

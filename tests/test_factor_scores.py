@@ -95,3 +95,16 @@ def test_a_data_file_without_factors_is_refused_at_plan_time(tmp_path):
         check_dataset("file", "", {"path": str(tmp_path / "d.pt")})
     with pytest.raises(ConfigError, match="carries no ground-truth factors"):
         check_dataset("mnist")
+
+
+def test_m2_is_scored_on_its_continuous_latent_not_its_label():
+    torch.manual_seed(0)
+    m2 = run.build(config.from_dict({
+        "data": {"name": "sprites", "num_train": 50, "num_valid": 20, "num_test": 120},
+        "model": {"name": "m2", "latent_dim": 3, "hidden": [16]},
+        "guide": {"name": "m2_encoder", "hidden": [16]}}))
+    x = m2.tensors("test")
+    site, means = posterior_means(m2.guide, *x)
+    assert site == "z" and means.shape == (120, 3)
+    rows = disentanglement_rows(m2, "m2", split="test", seed=1)
+    assert list(rows["estimator"]) == list(METRIC_NAMES) and rows["mean"].notna().all()

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 FOLDERS = {"pyrovae": REPO / "pyrovae", "pyrovae.models": REPO / "models",
            "pyrovae.guides": REPO / "guides"}
 LAYERS = [
-    ("pyrovae.errors", "pyrovae.options", "pyrovae.io", "pyrovae.device", "pyrovae.distributions",
+    ("pyrovae.errors", "pyrovae.boundary", "pyrovae.options", "pyrovae.io", "pyrovae.device", "pyrovae.distributions",
      "pyrovae.nn", "pyrovae.versions", "pyrovae.protocols"),
     ("pyrovae.data", "pyrovae.infer", "pyrovae.metrics", "pyrovae.spec", "pyrovae.results"),
     ("pyrovae.models",),

@@ -396,3 +396,58 @@ def test_append_keeps_the_old_bytes_and_refuses_other_columns(tmp_path):
                                                                     "value"])
     assert pd.read_csv(path).shape == (2, 5)
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_sweep_out_that_is_a_directory_is_refused_before_training(tmp_path, capsys):
+    sweep = write_sweep(tmp_path)
+    (tmp_path / "taken").mkdir()
+    for extra in ([], ["--dry-run"]):
+        assert main(["sweep", str(sweep), "--out", str(tmp_path / "taken"), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "is a directory; give the path of a file to write." in err and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists()
+
+
+def test_sweep_runs_dir_that_is_a_file_is_refused_before_training(tmp_path, capsys):
+    sweep = write_sweep(tmp_path)
+    (tmp_path / "runs").write_text("a file\n")
+    assert main(["sweep", str(sweep)]) == 2
+    assert "is a file, not a directory" in capsys.readouterr().err
+    assert not (tmp_path / "results.csv").exists()
+
+
+@pytest.mark.parametrize("what", ["sweep file", "base config"])
+def test_sweep_and_base_files_that_are_directories_or_not_utf8_are_clear_errors(tmp_path, capsys,
+                                                                                what):
+    sweep = write_sweep(tmp_path)
+    if what == "sweep file":
+        bad = [tmp_path, sweep]
+        sweep.write_bytes(b"# \xe9\n" + sweep.read_bytes())
+    else:
+        base = tmp_path / "base.toml"
+        base.write_bytes(b"# \xe9\n" + (REPO / "configs" / "quickstart.toml").read_bytes())
+        text = sweep.read_text()
+        sweep.write_text(text.replace(str(REPO / "configs" / "quickstart.toml"), str(tmp_path)))
+        bad = [sweep]
+        (tmp_path / "second.toml").write_text(text.replace(
+            str(REPO / "configs" / "quickstart.toml"), str(base)))
+        bad.append(tmp_path / "second.toml")
+    messages = []
+    for path in bad:
+        assert main(["sweep", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err
+        messages.append(err)
+    assert "is a directory" in messages[0] and "not found" not in messages[0]
+    assert "is not UTF-8 text" in messages[1]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_slurm_executor_without_slurm_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("submitit")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    sweep = write_sweep(tmp_path)
+    assert main(["sweep", str(sweep), "--executor", "slurm"]) == 2
+    err = capsys.readouterr().err
+    assert "--executor slurm submits jobs with SLURM's sbatch" in err and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "results.csv").exists()

@@ -18,6 +18,7 @@ import numbers
 import torch
 from tqdm.auto import tqdm
 
+from pyrovae.errors import ConfigError
 from pyrovae.infer import batching, rng
 from pyrovae.infer.hmc import adapt_step_size, hmc_step
 from pyrovae.infer.latents import Layout, check_continuous
@@ -138,10 +139,10 @@ def check_settings(*, steps, leapfrog, step_size, target_accept) -> None:
     batching.check_positive("steps", steps)
     batching.check_positive("leapfrog", leapfrog)
     if not _real(step_size) or not (math.isfinite(float(step_size)) and float(step_size) > 0):
-        raise ValueError(f"step_size must be a positive number, got {step_size!r}.")
+        raise ConfigError(f"step_size must be a positive number, got {step_size!r}.")
     if target_accept is not None and (not _real(target_accept)
                                       or not 0 < float(target_accept) < 1):
-        raise ValueError(f"target_accept must lie in (0, 1) or be None, got {target_accept!r}.")
+        raise ConfigError(f"target_accept must lie in (0, 1) or be None, got {target_accept!r}.")
 
 
 def _global_latents(tile, data_plate) -> bool:

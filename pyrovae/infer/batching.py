@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import torch
 
-from pyrovae.errors import DataError, PyrovaeError
+from pyrovae.errors import ConfigError, DataError, PyrovaeError
 
 #: Elements of one data-shaped tensor (particles x data points x event) a tile aims at: 16M
 #: floats, 64 MB in float32. Models hold a few such tensors at once.
@@ -129,7 +129,7 @@ def ranges(total: int, step: int) -> Iterator[tuple[int, int]]:
 def check_positive(name: str, value: int | None) -> None:
     """Raise ``ValueError`` unless ``value`` is None or a positive integer."""
     if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
 
 
 def event_numel(x: torch.Tensor) -> int:

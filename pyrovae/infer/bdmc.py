@@ -9,6 +9,7 @@ between the two bounds the error of AIS with the same settings (Grosse, Ghahrama
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import pyro.poutine as poutine
@@ -84,13 +85,33 @@ def _device(*programs) -> torch.device:
     return torch.device("cpu")
 
 
+def _check_simulates(model, num_points: int, kwargs: dict) -> None:
+    """Refuse, in one line, a model whose signature does not take ``batch_size=num_points``
+    (with ``kwargs``) alone, e.g. the tutorial's ``model(x)``."""
+    try:
+        signature = inspect.signature(model)
+    except (TypeError, ValueError):  # no signature to read: the call itself will say
+        return
+    try:
+        signature.bind(batch_size=num_points, **kwargs)
+    except TypeError:
+        name = getattr(model, "__qualname__", type(model).__name__)
+        raise ModelSpecError(
+            f"bdmc simulates data with model(batch_size={num_points}), but {name}{signature} "
+            f"cannot be called so: give the model a keyword batch_size and let x default to "
+            f"None (def model(x=None, batch_size=None)), sampling x when it is None and "
+            f"returning it; or score your data with AIS (method='ais') instead.") from None
+
+
 @torch.no_grad()
 def simulate(model, num_points: int, **kwargs) -> tuple[torch.Tensor, dict]:
     """``(x, values)``: ``model(batch_size=num_points, **kwargs)`` run forward, its return value
     ``x`` and the values of its sample sites by name (the latents that generated ``x``).
 
-    :raises ModelSpecError: the model does not return a tensor of ``num_points`` rows.
+    :raises ModelSpecError: the model cannot be called as ``model(batch_size=num_points)``, or
+        does not return a tensor of ``num_points`` rows.
     """
+    _check_simulates(model, num_points, kwargs)
     with poutine.block():
         trace = poutine.trace(model).get_trace(batch_size=num_points, **kwargs)
     x = trace.nodes["_RETURN"]["value"]

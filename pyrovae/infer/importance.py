@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from pyrovae.errors import ConfigError
 from pyrovae.infer import ais, batching, rng
 from pyrovae.infer.modes import in_eval_mode
 from pyrovae.infer.particles import check_layout
@@ -137,13 +138,13 @@ def log_px(
     args = batching.unpacked(args)
     x = batching.data_tensor(args, kwargs)
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+        raise ConfigError(f"method must be one of {METHODS}, got {method!r}.")
     if num_samples is None:
         num_samples = ais.DEFAULT_CHAINS if method == "ais" else 5000
     batching.check_positive("num_samples", num_samples)
     check_layout(particles)
     if method == "ais" and particles not in (None, "vectorized"):
-        raise ValueError(f"AIS runs its chains vectorized; particles={particles!r} is for "
+        raise ConfigError(f"AIS runs its chains vectorized; particles={particles!r} is for "
                          f"importance sampling.")
     LogWeightStream(num_samples, 0, ks)  # check ks before any work
     tiling = dict(num_samples=num_samples, data_plate=data_plate, proposal=proposal,

@@ -10,7 +10,7 @@ import torch
 from pyro.distributions.util import scale_and_mask
 from torch.distributions import kl_divergence
 
-from pyrovae.errors import ModelSpecError
+from pyrovae.errors import ConfigError, ModelSpecError
 from pyrovae.infer import batching, rng
 from pyrovae.infer.sites import (
     latent_sites,
@@ -247,7 +247,7 @@ def active_units(
     batching.check_positive("num_samples", num_samples)
     num_data, device = x.shape[0], x.device
     if num_data < 2:
-        raise ValueError("active_units needs at least 2 data points.")
+        raise ConfigError("active_units needs at least 2 data points.")
     base = rng.draw_base_seed()
     probe_args, probe_kwargs = batching.slice_args(args, kwargs, num_data, 0, 1)
     with rng.seeded(rng.tile_seed(base, 0), device), poutine.block(), \

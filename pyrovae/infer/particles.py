@@ -22,6 +22,7 @@ from __future__ import annotations
 import pyro.poutine as poutine
 import torch
 
+from pyrovae.errors import ConfigError
 from pyrovae.infer.sites import latent_sites, plate_dim
 
 LAYOUTS = ("vectorized", "batch", "loop")
@@ -31,9 +32,10 @@ TOLERANCE = 1e-4
 
 
 def check_layout(particles) -> None:
-    """Raise ``ValueError`` unless ``particles`` is None or one of :data:`LAYOUTS`."""
+    """Raise :class:`~pyrovae.errors.ConfigError` unless ``particles`` is None or one of
+    :data:`LAYOUTS`."""
     if particles is not None and particles not in LAYOUTS:
-        raise ValueError(f"particles must be one of {', '.join(LAYOUTS)} (or None: checked on "
+        raise ConfigError(f"particles must be one of {', '.join(LAYOUTS)} (or None: checked on "
                          f"the first tile), got {particles!r}.")
 
 

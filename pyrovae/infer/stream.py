@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pyrovae.errors import ConfigError
 from pyrovae.infer.psis import pareto_khat, psis_tail_length
 
 
@@ -82,9 +83,11 @@ class LogWeightStream:
     """
 
     def __init__(self, num_samples: int, num_data: int, ks=(), *, device=None):
+        if not isinstance(ks, (list, tuple, range)):
+            raise ConfigError(f"ks must be a list of integers in 1..{num_samples}, got {ks!r}.")
         for k in ks:
             if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= num_samples:
-                raise ValueError(f"each of ks must be an integer in 1..{num_samples}, got {k!r}.")
+                raise ConfigError(f"each of ks must be an integer in 1..{num_samples}, got {k!r}.")
         self.num_samples = num_samples
         self.seen = 0
         full = dict(size=(num_data,), dtype=torch.float64, device=device)

@@ -17,7 +17,7 @@ import pyro
 import pyro.poutine as poutine
 import torch
 
-from pyrovae.errors import ModelSpecError
+from pyrovae.errors import ConfigError, ModelSpecError
 from pyrovae.infer import batching, rng
 from pyrovae.infer.particles import (
     LAYOUTS,
@@ -161,12 +161,12 @@ def iter_tiles(
         ``particles="batch"`` with a latent site outside the data plate.
     """
     if proposal not in PROPOSALS:
-        raise ValueError(f"proposal must be one of {PROPOSALS}, got {proposal!r}.")
+        raise ConfigError(f"proposal must be one of {PROPOSALS}, got {proposal!r}.")
     if proposal == "guide" and guide is None:
-        raise ValueError("proposal='guide' needs a guide; pass one or use proposal='prior'.")
+        raise ConfigError("proposal='guide' needs a guide; pass one or use proposal='prior'.")
     check_layout(particles)
     if keep_traces and particles not in (None, "vectorized"):
-        raise ValueError(f"keep_traces needs the vectorized particle layout, not {particles!r}.")
+        raise ConfigError(f"keep_traces needs the vectorized particle layout, not {particles!r}.")
     x = batching.data_tensor(args, kwargs)
     num_data, device = x.shape[0], x.device
     batch_size, particle_chunk = tile_plan(x, num_samples, batch_size, particle_chunk)

@@ -19,3 +19,14 @@ def save_figure(fig: Figure, path: Path, dpi: int = 120) -> Path:
     with io.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=dpi)
     return Path(path)
+
+
+def is_figure(path: Path) -> bool:
+    """Whether the file at ``path`` is a PNG that Matplotlib wrote (a figure pyrovae may
+    replace)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256)
+    except OSError:
+        return False
+    return head.startswith(b"\x89PNG\r\n\x1a\n") and b"Matplotlib" in head

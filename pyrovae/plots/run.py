@@ -24,15 +24,40 @@ FIGURES = ("samples.png", "reconstructions.png", "traversals.png", "interpolatio
 MODEL_ERRORS = (TypeError, ValueError, RuntimeError, KeyError, IndexError, AttributeError)
 
 
-def _k_rows(built, run_dir: Path, split: str, k_max: int, num_points: int, seed: int):
-    """Rows for log p(x) vs K: ``k_convergence.csv`` of the run when present (written by
-    ``scripts/k_convergence.py``), else a small evaluation (``k_max`` samples, ``num_points``
-    points)."""
-    path = run_dir / "k_convergence.csv"
-    if path.is_file():
-        rows = pd.read_csv(path)
-        if split in set(rows["split"]):
-            return rows[rows["split"] == split], f"from {path.name}"
+#: The columns the figures read from ``history.csv`` and ``k_convergence.csv``, with whether
+#: each must hold numbers.
+HISTORY_COLUMNS = {"epoch": True, "train_objective": True, "valid_elbo": True}
+K_COLUMNS = {"split": False, "estimator": False, "K": True, "mean": True, "stderr_of_mean": True}
+
+
+def read_table(path: Path, columns: dict[str, bool]) -> tuple[pd.DataFrame | None, str]:
+    """``(rows, "")`` of the CSV at ``path``, or ``(None, why not)``: it is absent, damaged, not
+    UTF-8, lacks one of ``columns``, holds no rows, or text where a number belongs."""
+    if not path.is_file():
+        return None, f"{path} not found"
+    try:
+        rows = pd.read_csv(path, encoding="utf-8")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
+        return None, f"{path} is not a readable CSV ({type(e).__name__})"
+    missing = [c for c in columns if c not in rows]
+    if missing:
+        return None, f"{path} lacks the column(s) {', '.join(missing)}"
+    if rows.empty:
+        return None, f"{path} holds no rows"
+    text = [c for c, numeric in columns.items()
+            if numeric and not pd.api.types.is_numeric_dtype(rows[c])]
+    if text:
+        return None, f"{path} holds text where numbers belong (column(s) {', '.join(text)})"
+    return rows, ""
+
+
+def _k_rows(built, saved: pd.DataFrame | None, run_dir: Path, split: str, k_max: int,
+            num_points: int, seed: int):
+    """Rows for log p(x) vs K: ``saved``, the rows of ``k_convergence.csv`` of the run (written
+    by ``scripts/k_convergence.py``), when they hold ``split``, else a small evaluation
+    (``k_max`` samples, ``num_points`` points)."""
+    if saved is not None and split in set(saved["split"]):
+        return saved[saved["split"] == split], "from k_convergence.csv"
     ks = sorted({k for k in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000) if k <= k_max} | {k_max})
     summary, _ = evaluation.evaluate(built, str(run_dir), split=split, num_samples=k_max, ks=ks,
                                    seed=seed, limit=num_points, quiet=True)
@@ -58,6 +83,8 @@ def plot_run(run_dir, *, split: str = "test", data_dir=None, device=None, seed: 
     run_dir = Path(run_dir)
     check("--points", num_points, PositiveInt)
     check("--seed", seed, Seed | None)
+    history, no_history = read_table(run_dir / "history.csv", HISTORY_COLUMNS)
+    saved, no_saved = read_table(run_dir / "k_convergence.csv", K_COLUMNS)
     built = evaluation.load_run(run_dir, data_dir=data_dir, device=device)
     seed = built.cfg.seed if seed is None else seed
     pyro.set_rng_seed(seed)
@@ -89,12 +116,13 @@ def plot_run(run_dir, *, split: str = "test", data_dir=None, device=None, seed: 
     else:
         notes.append(f"the data are not images (one point has shape {tuple(tensors[0].shape[1:])}): "
                      f"no sample, reconstruction, traversal or interpolation grids")
-    history = run_dir / "history.csv"
-    if history.is_file():
-        written.append(save_training_curves(pd.read_csv(history), run_dir / "training_curves.png"))
+    if history is not None:
+        written.append(save_training_curves(history, run_dir / "training_curves.png"))
     else:
-        notes.append(f"no training curves: {history} not found")
-    rows, how = _k_rows(built, run_dir, split, k_max, k_points, seed)
+        notes.append(f"no training curves: {no_history}")
+    if saved is None and (run_dir / "k_convergence.csv").exists():
+        notes.append(f"log p(x) versus K estimated here: {no_saved}")
+    rows, how = _k_rows(built, saved, run_dir, split, k_max, k_points, seed)
     written.append(save_log_px_vs_k(rows, run_dir / "log_px_vs_k.png",
                                     f"log p(x) versus K, {split} split ({how})"))
     return written, notes

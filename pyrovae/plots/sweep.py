@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pyrovae import report
-from pyrovae.plots.figure import new_figure, save_figure
+from pyrovae import io, report
+from pyrovae.errors import ConfigError
+from pyrovae.plots.figure import is_figure, new_figure, save_figure
 
 
 def save_metrics_vs(wide: pd.DataFrame, x: str, columns, path: Path, title: str = "") -> Path:
@@ -46,12 +47,17 @@ def plot_sweep(results, *, by: str = "train.beta", columns: str = report.TRADEOF
     (default: beside the CSV, ``<stem>_vs_<by>.png``) and the wide table it shows.
 
     :param columns: ``LABEL=ESTIMATOR[:VALUE],...`` (:func:`pyrovae.report.parse_columns`).
-    :raises ConfigError: the CSV, ``by`` or a column is missing.
+    :raises ConfigError: the CSV, ``by`` or a column is missing, or ``by`` holds other values
+        than numbers.
     """
     parsed = report.parse_columns(columns)
+    path = Path(out) if out else Path(results).with_name(f"{Path(results).stem}_vs_{by}.png")
+    io.check_output(path, "--out" if out else "the figure", ours=is_figure)
     table = report.read_results(results)
     wide = report.tradeoff(table, [by], parsed, where=where)
-    path = Path(out) if out else Path(results).with_name(f"{Path(results).stem}_vs_{by}.png")
+    if not pd.api.types.is_numeric_dtype(wide[by]) or wide[by].isna().any():
+        raise ConfigError(f"--by {by}: the x axis needs a number in every row; {results} holds "
+                          f"{', '.join(sorted(map(repr, set(wide[by].astype(str)))))[:200]}.")
     counts = sorted({int(n) for n in wide["n_seeds"].fillna(0)})
     seeds = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
     save_metrics_vs(wide, by, parsed, path, f"mean ± standard error over {seeds} seeds")

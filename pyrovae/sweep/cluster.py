@@ -24,6 +24,7 @@ The sweep file's ``[executor]`` table gives the jobs' resources:
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -52,6 +53,10 @@ def check_executor(kind: str | None) -> None:
     if kind not in EXECUTORS:
         raise ConfigError(f"--executor must be one of {', '.join(EXECUTORS)}; got '{kind}'.")
     _import_submitit()
+    if kind == "slurm" and shutil.which("sbatch") is None:
+        raise ConfigError("--executor slurm submits jobs with SLURM's sbatch, which is not on "
+                          "this machine's PATH: run the sweep on a SLURM login node, or use "
+                          "--executor local or --jobs N here.")
 
 
 def run_job(task: Task, threads: int | None) -> tuple | Failure:
@@ -82,7 +87,12 @@ def _executor(kind: str, settings: ExecutorSettings, folder: Path):
             settings.gpus_per_node
         executor.update_parameters(timeout_min=settings.time or NO_LIMIT_MIN, gpus_per_node=gpus)
         return executor
-    executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+    try:
+        executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+    except RuntimeError as e:  # submitit finds no SLURM
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ConfigError(f"--executor slurm: submitit cannot reach SLURM ({first}); run the "
+                          f"sweep on a SLURM login node, or use --executor local.") from None
     options = {"timeout_min": settings.time or SLURM_DEFAULT_MIN,
                "gpus_per_node": settings.gpus_per_node,
                "slurm_partition": settings.partition, "cpus_per_task": settings.cpus_per_task,

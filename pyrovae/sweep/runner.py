@@ -15,7 +15,9 @@ from contextlib import closing
 from multiprocessing.connection import wait
 from pathlib import Path
 
+from pyrovae import io
 from pyrovae.errors import ConfigError, Interrupted
+from pyrovae.results import check_appendable
 from pyrovae.sweep import table
 from pyrovae.sweep.cluster import check_executor, in_submitit, parallel
 from pyrovae.sweep.plan import SweepPlan
@@ -119,12 +121,14 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, data_dir=None, device=None,
     gets no rows; the other points run on, and a re-run runs it again.
 
     :returns: ``{"points", "complete", "ran", "rows", "failed": [(label, "Type: message")]}``.
-    :raises ConfigError: the CSV exists with other columns (nothing runs).
+    :raises ConfigError: the output policy refuses the CSV (e.g. it has other columns) or
+        the runs directory (nothing runs).
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"--jobs must be a whole number >= 1, got {jobs!r}.")
     check_executor(executor)
-    table.check_columns(plan.out, plan.columns)
+    check_appendable(plan.out, plan.columns, "the sweep's out")
+    io.check_output(plan.runs_dir, "the sweep's runs_dir", directory=True)
     tasks, complete = pending(plan, data_dir, device)
     where = f" in {min(jobs, len(tasks))} processes" if jobs > 1 and len(tasks) > 1 else ""
     where = f" as {executor} submitit jobs" if executor else where

@@ -32,6 +32,24 @@ def identity(decisive: dict, event_shape, shapes: dict[str, list[int]]) -> dict[
     return {**decisive, "event_shape": list(event_shape), "parameters": shapes}
 
 
+#: Rows of each tensor that :func:`data_fingerprint` hashes, spread evenly over it.
+FINGERPRINT_ROWS = 64
+
+
+def data_fingerprint(*parts) -> dict[str, Any] | None:
+    """What tells data sets apart, cheaply: for each tensor of ``parts`` (sequences of tensors,
+    or None), its shape, dtype and a hash of :data:`FINGERPRINT_ROWS` rows spread evenly over
+    it."""
+    found = []
+    for tensors in parts:
+        for t in tensors or ():
+            rows = torch.linspace(0, max(t.shape[0] - 1, 0), min(FINGERPRINT_ROWS, t.shape[0]))
+            sample = t[rows.round().long().to(t.device)].detach().cpu().contiguous()
+            digest = hashlib.sha256(sample.flatten().view(torch.uint8).numpy().tobytes()).hexdigest()[:16]
+            found.append({"shape": list(t.shape), "dtype": str(t.dtype), "sample": digest})
+    return found or None
+
+
 def fingerprint(identity: dict) -> str:
     """A short hash of ``identity``."""
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
@@ -86,6 +104,11 @@ def load(path: str | Path, identity: dict | None = None, map_location="cpu") -> 
                               f"{ckpt.get('format') if isinstance(ckpt, dict) else None!r}, "
                               f"expected {FORMAT!r}).")
     if identity is not None and ckpt["fingerprint"] != fingerprint(identity):
+        other = {k: v for k, v in ckpt["identity"].items() if k != "data"}
+        if "data" in identity and other == {k: v for k, v in identity.items() if k != "data"}:
+            raise CheckpointError(f"checkpoint '{path}' was trained on other data than these "
+                                  f"(their sizes or values differ). Resume with the data the "
+                                  f"run was trained on, or train a new run in another out.")
         diffs = "; ".join(differences(ckpt["identity"], identity, ("checkpoint", "this run")))
         raise CheckpointError(f"checkpoint '{path}' belongs to another model or config ({diffs}). "
                               f"Use the run's own config, or train a new run with --out.")

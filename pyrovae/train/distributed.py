@@ -23,14 +23,17 @@ the same number of processes to the same numbers.
 from __future__ import annotations
 
 import os
+import re
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pyro
 import torch
 import torch.distributed as dist
 
-from pyrovae.errors import ConfigError
+from pyrovae.errors import ConfigError, TrainingError
 from pyrovae.infer.rng import tile_seed
 
 
@@ -67,16 +70,68 @@ def current() -> World:
     return SINGLE
 
 
+#: Seconds a process waits for the others at a collective step before it gives up, unless
+#: ``PYROVAE_DDP_TIMEOUT`` says otherwise (torch's own default is 30 minutes of silence).
+DEFAULT_TIMEOUT_S = 300
+
+
+def timeout() -> timedelta:
+    """How long a process waits for the others: ``$PYROVAE_DDP_TIMEOUT`` seconds, else
+    :data:`DEFAULT_TIMEOUT_S`.
+
+    :raises ConfigError: the variable is not a positive number.
+    """
+    text = os.environ.get("PYROVAE_DDP_TIMEOUT", str(DEFAULT_TIMEOUT_S))
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise ConfigError(f"PYROVAE_DDP_TIMEOUT must be a number of seconds > 0; got '{text}'.")
+    return timedelta(seconds=seconds)
+
+
 def join(device: torch.device) -> World:
     """Join the process group ``torchrun`` set up (backend ``nccl`` for CUDA, else ``gloo``),
-    once; :data:`SINGLE` when the process was not launched as one of several."""
+    once, with :func:`timeout`; :data:`SINGLE` when the process was not launched as one of
+    several."""
     if not launched():
         return SINGLE
     if not dist.is_initialized():
+        wait = timeout()
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=wait)
     return current()
+
+
+def _stalled(error: RuntimeError, world: World) -> TrainingError | None:
+    """The error to raise for ``error`` of a collective step when it says that the others did
+    not answer in time (naming them where torch does), else None."""
+    text = str(error)
+    if not re.search(r"time[ds]? ?out|timeout|monitoredBarrier", text, re.I):
+        return None
+    found = (re.search(r"Ranks? ([\d, ]+) failed to pass monitoredBarrier", text)
+             or re.search(r"send/recv from rank (\d+)", text))
+    who = f"process(es) {found[1].strip()}" if found else "another process"
+    return TrainingError(
+        f"process {world.rank} of {world.size}: {who} stopped answering for "
+        f"{timeout().total_seconds():g} s (PYROVAE_DDP_TIMEOUT), so training stopped: a process "
+        f"was stopped, deadlocked or died. The last checkpoint is whole; resume the run with "
+        f"the same number of processes.")
+
+
+@contextmanager
+def answering(world: World):
+    """Run the block; a collective step in it that timed out waiting for other processes
+    becomes a :class:`~pyrovae.errors.TrainingError` saying which stopped answering."""
+    try:
+        yield
+    except RuntimeError as e:
+        stalled = _stalled(e, world) if world.active else None
+        if stalled is None:
+            raise
+        raise stalled from None
 
 
 def leave() -> None:
@@ -152,9 +207,15 @@ def gather(value, world: World) -> list:
 
 
 def barrier(world: World) -> None:
-    """Wait until every rank reaches this point."""
-    if world.active:
-        dist.barrier()
+    """Wait until every rank reaches this point; under ``gloo`` for at most :func:`timeout`,
+    then a :class:`~pyrovae.errors.TrainingError` names the ranks that did not come."""
+    if not world.active:
+        return
+    with answering(world):
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=timeout(), wait_all_ranks=True)
+        else:
+            dist.barrier()
 
 
 def wrap(objective: torch.nn.Module, world: World, device: torch.device):

@@ -20,7 +20,7 @@ import torch
 
 from pyrovae import io
 from pyrovae.config import TrainConfig
-from pyrovae.errors import ConfigError
+from pyrovae.errors import CheckpointError, ConfigError
 from pyrovae.nn import module_of
 from pyrovae.train import checkpoint, distributed
 from pyrovae.train.init import init_linear, init_output_bias
@@ -78,6 +78,8 @@ def train_pair(model, guide, train: Sequence[torch.Tensor], valid: Sequence[torc
     (:mod:`pyrovae.train.init`); a resumed run takes its values from the checkpoint.
     :raises ConfigError: ``resume`` without a checkpoint of this run, or with fewer epochs than
         it completed.
+    :raises CheckpointError: ``resume`` where ``best.pt`` is damaged, another run's, or missing
+        though an epoch was the best.
     :raises pyrovae.train.loop.Diverged: the loss or a parameter became NaN or infinite.
     """
     device = torch.device(device) if device is not None else train[0].device
@@ -124,6 +126,12 @@ def train_pair(model, guide, train: Sequence[torch.Tensor], valid: Sequence[torc
             raise ConfigError(f"the run in {run_dir} was trained in {ranks} process(es); resume "
                               f"it with the same number (torchrun --nproc_per_node={ranks}), "
                               f"so that it continues to the same numbers.")
+        if best_path.is_file():  # damaged, or another run's: refused before any training
+            checkpoint.load(best_path, identity, map_location="cpu")
+        elif state.best_epoch:
+            raise CheckpointError(f"{best_path} is missing, but the checkpoint says epoch "
+                                  f"{state.best_epoch} was the best so far: the run directory "
+                                  f"is incomplete. Restore best.pt, or train a new run.")
         checkpoint.load_values(parameters, ckpt["values"], ckpt_path)
         optimizer.load_state_dict(ckpt["optimizer"])
         schedule.load_state_dict(ckpt["schedule"])
@@ -156,9 +164,10 @@ def train_pair(model, guide, train: Sequence[torch.Tensor], valid: Sequence[torc
             state.stopped_early = True
         distributed.barrier(world)
 
-    state = fit(objective, optimizer, schedule, tuple(train), valid, t, named, state=state,
-                on_epoch_end=on_epoch_end, dynamic_binarize=dynamic_binarize, quiet=quiet,
-                device=device, world=world, seed=seed)
+    with distributed.answering(world):
+        state = fit(objective, optimizer, schedule, tuple(train), valid, t, named, state=state,
+                    on_epoch_end=on_epoch_end, dynamic_binarize=dynamic_binarize, quiet=quiet,
+                    device=device, world=world, seed=seed)
     if best["values"] is None and best_path is not None and best_path.is_file():
         best["values"] = checkpoint.load(best_path, identity, map_location=device)["values"]
     if best["values"] is not None:

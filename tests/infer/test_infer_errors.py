@@ -7,7 +7,7 @@ import torch
 from infer_toys import Chain, ChainGuide, ppca
 
 from pyrovae.guides.ppca import PPCAPosterior
-from pyrovae.errors import DataError, ModelSpecError
+from pyrovae.errors import ConfigError, DataError, ModelSpecError
 from pyrovae.infer import active_units, log_px, rate_distortion
 
 
@@ -163,3 +163,13 @@ def test_data_holding_nan_or_inf_are_refused(bad):
     with pytest.raises(DataError, match=r"^x holds NaN or Inf in 1 of 4 data points \(the first "
                                         r"is row 2\)\. Remove those points"):
         log_px(Tiny(), TinyGuide(), x, num_samples=3)
+
+
+@pytest.mark.parametrize("settings", [
+    dict(num_samples=0), dict(batch_size=-1), dict(method="mcmc"), dict(ks=[0]),
+    dict(method="ais", step_size=0.0), dict(method="ais", target_accept=1.5),
+])
+def test_bad_settings_of_log_px_are_config_errors_as_in_evaluate(settings):
+    model, x = ppca(num_data=3)
+    with pytest.raises(ConfigError):
+        log_px(model, PPCAPosterior(model), x, **settings)

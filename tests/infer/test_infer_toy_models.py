@@ -139,4 +139,6 @@ def test_particles_of_a_two_layer_spec_model_match_one_by_one_computation():
             trace.compute_log_prob()
             scored.append(sum(trace.nodes[name]["log_prob"] for name in (*sites, "x")
                               if name in trace.nodes))
-        torch.testing.assert_close(tile.log_weight[k], (scored[0] - scored[1]).double())
+        # the tile and the one-particle runs sum the same float32 terms in other orders
+        torch.testing.assert_close(tile.log_weight[k], (scored[0] - scored[1]).double(),
+                                   rtol=1e-5, atol=1e-4)

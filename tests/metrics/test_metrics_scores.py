@@ -98,3 +98,16 @@ def test_factor_vae_prunes_code_dimensions_that_vary_less_than_min_variance():
     codes = 1e-3 * factors.double()
     assert factor_vae_score(codes, factors) == 0.0  # all pruned: 0, as disentanglement_lib
     assert factor_vae_score(codes, factors, min_variance=0.0) == 1.0
+
+
+def test_sap_scores_a_factor_that_two_codes_predict_equally_as_zero():
+    """SAP is the gap between the best and the runner-up code of each factor: with each factor
+    held by two identical codes both predict it perfectly, and the gap, the score, is 0 (a SAP
+    that took the best code's score alone would give 1)."""
+    factors = make_factors(2000)
+    twice = torch.cat([factors.double(), factors.double()], 1)
+    assert sap(twice, factors) == pytest.approx(0.0, abs=1e-12)
+    assert sap(factors.double(), factors) > 0.97
+    # one factor shared by two codes (the other three held once): that factor scores 0
+    shared = torch.cat([factors.double(), factors[:, :1].double()], 1)
+    assert sap(shared, factors) == pytest.approx(3 / 4 * sap(factors.double(), factors), abs=0.02)

@@ -1,3 +1,5 @@
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -72,3 +74,32 @@ def test_plot_of_non_image_data_draws_what_it_can(tmp_path, capsys):
 def test_plot_of_a_missing_run_is_a_clear_error(tmp_path, capsys):
     assert main(["plot", str(tmp_path)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage, why", [
+    (b"", "is not a readable CSV (EmptyDataError)"),
+    (b"epoch,valid_elbo\n1,-3.0\n", "lacks the column(s) train_objective"),
+    (b"\xff\xfe\x00e\x00p\x00o\x00c\x00h", "is not a readable CSV (UnicodeDecodeError)"),
+    (b"epoch,train_objective,valid_elbo\n", "holds no rows"),
+    (b"epoch,train_objective,valid_elbo\n1,abc,-3\n", "holds text where numbers belong"),
+])
+def test_plot_of_a_damaged_history_draws_the_other_figures(run_dir, tmp_path, capsys, damage,
+                                                          why):
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "history.csv").write_bytes(damage)
+    (copy / "training_curves.png").unlink(missing_ok=True)
+    assert main(["plot", str(copy), "--points", "50"]) == 0
+    printed = capsys.readouterr().out
+    assert f"note: no training curves: {copy / 'history.csv'} {why}" in printed
+    assert not (copy / "training_curves.png").exists() and (copy / "samples.png").is_file()
+    assert (copy / "history.csv").read_bytes() == damage
+
+
+def test_plot_of_a_damaged_k_convergence_csv_estimates_log_px_itself(run_dir, tmp_path, capsys):
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    (copy / "k_convergence.csv").write_text("split,K\ntest,1\n")
+    assert main(["plot", str(copy), "--points", "50"]) == 0
+    assert "lacks the column(s) estimator, mean, stderr_of_mean" in capsys.readouterr().out
+    assert (copy / "log_px_vs_k.png").is_file()

@@ -31,3 +31,12 @@ def test_ais_vs_is_on_a_tiny_budget(script, tmp_path, capsys):
 def test_ais_vs_is_bad_steps_is_a_clear_error(script, tmp_path, capsys):
     assert script("ais_vs_is").main([str(tmp_path), "--steps", "0,10"]) == 2
     assert "--steps must be >= 1" in capsys.readouterr().err
+
+
+def test_ais_vs_is_refuses_a_figure_path_it_did_not_write_before_loading(script, tmp_path,
+                                                                         capsys):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"\x89PNG\r\n\x1a\n not ours")
+    assert script("ais_vs_is").main([str(tmp_path / "absent_run"), "--out", str(photo)]) == 2
+    assert "already exists and is not a file pyrovae wrote" in capsys.readouterr().err
+    assert photo.read_bytes() == b"\x89PNG\r\n\x1a\n not ours"

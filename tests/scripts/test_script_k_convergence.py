@@ -31,3 +31,14 @@ def test_k_convergence_on_a_tiny_budget(script, tmp_path, capsys):
 def test_k_convergence_bad_ks_is_a_clear_error(script, tmp_path, capsys):
     assert script("k_convergence").main([str(tmp_path), "--ks", "1,x"]) == 2
     assert "not a comma-separated list" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--out", "--plot"])
+def test_k_convergence_refuses_a_file_it_did_not_write_before_loading(script, tmp_path, capsys,
+                                                                     option):
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine\n")
+    assert script("k_convergence").main([str(tmp_path / "absent_run"), option, str(mine)]) == 2
+    assert f"{option} {mine} already exists and is not a file pyrovae wrote" in \
+        capsys.readouterr().err
+    assert mine.read_text() == "mine\n"

@@ -65,6 +65,8 @@ def test_reproduce_trains_scores_and_writes_the_table_into_the_readme(script, tm
     (["--readme", "absent.md"], "--readme 'absent.md' does not exist"),
     (["--rows", "3"], "--rows takes row numbers from 1 to 2, got '3'"),
     (["--seeds", "a"], "--seeds takes whole numbers separated by commas"),
+    (["--limit", "0"], "--limit must be a whole number >= 1; got 0."),
+    (["--limit", "-3"], "--limit must be a whole number >= 1; got -3."),
 ])
 def test_bad_arguments_exit_2_before_any_work(script, tmp_path, capsys, extra, message):
     reproduce = script("reproduce")
@@ -96,7 +98,7 @@ def test_summary_gives_the_readme_numbers_of_the_finished_rows(script, tmp_path,
     assert len(lines) == 1  # the second row was not run
     line = lines[0]
     assert line["table"] == "vampprior" and line["model"] == first.label
-    assert line["budget"] == 1 and line["test_points"] == 8 and line["K"] == 6
+    assert line["budget_asked"] == 1 and line["test_points"] == 8 and line["K"] == 6
     row = next(r for r in readme.read_text().splitlines() if r.startswith(f"| {first.label}"))
     assert f"| {line['ours']:.2f} ± {line['stderr']:.2f} | {line['gap']:+.2f} |" in row
     # a row scored on fewer points than the paper's is not finished
@@ -139,3 +141,43 @@ def test_a_resumed_row_equals_an_uninterrupted_one(tmp_path):
     columns = ["estimator", "K", "n", "mean", "stderr_of_mean", "epochs", "best_epoch"]
     pd.testing.assert_frame_equal(pd.read_csv(straight / "iwae_static.csv")[columns],
                                   pd.read_csv(resumed / "iwae_static.csv")[columns])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("no markers here\n", "the README has no '<!-- reproduce:vampprior -->'"),
+    ("<!-- reproduce:iwae_static -->\n<!-- /reproduce:iwae_static -->\n", "has no"),
+    (b"\xff\xfe not text", "is not UTF-8 text"),
+])
+def test_a_readme_without_the_tables_markers_is_refused_before_training(script, tmp_path, capsys,
+                                                                        text, message):
+    reproduce = script("reproduce")
+    readme = tmp_path / "README.md"
+    readme.write_bytes(text if isinstance(text, bytes) else text.encode())
+    out = tmp_path / "out"
+    code = reproduce.main(["--table", "vampprior", "--rows", "1", "--budget", "0.001", *TINY,
+                           "--out", str(out), "--readme", str(readme)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_a_markdown_table_it_did_not_write_is_refused_before_training(script, tmp_path, capsys):
+    reproduce = script("reproduce")
+    (tmp_path / "vampprior.md").write_text("my notes\n")
+    assert reproduce.main(["--table", "vampprior", *TINY, "--out", str(tmp_path)]) == 2
+    assert "already exists and is not a file pyrovae wrote" in capsys.readouterr().err
+    assert (tmp_path / "vampprior.md").read_text() == "my notes\n"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_budget_shown_is_the_one_trained(script):
+    reproduce = script("reproduce")
+    row = reproduce.TABLES["vampprior"][0]
+    published = reproduce.published_epochs(row)
+    table = pd.DataFrame({
+        "row": row.label, "split": "test", "estimator": ["is_log_px", "elbo"], "K": [6, 1],
+        "budget": 0.0001, "mean": [-90.0, -95.0], "stderr_of_mean": 1.0, "n": 8,
+        "epochs": 1, "best_epoch": 1, "train_seconds": 3.0, "dataset": "binarized_mnist"})
+    line = reproduce.summarize(table, [row], 6).iloc[0]
+    assert line["budget"] == pytest.approx(1 / published) and line["budget_asked"] == 0.0001
+    assert published * 0.0001 < 1  # asked for less than the one epoch trained

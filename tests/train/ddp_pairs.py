@@ -103,3 +103,23 @@ def run(rank: int, function: str, args, out_dir: str) -> None:
     """What each spawned rank runs: ``function(*args)``, its result saved as ``rankN.pt``."""
     torch.set_num_threads(1)
     torch.save(globals()[function](*args), Path(out_dir) / f"rank{rank}.pt")
+
+
+def stall(out: str, seconds: float):
+    """Rank 1 stops answering (sleeps ``seconds``, then leaves without a word); rank 0 waits at
+    a barrier and writes what it raised to ``out``."""
+    import os
+    import time
+
+    world = distributed.join(torch.device("cpu"))
+    if world.rank == 1:
+        time.sleep(seconds)
+        os._exit(0)
+    start = time.perf_counter()
+    try:
+        distributed.barrier(world)
+        message = "no error"
+    except Exception as e:  # noqa: BLE001 - the test reads what it was
+        message = f"{type(e).__name__}: {e}"
+    Path(out).write_text(f"{time.perf_counter() - start:.1f}\n{message}")
+    os._exit(0)

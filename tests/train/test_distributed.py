@@ -120,3 +120,20 @@ def test_under_torchrun_a_run_directory_must_be_named(monkeypatch, capsys):
     assert main(["train", str(CONFIGS / "quickstart.toml")]) == 2
     assert capsys.readouterr().err == ("pyrovae train: error: under torchrun every process must "
                                        "write to one run directory: give --out RUN_DIR.\n")
+
+
+def test_a_stalled_process_is_named_after_the_timeout(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYROVAE_DDP_TIMEOUT", "2")
+    out = tmp_path / "rank0.txt"
+    distributed.spawn(ddp_pairs.run, 2, "stall", (str(out), 8.0), str(tmp_path))
+    seconds, message = out.read_text().split("\n", 1)
+    assert message.startswith("TrainingError: process 0 of 2: process(es) 1 stopped answering "
+                              "for 2 s (PYROVAE_DDP_TIMEOUT)"), message
+    assert float(seconds) < 7
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "inf", "soon"])
+def test_a_bad_ddp_timeout_is_refused(monkeypatch, value):
+    monkeypatch.setenv("PYROVAE_DDP_TIMEOUT", value)
+    with pytest.raises(ConfigError, match="PYROVAE_DDP_TIMEOUT must be a number of seconds > 0"):
+        distributed.timeout()
