@@ -152,11 +152,13 @@ def check_fits(model, name: str, split: str, data: torch.Tensor, *extra: torch.T
         raise _failure(e, name, split, data) from None
 
 
-def check_pair(model, guide, *batch: torch.Tensor, data_plate: str = "data") -> None:
+def check_pair(model, guide, *batch: torch.Tensor, data_plate: str | None = None) -> None:
     """Raise :class:`~pyrovae.errors.ModelSpecError` unless ``model`` and ``guide`` follow the
     protocol on ``batch`` (:func:`~pyrovae.infer.sites.check_structure`: the same check
     :func:`~pyrovae.infer.log_px` makes, so that a pair it would refuse is refused before
     training). The pair runs once, on the first two data points, leaving buffers as they were.
+    Training needs no plate name: by default the data plate is the one the data size
+    (:func:`~pyrovae.infer.sites.find_data_plate`), whatever its name.
     """
     device = program_device(model) or program_device(guide)
     probe = tuple((t if device is None else t.to(device))[:2] for t in batch)

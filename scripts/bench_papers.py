@@ -40,6 +40,7 @@ import torch.nn.functional as F
 
 import pyrovae
 from pyrovae import config, run
+from pyrovae.boundary import run_main
 from pyrovae.infer.tiles import tile_plan
 from pyrovae.spec.priors import ConditionalNormal, LearnedNormal, MixturePrior, StandardNormal, \
     VampPrior
@@ -251,7 +252,7 @@ def sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def main(argv=None) -> int:
+def _main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", help="comma-separated config paths (default: the papers' "
                                           "and the zoo's mixture, VampPrior and hierarchical)")
@@ -295,6 +296,12 @@ def main(argv=None) -> int:
         "rows": rows,
     }))
     return 0
+
+
+def main(argv=None) -> int:
+    """The script's exit status; bad input is one line on stderr and status 2
+    (:func:`pyrovae.boundary.run_main`)."""
+    return run_main("bench_papers", lambda: _main(argv))
 
 
 if __name__ == "__main__":

@@ -164,9 +164,44 @@ def _quote(names) -> str:
     return ", ".join(f"'{n}'" for n in names)
 
 
-def check_structure(model_trace, guide_trace, data_plate: str, num_data: int) -> Structure:
+def find_data_plate(model_trace, num_data: int) -> str:
+    """The name of the model's plate over the data points: the plate of its observed sites whose
+    size, given or implied by the observed values (an unsized ``pyro.plate("data")``), is
+    ``num_data``, whatever its name.
+
+    :raises ModelSpecError: no plate fits, or several do (naming them, and ``data_plate=``).
+    """
+    fits = {}
+    for site in observed_sites(model_trace).values():
+        value, event_dim = site["value"], len(site["fn"].event_shape)
+        batch_shape = value.shape[: value.dim() - event_dim]
+        for frame in site["cond_indep_stack"]:
+            size = frame.size
+            if (size is None or size < 0) and len(batch_shape) >= -frame.dim:
+                size = batch_shape[frame.dim]
+            if size == num_data:
+                fits[frame.name] = None
+    if len(fits) == 1:
+        return next(iter(fits))
+    plates = sorted({f.name for s in sample_sites(model_trace).values()
+                     for f in s["cond_indep_stack"]})
+    if not fits:
+        raise ModelSpecError(
+            f"the model has no plate over its {num_data} data points around its observed sites "
+            f"(its plates: {_quote(plates) or 'none'}). Observe the data inside "
+            f"`with pyro.plate('data', N):`."
+        )
+    raise ModelSpecError(
+        f"several plates of the model have the size of the data ({_quote(fits)}): say which is "
+        f"the data plate with data_plate=<name>."
+    )
+
+
+def check_structure(model_trace, guide_trace, data_plate: str | None,
+                    num_data: int) -> Structure:
     """Check a model trace (replayed on ``guide_trace``, or run alone when ``guide_trace`` is
-    ``None``) against the protocol and return its :class:`Structure`.
+    ``None``) against the protocol and return its :class:`Structure`; ``data_plate=None``
+    finds the data plate (:func:`find_data_plate`).
 
     :raises ModelSpecError: the model has no plate ``data_plate``; it observes no site; an
         observed site does not match the plate's size; the plate's size is not the number of
@@ -174,6 +209,8 @@ def check_structure(model_trace, guide_trace, data_plate: str, num_data: int) ->
         does not have; a latent site is inside ``data_plate`` in one program and outside it in
         the other.
     """
+    if data_plate is None:
+        data_plate = find_data_plate(model_trace, num_data)
     model_sites = sample_sites(model_trace)
     plates = sorted({f.name for s in model_sites.values() for f in s["cond_indep_stack"]})
     if data_plate not in plates:

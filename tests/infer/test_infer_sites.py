@@ -1,4 +1,7 @@
-"""site_log_prob: a site's log-density as Pyro scores it, the one place that computes it."""
+"""site_log_prob: a site's log-density as Pyro scores it, the one place that computes it; the
+data plate found by its size."""
+
+import contextlib
 
 import pyro
 import pyro.distributions as dist
@@ -6,7 +9,9 @@ import pytest
 import torch
 from pyro import poutine
 
+from pyrovae.errors import ModelSpecError
 from pyrovae.infer.sites import (
+    find_data_plate,
     observed_sites,
     per_datapoint_log_prob,
     sample_sites,
@@ -91,3 +96,25 @@ def test_the_sample_statements_arguments_reach_log_prob(args):
     ours = site_log_prob(tr.nodes["y"])
     tr.compute_log_prob()
     assert torch.equal(ours, tr.nodes["y"]["log_prob"])
+
+
+def _observing(plates, shape=(4, 3)):
+    """A model observing x of ``shape`` inside ``plates``: ``(name, size, dim)``."""
+
+    def model(x):
+        with contextlib.ExitStack() as stack:
+            for name, size, dim in plates:
+                stack.enter_context(pyro.plate(name, size, dim=dim))
+            pyro.sample("x", dist.Normal(torch.zeros(shape), 1.0), obs=x)
+
+    return poutine.trace(model).get_trace(torch.zeros(shape))
+
+
+def test_the_data_plate_is_found_by_its_size_whatever_its_name():
+    assert find_data_plate(_observing([("documents", 4, -2), ("words", 3, -1)]), 4) == \
+        "documents"
+    assert find_data_plate(_observing([("data", None, -2)]), 4) == "data"  # unsized
+    with pytest.raises(ModelSpecError, match="several plates .*'a', 'b'.*data_plate="):
+        find_data_plate(_observing([("a", 4, -2), ("b", 4, -1)], (4, 4)), 4)
+    with pytest.raises(ModelSpecError, match="no plate over its 5 data points"):
+        find_data_plate(_observing([("documents", 4, -2)]), 5)
