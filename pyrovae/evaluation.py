@@ -166,7 +166,8 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     ``predict(x)`` (a classifier) and ``labels`` are given, a row ``accuracy`` (K = 1: one
     prediction per point) gives the fraction of labelled points it predicts right, with the
     binomial standard error. The ``particles`` column says where importance sampling ran its
-    particles (:func:`~pyrovae.infer.importance.log_px`'s layout check).
+    particles: the layout :func:`~pyrovae.infer.importance.log_px` chose on the first batch,
+    which the other batches keep.
 
     With ``estimator="ais"`` a row ``ais_log_px`` adds the AIS estimate of log p(x) (``K`` its
     chains, ``steps`` its annealing steps; per data point: ``ais_log_px``, ``ais_stderr``,
@@ -215,8 +216,12 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
                                         disable=True if quiet or not world.main else None) as bar:
         for lo in range(0, n, batch_size):
             batch = tuple(t[lo:lo + batch_size] for t in tensors)
-            parts.append(log_px(model, guide, *batch, num_samples=num_samples, ks=ks))
-            rates.append(rate_distortion(model, guide, *batch, num_samples=min(num_samples, 100)))
+            # the first batch chooses the particle layout (log_px checks it), the others keep it
+            layout = parts[0].layout if parts else None
+            parts.append(log_px(model, guide, *batch, num_samples=num_samples, ks=ks,
+                                particles=layout))
+            rates.append(rate_distortion(model, guide, *batch, num_samples=min(num_samples, 100),
+                                         particles=parts[0].layout))
             bar.update(batch[0].shape[0])
         units = active_units(guide, *full)  # of every point: on each rank alike
     value = torch.cat([p.value for p in parts])

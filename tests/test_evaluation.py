@@ -249,9 +249,11 @@ def test_rows_record_the_particle_layout_that_importance_sampling_used():
             pyro.sample("z", dist.Normal(torch.zeros(x.shape[0], 3), 1.0).to_event(1))
 
     x = torch.tensor([0, 1, 2, 3, 4, 0])
-    with pytest.warns(UserWarning, match="batch layout"):
-        summary = pyrovae.evaluate(model, guide, x, num_samples=50)
+    with pytest.warns(UserWarning, match="batch layout") as caught:
+        summary = pyrovae.evaluate(model, guide, x, num_samples=50, batch_size=2)
     assert set(summary["particles"]) == {"batch"}
+    # chosen on the first of the three batches, kept by the others: checked and said once
+    assert sum("particles of log p(x)" in str(w.message) for w in caught) == 1
     summary = pyrovae.evaluate(lambda x: model(x, -1), lambda x: guide(x, -1), x, num_samples=50)
     assert set(summary["particles"]) == {"vectorized"}
 

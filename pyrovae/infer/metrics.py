@@ -68,6 +68,7 @@ def rate_distortion(
     analytic_kl: bool = False,
     batch_size: int | None = None,
     particle_chunk: int | None = None,
+    particles: str | None = None,
     **kwargs,
 ) -> RateDistortion:
     """Monte-Carlo rate and distortion per data point, from ``num_samples`` guide particles.
@@ -88,6 +89,8 @@ def rate_distortion(
         site's model parents are sampled after it in the guide), Monte Carlo elsewhere.
     :param batch_size: data points per tile.
     :param particle_chunk: particles per tile.
+    :param particles: the particle layout (:func:`~pyrovae.infer.importance.log_px`'s
+        ``particles``; default None checks it on the first batch).
     :param kwargs: extra keyword arguments of the model and guide.
     """
     x = batching.data_tensor(args, kwargs)
@@ -103,6 +106,7 @@ def rate_distortion(
         batch_size=batch_size,
         particle_chunk=particle_chunk,
         keep_traces=analytic_kl,
+        particles=particles,
     ):
         if tile.particles[0] == 0:
             n = tile.rows[1] - tile.rows[0]
