@@ -221,9 +221,10 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
             parts.append(log_px(model, guide, *batch, num_samples=num_samples, ks=ks,
                                 particles=layout))
             rates.append(rate_distortion(model, guide, *batch, num_samples=min(num_samples, 100),
-                                         particles=parts[0].layout))
+                                         particles=parts[0].layout,
+                                         data_plate=parts[0].data_plate))
             bar.update(batch[0].shape[0])
-        units = active_units(guide, *full)  # of every point: on each rank alike
+        units = active_units(guide, *full, data_plate=parts[0].data_plate)  # on each rank alike
     value = torch.cat([p.value for p in parts])
     rate = torch.cat([r.rate for r in rates])
     recon = -torch.cat([r.distortion for r in rates])

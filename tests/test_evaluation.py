@@ -268,3 +268,26 @@ def test_per_datapoint_refuses_a_file_it_did_not_write(run_dir, tmp_path, capsys
                    str(tmp_path / "r.csv"), "--per-datapoint", str(points), "--quiet"],
                   capsys, tmp_path)
     assert f"--per-datapoint {points} already exists and is not a file pyrovae wrote" in err
+
+
+def test_a_data_plate_of_any_name_is_found_and_every_row_scores():
+    import pyro
+    import pyro.distributions as dist
+
+    torch.manual_seed(0)
+    decoder = torch.nn.Linear(2, 5)
+
+    def model(x):
+        with pyro.plate("batch", x.shape[0]):
+            z = pyro.sample("z", dist.Normal(torch.zeros(x.shape[0], 2), 1.0).to_event(1))
+            pyro.sample("x", dist.Bernoulli(logits=decoder(z)).to_event(1), obs=x)
+
+    def guide(x):
+        with pyro.plate("batch", x.shape[0]):
+            pyro.sample("z", dist.Normal(torch.zeros(x.shape[0], 2), 1.0).to_event(1))
+
+    x = torch.bernoulli(torch.full((6, 5), 0.4))
+    result = pyrovae.log_px(model, guide, x, num_samples=20)
+    assert result.data_plate == "batch" and torch.isfinite(result.value).all()
+    summary = pyrovae.evaluate(model, guide, x, num_samples=20)
+    assert summary["mean"].notna().all() and summary["active_units"].notna().all()

@@ -179,6 +179,7 @@ def anneal_tiles(model, guide, args, kwargs, *, num_chains, steps, leapfrog, ste
     rows, chunk = tile_plan(x, num_chains, batch_size, particle_chunk, MEMORY_FACTOR)
     tiles = iter_tiles(batch_size=rows, particle_chunk=chunk, base_seed=base_seed, **plan)
     first = next(tiles)
+    data_plate = first.structure.data_plate  # as given, or found by its size
     check_continuous(first.model_trace)
     if _global_latents(first, data_plate) and first.rows[1] - first.rows[0] > 1:
         rows, chunk = tile_plan(x, num_chains, 1, particle_chunk, MEMORY_FACTOR)

@@ -135,7 +135,7 @@ def bdmc(
     leapfrog: int = 10,
     step_size: float = 0.05,
     target_accept: float | None = 0.65,
-    data_plate: str = "data",
+    data_plate: str | None = None,
     proposal: str = "guide",
     batch_size: int | None = None,
     particle_chunk: int | None = None,

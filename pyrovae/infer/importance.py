@@ -33,6 +33,7 @@ class LogPxResult:
     :param steps: annealing steps ``T`` (AIS only).
     :param acceptance: mean HMC acceptance probability per data point (AIS only).
     :param layout: where the particles ran (:data:`~pyrovae.infer.particles.LAYOUTS`).
+    :param data_plate: the name of the model's data plate (importance sampling only).
     """
 
     value: torch.Tensor
@@ -47,6 +48,7 @@ class LogPxResult:
     steps: int | None = None
     acceptance: torch.Tensor | None = None
     layout: str = "vectorized"
+    data_plate: str | None = None
 
     def to_frame(self):
         """A :class:`pandas.DataFrame`, one row per data point."""
@@ -69,7 +71,7 @@ def log_px(
     guide,
     *args,
     num_samples: int | None = None,
-    data_plate: str = "data",
+    data_plate: str | None = None,
     proposal: str = "guide",
     ks=(),
     batch_size: int | None = None,
@@ -101,7 +103,9 @@ def log_px(
         alone is taken apart, as :func:`pyrovae.fit` takes its data.
     :param num_samples: ``K``, particles (AIS: chains) per data point; default 5000 (AIS:
         :data:`~pyrovae.infer.ais.DEFAULT_CHAINS`).
-    :param data_plate: name of the model's data plate.
+    :param data_plate: name of the model's data plate; None finds it: the plate of the
+        observed sites whose size is the number of data points, whatever its name
+        (:func:`~pyrovae.infer.sites.find_data_plate`). The result's ``data_plate`` names it.
     :param proposal: ``"guide"`` (:math:`z \\sim q(z \\mid x)`) or ``"prior"``
         (:math:`z \\sim p(z)`, weights :math:`\\log p(x \\mid z)`); for AIS, the initial
         distribution.
@@ -161,14 +165,14 @@ def log_px(
 
         def is_chunks():
             for t in iter_tiles(model, guide, args, kwargs, particles=particles, **tiling):
-                layouts.append(t.layout)
+                layouts.append((t.layout, t.structure.data_plate))
                 yield t.rows, t.particles, t.log_weight, None
 
         chunks = is_chunks()
     result = summarize(chunks, num_samples=num_samples, proposal=proposal, ks=ks,
                        device=x.device, method=method, steps=steps if method == "ais" else None)
     if method == "is":
-        result.layout = layouts[0]
+        result.layout, result.data_plate = layouts[0]
     return result
 
 

@@ -64,7 +64,7 @@ def rate_distortion(
     guide,
     *args,
     num_samples: int = 100,
-    data_plate: str = "data",
+    data_plate: str | None = None,
     analytic_kl: bool = False,
     batch_size: int | None = None,
     particle_chunk: int | None = None,
@@ -82,7 +82,7 @@ def rate_distortion(
     :param guide: a guide sampling the model's latent sites.
     :param args: the data ``x`` first, then any extra model arguments.
     :param num_samples: ``K``, particles per data point.
-    :param data_plate: name of the model's data plate.
+    :param data_plate: name of the model's data plate (None: found by its size).
     :param analytic_kl: use :func:`torch.distributions.kl_divergence` of the guide's and the
         model's distribution for each latent site where one is registered (given the sampled
         values of the other sites, as Pyro's ``TraceMeanField_ELBO`` does; unbiased when no
@@ -114,7 +114,7 @@ def rate_distortion(
             distortion = torch.zeros_like(rate)
         distortion = distortion - tile.log_likelihood.sum(0)
         if analytic_kl:
-            tile_rate, analytic = _analytic_rate(tile, data_plate)
+            tile_rate, analytic = _analytic_rate(tile, tile.structure.data_plate)
             rate = rate + tile_rate.sum(0)
         else:
             rate = rate + (tile.log_guide - tile.log_prior).sum(0)

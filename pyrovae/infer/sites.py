@@ -147,12 +147,14 @@ class Structure:
     :param latent: names of the model's latent sites.
     :param observed: names of the model's observed sites.
     :param global_latents: names of the latent sites outside the data plate.
+    :param data_plate: the name of the data plate (given, or found by its size).
     """
 
     max_plate_nesting: int
     latent: tuple[str, ...]
     observed: tuple[str, ...]
     global_latents: tuple[str, ...] = ()
+    data_plate: str = "data"
 
     @property
     def particle_dim(self) -> int:
@@ -167,15 +169,17 @@ def _quote(names) -> str:
 def find_data_plate(model_trace, num_data: int) -> str:
     """The name of the model's plate over the data points: the plate of its observed sites whose
     size, given or implied by the observed values (an unsized ``pyro.plate("data")``), is
-    ``num_data``, whatever its name.
+    ``num_data``, whatever its name; failing that, the only plate around the observed sites
+    (whose size :func:`check_structure` then finds wrong).
 
     :raises ModelSpecError: no plate fits, or several do (naming them, and ``data_plate=``).
     """
-    fits = {}
+    fits, around = {}, {}
     for site in observed_sites(model_trace).values():
         value, event_dim = site["value"], len(site["fn"].event_shape)
         batch_shape = value.shape[: value.dim() - event_dim]
         for frame in site["cond_indep_stack"]:
+            around[frame.name] = None
             size = frame.size
             if (size is None or size < 0) and len(batch_shape) >= -frame.dim:
                 size = batch_shape[frame.dim]
@@ -183,6 +187,8 @@ def find_data_plate(model_trace, num_data: int) -> str:
                 fits[frame.name] = None
     if len(fits) == 1:
         return next(iter(fits))
+    if not fits and len(around) == 1:  # the one plate there: check_structure says what is wrong
+        return next(iter(around))
     plates = sorted({f.name for s in sample_sites(model_trace).values()
                      for f in s["cond_indep_stack"]})
     if not fits:
@@ -209,8 +215,9 @@ def check_structure(model_trace, guide_trace, data_plate: str | None,
         does not have; a latent site is inside ``data_plate`` in one program and outside it in
         the other.
     """
+    observed = observed_sites(model_trace)
     if data_plate is None:
-        data_plate = find_data_plate(model_trace, num_data)
+        data_plate = find_data_plate(model_trace, num_data) if observed else "data"
     model_sites = sample_sites(model_trace)
     plates = sorted({f.name for s in model_sites.values() for f in s["cond_indep_stack"]})
     if data_plate not in plates:
@@ -220,7 +227,6 @@ def check_structure(model_trace, guide_trace, data_plate: str | None,
             f"sites inside `with pyro.plate('{data_plate}', N):`, or pass data_plate=<name>."
         )
 
-    observed = observed_sites(model_trace)
     if not observed:
         raise ModelSpecError(
             f"the model observes nothing, so there is no log p(x): observe the data with "
@@ -280,4 +286,5 @@ def check_structure(model_trace, guide_trace, data_plate: str | None,
                 )
     traces = (model_trace,) if guide_trace is None else (model_trace, guide_trace)
     outside = tuple(n for n, site in latent.items() if plate_frame(site, data_plate) is None)
-    return Structure(max_plate_nesting(*traces), tuple(latent), tuple(observed), outside)
+    return Structure(max_plate_nesting(*traces), tuple(latent), tuple(observed), outside,
+                     data_plate)

@@ -129,7 +129,7 @@ def iter_tiles(
     kwargs: dict,
     *,
     num_samples: int,
-    data_plate: str = "data",
+    data_plate: str | None = None,
     proposal: str = "guide",
     batch_size: int | None = None,
     particle_chunk: int | None = None,
@@ -151,6 +151,8 @@ def iter_tiles(
     one line says so when it is not the vectorized one), and every tile uses it. Distribution
     arguments are validated (when Pyro's validation is on) in the first chunk of each batch only.
 
+    :param data_plate: name of the model's data plate; None finds it by its size
+        (:func:`~pyrovae.infer.sites.find_data_plate`), and every tile's ``structure`` names it.
     :param proposal: ``"guide"`` (sample latents from the guide) or ``"prior"`` (from the model).
     :param keep_traces: keep each tile's traces in :class:`Tile` (vectorized layout only).
     :param base_seed: the base seed of the tiles, instead of a draw from the global RNG.
@@ -178,6 +180,7 @@ def iter_tiles(
         if structure is None:
             structure = _probe(model, guide, args, kwargs, (batch_args, batch_kwargs, stop - start),
                                proposal, data_plate, rng.tile_seed(base, 0), device)
+            data_plate = structure.data_plate
             if particles == "batch" and structure.global_latents:
                 raise ModelSpecError(_global_latents(structure))
             layout = particles or ("vectorized" if keep_traces else None)

@@ -13,7 +13,7 @@ def log_weights(
     guide,
     *args,
     num_samples: int,
-    data_plate: str = "data",
+    data_plate: str | None = None,
     proposal: str = "guide",
     batch_size: int | None = None,
     particle_chunk: int | None = None,
@@ -35,7 +35,7 @@ def log_weights(
         tensors with first dim ``N`` are batched with ``x``. A tuple ``(x, labels)`` given
         alone is taken apart, as :func:`pyrovae.fit` takes its data.
     :param num_samples: ``K``, particles per data point.
-    :param data_plate: name of the model's data plate.
+    :param data_plate: name of the model's data plate (None: found by its size).
     :param proposal: ``"guide"`` or ``"prior"``.
     :param batch_size: data points per tile (default: see :mod:`pyrovae.infer.batching`).
     :param particle_chunk: particles per tile (default: see :mod:`pyrovae.infer.batching`).

@@ -11,7 +11,7 @@ from pyrovae.errors import ConfigError, DataError, ModelSpecError
 from pyrovae.infer import active_units, log_px, rate_distortion
 
 
-def test_model_without_the_data_plate():
+def test_the_data_plate_is_found_or_named():
     def model(x):
         with pyro.plate("batch", x.shape[0]):
             z = pyro.sample("z", dist.Normal(0.0, 1.0))
@@ -21,10 +21,18 @@ def test_model_without_the_data_plate():
         with pyro.plate("batch", x.shape[0]):
             pyro.sample("z", dist.Normal(0.0, 1.0))
 
+    found = log_px(model, guide, torch.zeros(4), num_samples=3)
+    assert found.data_plate == "batch" and found.value.shape == (4,)
     with pytest.raises(ModelSpecError, match="no plate named 'data'.*'batch'"):
-        log_px(model, guide, torch.zeros(4), num_samples=3)
-    result = log_px(model, guide, torch.zeros(4), num_samples=3, data_plate="batch")
-    assert result.value.shape == (4,)
+        log_px(model, guide, torch.zeros(4), num_samples=3, data_plate="data")
+
+    def unplated(x):
+        z = pyro.sample("z", dist.Normal(0.0, 1.0))
+        pyro.sample("x", dist.Normal(z, 1.0).expand([4]).to_event(1), obs=x)
+
+    with pytest.raises(ModelSpecError, match="no plate over its 4 data points"):
+        log_px(unplated, lambda x: pyro.sample("z", dist.Normal(0.0, 1.0)), torch.zeros(4),
+               num_samples=3)
 
 
 def test_guide_misses_a_latent_site():
