@@ -95,16 +95,22 @@ def first_run(args: tuple, kwargs: dict, model=None, guide=None):
         ) from e
 
 
+def map_rows(args: tuple, kwargs: dict, num_data: int, fn):
+    """``(args, kwargs)`` with ``fn`` applied to every tensor whose first dimension is
+    ``num_data`` (the per-data-point arguments); everything else unchanged."""
+
+    def apply(value: Any) -> Any:
+        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == num_data:
+            return fn(value)
+        return value
+
+    return tuple(apply(a) for a in args), {k: apply(v) for k, v in kwargs.items()}
+
+
 def slice_args(args: tuple, kwargs: dict, num_data: int, start: int, stop: int):
     """``(args, kwargs)`` with every tensor whose first dimension is ``num_data`` cut to rows
     ``start:stop``."""
-
-    def cut(value: Any) -> Any:
-        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == num_data:
-            return value[start:stop]
-        return value
-
-    return tuple(cut(a) for a in args), {k: cut(v) for k, v in kwargs.items()}
+    return map_rows(args, kwargs, num_data, lambda value: value[start:stop])
 
 
 def default_batch_size(num_data: int, event_numel: int, num_samples: int) -> int:

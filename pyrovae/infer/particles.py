@@ -23,6 +23,7 @@ import pyro.poutine as poutine
 import torch
 
 from pyrovae.errors import ConfigError
+from pyrovae.infer.batching import map_rows
 from pyrovae.infer.sites import latent_sites, plate_dim
 
 LAYOUTS = ("vectorized", "batch", "loop")
@@ -42,13 +43,8 @@ def check_layout(particles) -> None:
 def repeated(args: tuple, kwargs: dict, num_rows: int, copies: int):
     """``(args, kwargs)`` with every tensor whose first dim is ``num_rows`` repeated ``copies``
     times along it (particle-major: row ``p * num_rows + i`` is row ``i``)."""
-
-    def rep(value):
-        if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape[0] == num_rows:
-            return value.repeat(copies, *([1] * (value.dim() - 1)))
-        return value
-
-    return tuple(rep(a) for a in args), {k: rep(v) for k, v in kwargs.items()}
+    return map_rows(args, kwargs, num_rows,
+                    lambda value: value.repeat(copies, *([1] * (value.dim() - 1))))
 
 
 def particle_values(trace, layout: str, particle: int, particle_dim: int, data_plate: str,
