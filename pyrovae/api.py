@@ -14,6 +14,7 @@ from pyrovae import checks, config, evaluation, io, run
 from pyrovae.data.convert import as_tensors
 from pyrovae.data.splitting import spread_rows
 from pyrovae.device import resolve_device
+from pyrovae.infer import batches
 from pyrovae.errors import ConfigError, DataError, Interrupted, TrainingError
 from pyrovae.nn import module_of
 from pyrovae.train import checkpoint, distributed, session
@@ -48,6 +49,24 @@ def _place(tensors, device) -> tuple[torch.Tensor, ...]:
     return tuple(t.to(device) for t in tensors)
 
 
+def _source(data, what: str, batch_size: int, device) -> batches.Batches:
+    """``data`` as the loop's batches: a DataLoader (or IterableDataset) streamed, anything
+    else held in memory on ``device``."""
+    return batches.streamed(data, batch_size, what) or \
+        batches.InMemory(_place(as_tensors(data, what), device), {}, batch_size)
+
+
+def _fingerprint(train: batches.Batches, valid: batches.Batches | None):
+    """What tells the data of a run apart (:func:`pyrovae.train.checkpoint.data_fingerprint`
+    for tensors in memory; for a streamed DataLoader, which cannot be read twice cheaply, its
+    dataset's type and length)."""
+    if not train.streamed and (valid is None or not valid.streamed):
+        return checkpoint.data_fingerprint(train.tensors, None if valid is None else
+                                           valid.tensors)
+    return [{"dataset": type(s.loader.dataset).__name__, "points": s.num_data} if s.streamed
+            else checkpoint.data_fingerprint(s.tensors) for s in (train, valid) if s is not None]
+
+
 def _checked_callbacks(callbacks) -> tuple:
     """``callbacks`` as a tuple, each callable; a ConfigError for anything else."""
     if callable(callbacks):
@@ -78,9 +97,15 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
     (``pyro.param``, ``pyro.module``). Their parameters are collected as Pyro's ``SVI`` collects
     them (:func:`pyrovae.train.params.collect`).
 
-    :param data: the training data: a tensor ``[N, ...]``, a tuple of tensors (data, labels),
-        a ``torch.utils.data.Dataset`` or a ``DataLoader`` (held in memory; the loop shuffles
-        and batches it itself, so that a run is reproducible and resumable).
+    :param data: the training data, held in memory: a tensor ``[N, ...]``, a tuple of
+        tensors (the model's per-point arguments: data, labels, ...) or a map-style
+        ``torch.utils.data.Dataset`` (its items stacked); the loop shuffles and batches them
+        itself, so that a run is reproducible and resumable bit for bit. Or streamed: a
+        ``DataLoader`` read batch by batch in its own order and batches (never held together;
+        each batch is the model's arguments, built by your ``collate_fn``: sequences of
+        different lengths with masks, packed sequences, dicts of tensors; see
+        :mod:`pyrovae.infer.batches`), or an ``IterableDataset`` batched by ``batch_size``.
+        Its dataset must have a length, the ``N`` that scales each batch's loss.
     :param valid: validation data in the same forms: the valid ELBO of each epoch, the best
         epoch and early stopping. None: the best epoch is the last.
     :param epochs, batch_size, loss, num_particles, optimizer, lr, beta: the ``[train]``
@@ -135,17 +160,21 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
     else:
         device = next((p.device for m in modules for p in m.parameters()), torch.device("cpu"))
     world = distributed.join(device)
-    train = _place(as_tensors(data, "data"), device)
-    valid = None if valid is None else _place(as_tensors(valid, "valid"), device)
-    checks.check_fits(model, _name(model), "train", *train)
-    if valid is not None:
-        checks.check_fits(model, _name(model), "valid", *valid)
-    checks.check_pair(model, guide, *train)
+    train = _source(data, "data", t.batch_size, device)
+    valid = None if valid is None else _source(valid, "valid", t.eval_batch_size, device)
+    # before the seed: reading a shuffling DataLoader's first batch draws from the RNG
+    first = train.first().to(device)
+    for source, split in ((train, "train"), (valid, "valid")):
+        if source is not None:
+            given = source.first().to(device).args if source.streamed else source.tensors
+            checks.check_fits(model, _name(model), split, *given, whole=source.streamed)
+    checks.check_pair(model, guide, *first.args, whole=train.streamed)
     distributed.set_rng_seed(cfg.seed, world)
-    parameters = collect(model, guide, tuple(x[: t.batch_size] for x in train))
+    parameters = collect(model, guide, first.args)
     settings = config.decisive({"seed": cfg.seed, "train": dataclasses.asdict(t)})
-    identity = {**checkpoint.identity(settings, train[0].shape[1:], parameters.shapes()),
-                "data": checkpoint.data_fingerprint(train, valid)}
+    event_shape = () if train.streamed else train.x.shape[1:]  # a streamed batch's may vary
+    identity = {**checkpoint.identity(settings, event_shape, parameters.shapes()),
+                "data": _fingerprint(train, valid)}
     try:
         trained = session.train_pair(model, guide, train, valid, t, identity=identity,
                                      seed=cfg.seed, run_dir=run_dir, resume=resume, quiet=quiet,

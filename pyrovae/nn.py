@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Literal
 
 import torch
@@ -93,7 +94,9 @@ def hidden_mlp(sizes, act: str = "tanh") -> nn.Sequential:
 
 def module_of(program) -> nn.Module | None:
     """The ``nn.Module`` holding ``program``'s parameters: the program itself, the module a
-    bound method (``vae.model``) belongs to, or None for a plain function."""
+    bound method (``vae.model``) belongs to, or None for a plain function; through Pyro's
+    handlers (``config_enumerate(vae.guide)``) to the program they wrap."""
+    program = inspect.unwrap(program, stop=lambda f: isinstance(f, nn.Module))
     if isinstance(program, nn.Module):
         return program
     owner = getattr(program, "__self__", None)

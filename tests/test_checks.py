@@ -153,3 +153,33 @@ def test_a_prodlda_style_multinomial_with_documents_of_different_lengths_trains(
                         for n in lengths]).float()
     result = pyrovae.fit(model, guide, docs, epochs=1, batch_size=10)
     assert len(result.history) == 1
+
+
+class Conditional(torch.nn.Module):
+    """p(y | x): a Bernoulli over y whose logits read a real-valued input x of y's width, the
+    pixels where ``y == -1`` masked out when ``masked``, as Pyro's CVAE does."""
+
+    def __init__(self, masked=False):
+        super().__init__()
+        self.masked = masked
+
+    def forward(self, x, y):
+        with pyro.plate("data", x.shape[0]):
+            likelihood = dist.Bernoulli(logits=x)
+            if self.masked:
+                likelihood = likelihood.mask(y != -1)
+            return pyro.sample("y", likelihood.to_event(1), obs=y)
+
+
+def test_the_support_is_checked_on_the_argument_a_site_observes_and_not_where_masked():
+    x = grayscale()  # the input: real values, not the observed site's
+    y = (grayscale() > 0.5).float()
+    check_fits(Conditional(), "cvae", "train", x, y)
+    masked = y.clone()
+    masked[3, :2] = -1
+    check_fits(Conditional(masked=True), "cvae", "train", x, masked)
+    y_bad = y.clone()
+    y_bad[4, 1] = 0.5
+    with pytest.raises(DataError, match=r"the train data's argument 2 have values outside the "
+                                        r"support .* 1 of 10 data points, e.g. point 4 holds 0.5"):
+        check_fits(Conditional(), "cvae", "train", x, y_bad)

@@ -2,10 +2,11 @@
 
 import pytest
 import torch
+from pyro.infer import config_enumerate
 from torch import nn
 
 from pyrovae.errors import ConfigError
-from pyrovae.nn import GatedDense, activation, hidden_mlp, mlp
+from pyrovae.nn import GatedDense, activation, hidden_mlp, mlp, module_of
 
 
 def test_a_gated_layer_multiplies_a_linear_map_by_a_sigmoid_gate():
@@ -39,3 +40,16 @@ def test_gated_units_have_no_pointwise_form():
         activation("gated")
     with pytest.raises(ConfigError, match="unknown activation 'tahn'.*tanh"):
         activation("tahn")
+
+
+def test_the_module_of_a_program_is_found_through_pyros_handlers():
+    """A guide wrapped in config_enumerate (as Pyro's SS-VAE writes it) still belongs to its
+    module: eval mode and parameter collection reach it."""
+    class Pair(nn.Module):
+        def guide(self, x):
+            return x
+
+    pair = Pair()
+    assert module_of(pair) is pair and module_of(pair.guide) is pair
+    assert module_of(config_enumerate(pair.guide)) is pair
+    assert module_of(config_enumerate(lambda x: x)) is None

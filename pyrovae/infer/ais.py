@@ -175,7 +175,8 @@ def anneal_tiles(model, guide, args, kwargs, *, num_chains, steps, leapfrog, ste
     if start is not None:
         betas = betas[::-1]
     plan = dict(model=model, guide=guide, args=args, kwargs=kwargs, num_samples=num_chains,
-                data_plate=data_plate, proposal=proposal, keep_traces=True)
+                data_plate=data_plate, proposal=proposal,
+                keep_traces="AIS (and BDMC) runs its chains in one vectorized run")
     rows, chunk = tile_plan(x, num_chains, batch_size, particle_chunk, MEMORY_FACTOR)
     tiles = iter_tiles(batch_size=rows, particle_chunk=chunk, base_seed=base_seed, **plan)
     first = next(tiles)

@@ -51,7 +51,9 @@ def data_tensor(args: tuple, kwargs: dict) -> torch.Tensor:
     return x
 
 
-def _describe(value: torch.Tensor) -> str:
+def _describe(value) -> str:
+    if not isinstance(value, torch.Tensor):
+        return f"type {type(value).__name__}"
     return f"shape {tuple(value.shape)} and dtype {value.dtype}"
 
 
@@ -79,7 +81,7 @@ def first_run(args: tuple, kwargs: dict, model=None, guide=None):
     except PyrovaeError:
         raise
     except (ValueError, RuntimeError, IndexError, TypeError) as e:
-        given = [f"x of {_describe(data_tensor(args, kwargs))}"]
+        given = [f"x of {_describe(args[0] if args else kwargs.get('x'))}"]
         given += [f"argument {i + 1} of {_describe(a)}" for i, a in enumerate(args)
                   if i > 0 and isinstance(a, torch.Tensor)]
         given += [f"{k} of {_describe(v)}" for k, v in kwargs.items()

@@ -182,5 +182,5 @@ def bdmc(
     chunks = ais.anneal_tiles(model, guide, (x,), kwargs, num_chains=num_chains,
                               base_seed=rng.tile_seed(base, 5), start=values, **settings)
     reverse = summarize(chunks, num_samples=num_chains, proposal=proposal, ks=(),
-                        device=x.device, method="ais", steps=steps)
+                        method="ais", steps=steps)
     return BDMCResult(x, forward, reverse)

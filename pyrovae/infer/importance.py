@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 
 from pyrovae.errors import ConfigError
-from pyrovae.infer import ais, batching, rng
+from pyrovae.infer import ais, batches, batching, rng
 from pyrovae.infer.modes import in_eval_mode
 from pyrovae.infer.particles import check_layout
 from pyrovae.infer.stream import LogWeightStream
@@ -100,7 +100,11 @@ def log_px(
     :param guide: a guide sampling the model's latent sites (unused for ``proposal="prior"``).
     :param args: the data ``x`` ``[N, *event_shape]`` first, then any extra model arguments;
         tensors with first dim ``N`` are batched with ``x``. A tuple ``(x, labels)`` given
-        alone is taken apart, as :func:`pyrovae.fit` takes its data.
+        alone is taken apart, as :func:`pyrovae.fit` takes its data. Or one ``DataLoader``
+        whose batches are the model's arguments, built with your own ``collate_fn``
+        (sequences of different lengths, packed sequences, dicts of tensors;
+        :mod:`pyrovae.infer.batches`): it is read batch by batch, the rows of the result
+        follow its order (give it ``shuffle=False``), and ``batch_size`` is unused.
     :param num_samples: ``K``, particles (AIS: chains) per data point; default 5000 (AIS:
         :data:`~pyrovae.infer.ais.DEFAULT_CHAINS`).
     :param data_plate: name of the model's data plate; None finds it: the plate of the
@@ -140,13 +144,16 @@ def log_px(
     dropout off, batch norm on its running statistics; their modes are given back afterwards.
     """
     args = batching.unpacked(args)
-    x = batching.data_tensor(args, kwargs)
+    streamed = batches.source(args, kwargs, 1).streamed  # checks tensors in memory first
     if method not in METHODS:
         raise ConfigError(f"method must be one of {METHODS}, got {method!r}.")
     if num_samples is None:
         num_samples = ais.DEFAULT_CHAINS if method == "ais" else 5000
     batching.check_positive("num_samples", num_samples)
     check_layout(particles)
+    if method == "ais" and streamed:
+        raise ConfigError("AIS takes its data as tensors in memory, not a DataLoader: give "
+                          "log_px the tensors, or use method='is'.")
     if method == "ais" and particles not in (None, "vectorized"):
         raise ConfigError(f"AIS runs its chains vectorized; particles={particles!r} is for "
                          f"importance sampling.")
@@ -170,13 +177,13 @@ def log_px(
 
         chunks = is_chunks()
     result = summarize(chunks, num_samples=num_samples, proposal=proposal, ks=ks,
-                       device=x.device, method=method, steps=steps if method == "ais" else None)
+                       method=method, steps=steps if method == "ais" else None)
     if method == "is":
         result.layout, result.data_plate = layouts[0]
     return result
 
 
-def summarize(chunks, *, num_samples, proposal, ks, device, method="is", steps=None):
+def summarize(chunks, *, num_samples, proposal, ks, method="is", steps=None):
     """The :class:`LogPxResult` of ``chunks``, ``(rows, particles, log_weight [C, n],
     acceptance [n] or None)`` covering ``num_samples`` particles of every data point, the
     particles of a batch of rows in order."""
@@ -184,7 +191,8 @@ def summarize(chunks, *, num_samples, proposal, ks, device, method="is", steps=N
     stream = accepted = None
     for rows, particles, log_weight, accept in chunks:
         if particles[0] == 0:
-            stream = LogWeightStream(num_samples, rows[1] - rows[0], ks, device=device)
+            stream = LogWeightStream(num_samples, rows[1] - rows[0], ks,
+                                     device=log_weight.device)
             accepted = 0
         stream.update(log_weight)
         if accept is not None:

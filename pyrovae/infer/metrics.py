@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import pyro.poutine as poutine
@@ -12,7 +13,10 @@ from torch.distributions import kl_divergence
 
 from pyrovae.errors import ConfigError, ModelSpecError
 from pyrovae.infer import batching, rng
+from pyrovae.infer.particles import check_layout, repeated
 from pyrovae.infer.sites import (
+    Structure,
+    find_data_plate,
     latent_sites,
     max_plate_nesting,
     per_datapoint_log_prob,
@@ -20,7 +24,16 @@ from pyrovae.infer.sites import (
     reduce_per_datapoint,
     sample_sites,
 )
-from pyrovae.infer.tiles import in_particle_plate, iter_tiles, tile_plan
+from pyrovae.infer.tiles import (
+    CHECKED_PARTICLES,
+    choose_layout,
+    in_particle_plate,
+    iter_tiles,
+    tile_plan,
+)
+
+#: Data points of the guide's first run, on which its data plate is found by its size.
+PROBE_ROWS = 64
 
 
 @dataclass
@@ -105,7 +118,7 @@ def rate_distortion(
         data_plate=data_plate,
         batch_size=batch_size,
         particle_chunk=particle_chunk,
-        keep_traces=analytic_kl,
+        keep_traces=analytic_kl and "analytic_kl reads the distributions of one vectorized run",
         particles=particles,
     ):
         if tile.particles[0] == 0:
@@ -155,6 +168,7 @@ class ActiveUnits:
     :param sampled: sites whose distribution has no closed-form mean (a flow, say): their
         :math:`\\mathbb E_q[z]` is the mean of the sampled values.
     :param skipped: latent sites left out (discrete or outside the data plate).
+    :param layout: where the particles ran (:data:`~pyrovae.infer.particles.LAYOUTS`).
     """
 
     count: int | None
@@ -165,6 +179,7 @@ class ActiveUnits:
     num_samples: int = 1
     sampled: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
+    layout: str = "vectorized"
 
 
 def _has_mean(fn) -> bool:
@@ -210,6 +225,25 @@ def _site_means(site, particle_dim: int, data_plate: str) -> torch.Tensor:
     return mean.to(torch.float64)
 
 
+def _guide_means(guide, args, kwargs, sites, size, num_rows, structure, layout):
+    """Per unit site, :func:`_site_means` ``[C, n, *unit_shape]`` of ``size`` particles of the
+    guide on a batch of ``num_rows`` points, run in ``layout``."""
+    particle_dim, data_plate = structure.particle_dim, structure.data_plate
+    if layout == "vectorized":
+        trace = poutine.trace(in_particle_plate(guide, size, particle_dim)).get_trace(
+            *args, **kwargs)
+        return {name: _site_means(trace.nodes[name], particle_dim, data_plate) for name in sites}
+    if layout == "batch":
+        many_args, many_kwargs = repeated(args, kwargs, num_rows, size)
+        trace = poutine.trace(guide).get_trace(*many_args, **many_kwargs)
+        means = {name: _site_means(trace.nodes[name], particle_dim, data_plate)[0]
+                 for name in sites}  # [C n, ...], particle-major
+        return {name: m.reshape(size, num_rows, *m.shape[1:]) for name, m in means.items()}
+    runs = [poutine.trace(guide).get_trace(*args, **kwargs) for _ in range(size)]
+    return {name: torch.cat([_site_means(t.nodes[name], particle_dim, data_plate)
+                             for t in runs]) for name in sites}
+
+
 @torch.no_grad()
 def active_units(
     guide,
@@ -217,8 +251,9 @@ def active_units(
     *args,
     threshold: float = 0.01,
     num_samples: int | None = None,
-    data_plate: str = "data",
+    data_plate: str | None = None,
     batch_size: int | None = None,
+    particles: str | None = None,
     **kwargs,
 ) -> ActiveUnits:
     """Count the latent units whose posterior mean varies across the data.
@@ -242,40 +277,57 @@ def active_units(
     :param threshold: activity threshold (0.01 in Burda et al.).
     :param num_samples: :math:`C`, particles per data point; by default 1 when every site has a
         closed-form mean not conditioned on other sites, else 100.
-    :param data_plate: name of the guide's data plate.
+    :param data_plate: name of the guide's data plate; None finds it: the plate of the guide's
+        latent sites whose size is the number of points of the first batch.
     :param batch_size: data points per batch.
+    :param particles: where the particles run (:func:`~pyrovae.infer.importance.log_px`'s
+        ``particles``); None checks on the first batch that the vectorized layout gives each
+        particle's guide log-density of a run of it alone, and falls back (batch, then loop)
+        with a one-line warning. The result's ``layout`` says which ran.
     :param kwargs: extra keyword arguments of the guide.
     """
     args = (x,) + args
     x = batching.data_tensor(args, kwargs)
     batching.check_positive("num_samples", num_samples)
+    check_layout(particles)
     num_data, device = x.shape[0], x.device
     if num_data < 2:
         raise ConfigError("active_units needs at least 2 data points.")
     base = rng.draw_base_seed()
-    probe_args, probe_kwargs = batching.slice_args(args, kwargs, num_data, 0, 1)
+    probe_rows = min(num_data, batch_size or PROBE_ROWS)
+    probe_args, probe_kwargs = batching.slice_args(args, kwargs, num_data, 0, probe_rows)
     with rng.seeded(rng.tile_seed(base, 0), device), poutine.block(), \
             batching.first_run(args, kwargs, guide=guide):
         probe = poutine.trace(guide).get_trace(*probe_args, **probe_kwargs)
-    particle_dim = -(max_plate_nesting(probe) + 1)
+    if data_plate is None:
+        data_plate = find_data_plate(probe, probe_rows, program="guide")
     sites, skipped = _unit_sites(probe, data_plate)
+    latent = latent_sites(probe)
+    structure = Structure(max_plate_nesting(probe), tuple(latent), (), tuple(
+        n for n, site in latent.items() if plate_dim(site, data_plate) is None), data_plate)
     sampled = tuple(name for name, site in sites.items() if not _has_mean(site["fn"]))
     if num_samples is None:
-        conditioned = len(latent_sites(probe)) > 1
-        num_samples = 100 if sampled or conditioned else 1
+        num_samples = 100 if sampled or len(latent) > 1 else 1
     batch_size, _ = tile_plan(x, num_samples, batch_size, num_samples)
-    vectorized = in_particle_plate(guide, num_samples, particle_dim)
     sums: dict[str, list] = {name: [] for name in sites}
     noise: dict[str, torch.Tensor] = {}
+    layout = particles
     for start, stop in batching.ranges(num_data, batch_size):
         batch_args, batch_kwargs = batching.slice_args(args, kwargs, num_data, start, stop)
+        if layout is None:
+            layout, reason = choose_layout(
+                None, guide, batch_args, batch_kwargs, "guide", data_plate, structure,
+                min(num_samples, CHECKED_PARTICLES), rng.tile_seed(base, 2), device)
+            if layout != "vectorized":
+                warnings.warn(f"pyrovae: the particles of active_units run in the {layout} "
+                              f"layout: {reason}.", stacklevel=3)
         with rng.seeded(rng.tile_seed(base, 1, start, 0), device), poutine.block():
-            trace = poutine.trace(vectorized).get_trace(*batch_args, **batch_kwargs)
-        for name in sites:
-            means = _site_means(trace.nodes[name], particle_dim, data_plate)
-            sums[name].append(means.mean(0))
-            if means.shape[0] > 1:
-                within = means.var(0).sum(0) / means.shape[0]
+            means = _guide_means(guide, batch_args, batch_kwargs, sites, num_samples, stop - start,
+                                 structure, layout)
+        for name, site_means in means.items():
+            sums[name].append(site_means.mean(0))
+            if site_means.shape[0] > 1:
+                within = site_means.var(0).sum(0) / site_means.shape[0]
                 noise[name] = noise.get(name, 0) + within
     variance = {
         name: torch.cat(m).var(0) - (noise[name] / num_data if name in noise else 0)
@@ -292,4 +344,5 @@ def active_units(
         num_samples=num_samples,
         sampled=sampled,
         skipped=skipped,
+        layout=layout,
     )

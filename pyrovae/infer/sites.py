@@ -166,16 +166,20 @@ def _quote(names) -> str:
     return ", ".join(f"'{n}'" for n in names)
 
 
-def find_data_plate(model_trace, num_data: int) -> str:
+def find_data_plate(model_trace, num_data: int, program: str = "model") -> str:
     """The name of the model's plate over the data points: the plate of its observed sites whose
     size, given or implied by the observed values (an unsized ``pyro.plate("data")``), is
     ``num_data``, whatever its name; failing that, the only plate around the observed sites
-    (whose size :func:`check_structure` then finds wrong).
+    (whose size :func:`check_structure` then finds wrong). With ``program="guide"``, the same
+    over a guide trace's latent sites.
 
     :raises ModelSpecError: no plate fits, or several do (naming them, and ``data_plate=``).
     """
     fits, around = {}, {}
-    for site in observed_sites(model_trace).values():
+    sites = observed_sites(model_trace) if program == "model" else latent_sites(model_trace)
+    kind = "observed" if program == "model" else "latent"
+    advice = "Observe the data" if program == "model" else "Sample the per-point latents"
+    for site in sites.values():
         value, event_dim = site["value"], len(site["fn"].event_shape)
         batch_shape = value.shape[: value.dim() - event_dim]
         for frame in site["cond_indep_stack"]:
@@ -193,13 +197,13 @@ def find_data_plate(model_trace, num_data: int) -> str:
                      for f in s["cond_indep_stack"]})
     if not fits:
         raise ModelSpecError(
-            f"the model has no plate over its {num_data} data points around its observed sites "
-            f"(its plates: {_quote(plates) or 'none'}). Observe the data inside "
+            f"the {program} has no plate over its {num_data} data points around its {kind} "
+            f"sites (its plates: {_quote(plates) or 'none'}). {advice} inside "
             f"`with pyro.plate('data', N):`."
         )
     raise ModelSpecError(
-        f"several plates of the model have the size of the data ({_quote(fits)}): say which is "
-        f"the data plate with data_plate=<name>."
+        f"several plates of the {program} have the size of the data ({_quote(fits)}): say "
+        f"which is the data plate with data_plate=<name>."
     )
 
 

@@ -18,7 +18,8 @@ import pyro.poutine as poutine
 import torch
 
 from pyrovae.errors import ConfigError, ModelSpecError
-from pyrovae.infer import batching, rng
+from pyrovae.infer import batches, batching, rng
+from pyrovae.infer.batches import first_tensor
 from pyrovae.infer.particles import (
     LAYOUTS,
     agree,
@@ -38,6 +39,9 @@ from pyrovae.infer.sites import (
 )
 
 PROPOSALS = ("guide", "prior")
+_VECTORIZED_ADVICE = ("a layer mixes the particles (softmax or normalization over dim 1, say); "
+                      "write it for any number of leading dims (dim=-1), or use importance "
+                      "sampling, which checks and falls back to another layout")
 #: Particles of the first batch run to choose the layout (:func:`choose_layout`): several, so
 #: that a layer mixing particles shows, and few, so that the check costs a small part of a tile.
 CHECKED_PARTICLES = 8
@@ -88,9 +92,10 @@ def in_particle_plate(fn, size: int, dim: int):
 
 def _trace_pair(model, guide, args, kwargs, proposal, particles=None, replay_from=None):
     """``(model_trace, guide_trace)``; ``particles=(size, dim)`` wraps both in a particle plate;
-    ``replay_from``, a trace, gives the proposal's program its latent values."""
+    ``replay_from``, a trace, gives the proposal's program its latent values. ``model=None``
+    runs the guide alone (model trace None)."""
     if particles is not None:
-        model = in_particle_plate(model, *particles)
+        model = None if model is None else in_particle_plate(model, *particles)
         guide = None if guide is None else in_particle_plate(guide, *particles)
     with poutine.block():
         if proposal == "prior":
@@ -100,6 +105,8 @@ def _trace_pair(model, guide, args, kwargs, proposal, particles=None, replay_fro
         if replay_from is not None:
             guide = poutine.replay(guide, trace=replay_from)
         guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
+        if model is None:
+            return None, guide_trace
         model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(
             *args, **kwargs
         )
@@ -133,12 +140,16 @@ def iter_tiles(
     proposal: str = "guide",
     batch_size: int | None = None,
     particle_chunk: int | None = None,
-    keep_traces: bool = False,
+    keep_traces: bool | str = False,
     base_seed: int | None = None,
     particles: str | None = None,
 ) -> Iterator[Tile]:
     """Yield the :class:`Tile` s covering ``num_samples`` particles for every data point, batch
     by batch (outer loop) and particle chunk by chunk (inner loop).
+
+    The batches are those of :func:`pyrovae.infer.batches.source`: ``args`` cut into
+    ``batch_size`` rows, or, when ``args`` is one ``DataLoader``, its own batches (``batch_size``
+    is then unused).
 
     Draws one base seed from the global RNG when iteration starts (unless given); tile
     ``(rows, particles)`` runs under :func:`rng.tile_seed` ``(base, 1, rows.start,
@@ -154,13 +165,16 @@ def iter_tiles(
     :param data_plate: name of the model's data plate; None finds it by its size
         (:func:`~pyrovae.infer.sites.find_data_plate`), and every tile's ``structure`` names it.
     :param proposal: ``"guide"`` (sample latents from the guide) or ``"prior"`` (from the model).
-    :param keep_traces: keep each tile's traces in :class:`Tile` (vectorized layout only).
+    :param keep_traces: keep each tile's traces in :class:`Tile` (vectorized layout only; a
+        string names what needs them in the error raised when the first tile's vectorized log
+        weights differ from those of single particles: ``"AIS"``).
     :param base_seed: the base seed of the tiles, instead of a draw from the global RNG.
     :param particles: force a layout (``"vectorized"``, ``"batch"`` or ``"loop"``) instead of
         checking.
     :raises DataError: the data hold NaN or Inf, or the pair cannot run on the arguments.
-    :raises ModelSpecError: the pair does not follow the protocol (see ``check_structure``), or
-        ``particles="batch"`` with a latent site outside the data plate.
+    :raises ModelSpecError: the pair does not follow the protocol (see ``check_structure``),
+        ``particles="batch"`` with a latent site outside the data plate, or ``keep_traces``
+        where the vectorized layout is not faithful.
     """
     if proposal not in PROPOSALS:
         raise ConfigError(f"proposal must be one of {PROPOSALS}, got {proposal!r}.")
@@ -169,21 +183,41 @@ def iter_tiles(
     check_layout(particles)
     if keep_traces and particles not in (None, "vectorized"):
         raise ConfigError(f"keep_traces needs the vectorized particle layout, not {particles!r}.")
-    x = batching.data_tensor(args, kwargs)
-    num_data, device = x.shape[0], x.device
-    batch_size, particle_chunk = tile_plan(x, num_samples, batch_size, particle_chunk)
+    for name, value in (("num_samples", num_samples), ("batch_size", batch_size),
+                        ("particle_chunk", particle_chunk)):
+        batching.check_positive(name, value)
+    data = batches.source(args, kwargs, batch_size or 1)
+    # before the first batch is read: a shuffling DataLoader draws from the global RNG
     base = rng.draw_base_seed() if base_seed is None else base_seed
+    first = data.first()
+    x = first_tensor((first.args, first.kwargs)) if data.streamed else data.x
+    device = x.device
+    if data.streamed:  # the loader's batches; the first one's size sets the particle chunk
+        particle_chunk = particle_chunk or tile_plan(x, num_samples, first.size, None)[1]
+    else:
+        batch_size, particle_chunk = tile_plan(x, num_samples, batch_size, particle_chunk)
+        data.batch_size = batch_size
 
     structure = layout = None
-    for start, stop in batching.ranges(num_data, batch_size):
-        batch_args, batch_kwargs = batching.slice_args(args, kwargs, num_data, start, stop)
+    for batch in data:
+        batch_args, batch_kwargs, (start, stop) = batch.args, batch.kwargs, batch.rows
         if structure is None:
-            structure = _probe(model, guide, args, kwargs, (batch_args, batch_kwargs, stop - start),
+            given = (batch_args, batch_kwargs) if data.streamed else (args, kwargs)
+            structure = _probe(model, guide, *given, (batch_args, batch_kwargs, stop - start),
                                proposal, data_plate, rng.tile_seed(base, 0), device)
             data_plate = structure.data_plate
             if particles == "batch" and structure.global_latents:
                 raise ModelSpecError(_global_latents(structure))
-            layout = particles or ("vectorized" if keep_traces else None)
+            layout = particles
+            if layout is None and keep_traces:
+                fault = layout_fault(model, guide, batch_args, batch_kwargs, proposal,
+                                     data_plate, structure, min(particle_chunk, CHECKED_PARTICLES),
+                                     rng.tile_seed(base, 2), device, "vectorized")
+                if fault is not None:
+                    what = keep_traces if isinstance(keep_traces, str) else "keep_traces " \
+                        "keeps the traces of one vectorized run"
+                    raise ModelSpecError(f"{what}, but {fault}: {_VECTORIZED_ADVICE}.")
+                layout = "vectorized"
             if layout is None:
                 layout, reason = choose_layout(
                     model, guide, batch_args, batch_kwargs, proposal, data_plate, structure,
@@ -225,6 +259,10 @@ def _densities(model_trace, guide_trace, particle_dim: int, data_plate: str, sha
     """``(log_lik, log_prior, log_guide)`` of the traces, each ``shape`` float64 (the last two
     None without a guide trace)."""
     like = torch.empty(shape, device=device)
+    if model_trace is None:  # the guide alone: its log-density is all there is to compare
+        zero = torch.zeros(shape, dtype=torch.float64, device=device)
+        return zero, zero, sum_log_probs(latent_sites(guide_trace), particle_dim, data_plate,
+                                         like)
     log_lik = sum_log_probs(observed_sites(model_trace), particle_dim, data_plate, like)
     if guide_trace is None:
         return log_lik, None, None
@@ -260,46 +298,66 @@ def _log_weight(log_lik, log_prior, log_guide):
 
 
 @torch.no_grad()
+def layout_fault(model, guide, args, kwargs, proposal, data_plate, structure, size, seed,
+                 device, layout: str) -> str | None:
+    """Why ``layout`` does not run ``size`` particles on the batch ``(args, kwargs)`` as the
+    program means (None when it does): it raises, or the log weights of the first, middle or
+    last particle differ from those of a run of that particle alone on the same draws (to
+    :data:`~pyrovae.infer.particles.TOLERANCE`). ``model=None`` checks the guide alone, by
+    its log-density."""
+    num_rows = first_tensor((args, kwargs)).shape[0]
+    if layout == "batch" and structure.global_latents:
+        return "the batch layout cannot hold latent sites outside the data plate"
+    try:
+        with rng.seeded(seed, device):
+            model_trace, guide_trace, *parts = _run_layout(
+                model, guide, args, kwargs, proposal, data_plate, structure, size, num_rows,
+                layout, device)
+    except Exception as e:  # a layer that cannot take this layout's shapes
+        line = (str(e).strip().splitlines() or ["(no message)"])[0][:200]
+        return f"the {layout} layout raised {type(e).__name__}: {line}"
+    weights = _log_weight(*parts)
+    source = guide_trace if proposal == "guide" else model_trace
+    for p in probes(size):
+        values = particle_values(source, layout, p, structure.particle_dim, data_plate,
+                                 num_rows)
+        with rng.seeded(seed, device):
+            alone = _trace_pair(model, guide, args, kwargs, proposal,
+                                replay_from=replay_trace(source, values))
+        reference = _log_weight(*_densities(*alone, structure.particle_dim, data_plate,
+                                            (1, num_rows), device))
+        if not agree(weights[p], reference[0]):
+            return (f"the {layout} layout's log weights differ from those of one particle at "
+                    f"a time")
+    return None
+
+
+def vectorized_fault(model, guide, args: tuple, kwargs: dict, size: int,
+                     data_plate: str | None = None, seed: int = 0) -> str | None:
+    """Why ``size`` particles of the pair, run in one particle plate on the batch ``(args,
+    kwargs)``, would not each get the log weight of a run alone (:func:`layout_fault`); None
+    when they do. The random streams are left as they were; the modules' buffers are not (a
+    caller in training keeps them)."""
+    device = first_tensor((args, kwargs)).device
+    structure = _probe(model, guide, args, kwargs, (args, kwargs, first_tensor(
+        (args, kwargs)).shape[0]), "guide", data_plate, rng.tile_seed(seed, 0), device)
+    return layout_fault(model, guide, args, kwargs, "guide", structure.data_plate, structure,
+                        size, rng.tile_seed(seed, 2), device, "vectorized")
+
+
 def choose_layout(model, guide, args, kwargs, proposal, data_plate, structure, size, seed,
                   device) -> tuple[str, str | None]:
     """The first layout of :data:`~pyrovae.infer.particles.LAYOUTS` that runs ``size``
-    particles on the batch ``(args, kwargs)`` and gives, for the first, middle and last
-    particle, the log weights of a run of that particle alone on the same draws (to
-    :data:`~pyrovae.infer.particles.TOLERANCE`); ``"loop"`` when none does. Returns the layout
-    and why the ones before it were passed over (None for the vectorized one)."""
-    num_rows = batching.data_tensor(args, kwargs).shape[0]
+    particles on the batch ``(args, kwargs)`` as the program means (:func:`layout_fault`),
+    ``"loop"`` when none does; and why the ones before it were passed over (None for the
+    vectorized one)."""
     reasons = []
     for layout in LAYOUTS[:-1]:
-        if layout == "batch" and structure.global_latents:
-            reasons.append("the batch layout cannot hold latent sites outside the data plate")
-            continue
-        try:
-            with rng.seeded(seed, device):
-                model_trace, guide_trace, *parts = _run_layout(
-                    model, guide, args, kwargs, proposal, data_plate, structure, size,
-                    num_rows, layout, device)
-        except Exception as e:  # a layer that cannot take this layout's shapes
-            line = (str(e).strip().splitlines() or ["(no message)"])[0][:200]
-            reasons.append(f"the {layout} layout raised {type(e).__name__}: {line}")
-            continue
-        weights = _log_weight(*parts)
-        source = guide_trace if proposal == "guide" else model_trace
-        differs = None
-        for p in probes(size):
-            values = particle_values(source, layout, p, structure.particle_dim, data_plate,
-                                     num_rows)
-            with rng.seeded(seed, device):
-                alone = _trace_pair(model, guide, args, kwargs, proposal,
-                                    replay_from=replay_trace(source, values))
-            reference = _log_weight(*_densities(*alone, structure.particle_dim, data_plate,
-                                                (1, num_rows), device))
-            if not agree(weights[p], reference[0]):
-                differs = p
-                break
-        if differs is None:
+        fault = layout_fault(model, guide, args, kwargs, proposal, data_plate, structure, size,
+                             seed, device, layout)
+        if fault is None:
             return layout, "; ".join(reasons) or None
-        reasons.append(f"the {layout} layout's log weights differ from those of one particle "
-                       f"at a time")
+        reasons.append(fault)
     return "loop", "; ".join(reasons)
 
 

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from pyrovae.config import TrainConfig
 from pyrovae.errors import TrainingError
+from pyrovae.infer.batches import Batches
 from pyrovae.train import distributed
 from pyrovae.train.distributed import SINGLE, World
 from pyrovae.train.objective import Objective, objective_name
@@ -46,30 +47,29 @@ class TrainState:
 
 
 @torch.no_grad()
-def elbo_per_point(model, guide, tensors: tuple[torch.Tensor, ...], batch_size: int,
-                   world: World = SINGLE, loss: str = "trace_elbo") -> float:
+def elbo_per_point(model, guide, valid: Batches, world: World = SINGLE,
+                   loss: str = "trace_elbo", device=None) -> float:
     r"""Mean over data points of a one-sample ELBO estimate,
-    :math:`\frac1N \sum_n \log p(x_n, z_n) - \log q(z_n \mid x_n)`, :math:`z_n \sim q(\cdot \mid x_n)`;
-    with several ranks, each estimates it on its share of the points and every rank gets the
-    mean over all of them. With the training loss ``trace_enum_elbo`` the guide's enumerated
-    sites are summed out (``TraceEnum_ELBO``), as in training."""
+    :math:`\frac1N \sum_n \log p(x_n, z_n) - \log q(z_n \mid x_n)`, :math:`z_n \sim q(\cdot \mid x_n)`,
+    over the batches of ``valid`` (moved to ``device`` when given); with several ranks, each
+    estimates it on its share of the points and every rank gets the mean over all of them.
+    With the training loss ``trace_enum_elbo`` the guide's enumerated sites are summed out
+    (``TraceEnum_ELBO``), as in training."""
     # TraceEnum_ELBO.differentiable_loss refuses a loss that needs no gradient; its loss does not
     estimate = TraceEnum_ELBO().loss if loss == "trace_enum_elbo" else \
         Trace_ELBO().differentiable_loss
-    n = tensors[0].shape[0]
-    if world.active:
-        tensors = tuple(distributed.shard(t, world) for t in tensors)
-    total = 0.0
-    for start in range(0, tensors[0].shape[0], batch_size):
-        batch = tuple(t[start:start + batch_size] for t in tensors)
-        total += float(estimate(model, guide, *batch))
+    num_data = valid.num_data
+    if world.active:  # in memory: a streamed source trains in one process
+        valid = valid.mapped(lambda t: distributed.shard(t, world))
+    total, seen = 0.0, 0
+    for batch in valid:
+        batch = batch if device is None else batch.to(device)
+        total += float(estimate(model, guide, *batch.args, **batch.kwargs))
+        seen += batch.size
     if world.active:
         total = float(distributed.all_sum(torch.tensor(total, dtype=torch.float64), world))
-    return -total / n
-
-
-def _batches(n: int, batch_size: int, device) -> list[torch.Tensor]:
-    return torch.randperm(n, device=device).split(batch_size)
+        seen = num_data
+    return -total / seen
 
 
 def _nonfinite(params: dict[str, torch.Tensor]) -> list[str]:
@@ -80,8 +80,8 @@ def fit(
     objective: Objective,
     optimizer: torch.optim.Optimizer,
     schedule,
-    train: tuple[torch.Tensor, ...],
-    valid: tuple[torch.Tensor, ...] | None,
+    train: Batches,
+    valid: Batches | None,
     t: TrainConfig,
     params: dict[str, torch.Tensor],
     *,
@@ -100,8 +100,11 @@ def fit(
     ELBO per data point, steps the learning-rate schedule, and calls ``on_epoch_end(state,
     improved)`` (``improved``: the valid ELBO is the best so far), where the caller checkpoints.
 
-    :param train: training tensors, data first (then e.g. labels), each with N rows.
-    :param valid: validation tensors, same layout; None computes no valid ELBO (NaN in the
+    :param train: the training data (:mod:`pyrovae.infer.batches`): tensors in memory, taken
+        in a fresh random order each epoch in batches of ``t.batch_size``, or a ``DataLoader``
+        streamed in its own order and batches.
+    :param valid: the validation data, likewise (in memory: in batches of
+        ``t.eval_batch_size``); None computes no valid ELBO (NaN in the
         history) and counts every epoch as the best so far.
     :param params: what ``optimizer`` trains, by name (checked for NaN after each epoch).
     :param state: where to continue from (a resumed run); a fresh start when None.
@@ -114,9 +117,9 @@ def fit(
     :raises Diverged: the loss or a parameter became NaN or infinite; the epoch is not saved.
     """
     state = state or TrainState()
-    device = device or train[0].device
-    n = train[0].shape[0]
-    steps_per_epoch = math.ceil(n / t.batch_size)
+    device = device or (torch.device("cpu") if train.streamed else train.x.device)
+    n = train.num_data
+    steps_per_epoch = len(train)
     runner = distributed.wrap(objective, world, device)
     column = objective_name(t.loss, t.num_particles, t.beta)
     clip_norm = t.clip_norm if t.optimizer == "adam" else 0.0  # ClippedAdam clips by itself
@@ -126,27 +129,32 @@ def fit(
         objective.train()
         if hasattr(objective.elbo, "reverify"):
             objective.elbo.reverify()
-        total = torch.zeros((), device=device)
-        if world.active:
-            batches = distributed.global_batches(n, t.batch_size, seed, epoch, world)
-            steps_per_epoch = len(batches)
+        total, steps = torch.zeros((), device=device), 0
+        if train.streamed:
+            batches = ((batch, batch.size) for batch in train)
+        elif world.active:
+            order = distributed.global_batches(n, t.batch_size, seed, epoch, world)
+            steps_per_epoch = len(order)
+            batches = ((train.take(distributed.shard(idx, world).to(train.x.device)), len(idx))
+                       for idx in order)
         else:
-            batches = _batches(n, t.batch_size, train[0].device)
+            batches = ((train.take(idx), len(idx))
+                       for idx in torch.randperm(n, device=train.x.device).split(t.batch_size))
         # disable=None: no bar where stderr is not a terminal (a log file would fill with bars)
-        bar = tqdm(batches, desc=f"epoch {epoch}/{t.epochs}",
+        bar = tqdm(batches, desc=f"epoch {epoch}/{t.epochs}", total=steps_per_epoch,
                    disable=True if quiet or not world.main else None, leave=False, unit="batch")
         try:
-            for i, idx in enumerate(bar):
-                scale = n * world.size / len(idx)
-                if world.active:
-                    idx = distributed.shard(idx, world).to(train[0].device)
-                batch = tuple(x[idx].to(device, non_blocking=True) for x in train)
+            for i, (batch, points) in enumerate(bar):
+                # points: the global batch, of which DDP averages the ranks' gradients
+                scale = n * world.size / points
+                args = batch.to(device).args
                 if dynamic_binarize:
-                    batch = (torch.bernoulli(batch[0]), *batch[1:])
+                    args = (torch.bernoulli(args[0]), *args[1:])
                 beta = beta_at(t, state.global_step / steps_per_epoch)
-                loss = sgd_step(runner, optimizer, batch, scale=scale, beta=beta,
+                loss = sgd_step(runner, optimizer, args, scale=scale, beta=beta,
                                 clip_norm=clip_norm)
                 total += loss
+                steps += 1
                 state.global_step += 1
                 if not quiet and i % 25 == 0:
                     bar.set_postfix(loss=f"{float(loss) / n:.3f}")
@@ -159,13 +167,12 @@ def fit(
             raise Diverged(epoch, state.epoch, f"{what} ({str(e).splitlines()[0][:160]})") from None
         finally:
             bar.close()
-        train_value = -float(distributed.all_sum(total, world)) / world.size / steps_per_epoch / n
+        train_value = -float(distributed.all_sum(total, world)) / world.size / max(steps, 1) / n
         if not math.isfinite(train_value) or _nonfinite(params):
             raise Diverged(epoch, state.epoch, "the loss or a parameter became NaN/Inf")
         objective.eval()
         valid_elbo = math.nan if valid is None else \
-            elbo_per_point(objective.model, objective.guide, valid, t.eval_batch_size, world,
-                           t.loss)
+            elbo_per_point(objective.model, objective.guide, valid, world, t.loss, device)
         valid_elbo = distributed.from_main(valid_elbo, world)  # every rank decides alike
         lr = optimizer.param_groups[0]["lr"]
         schedule.step()

@@ -14,6 +14,7 @@ from pyro.infer.util import get_dependent_plate_dims
 from pyro.poutine.messenger import Messenger
 from torch import nn
 
+from pyrovae.infer.batches import cuda_devices
 from pyrovae.infer.sites import site_log_prob
 from pyrovae.nn import module_of
 from pyrovae.train import fast
@@ -63,7 +64,7 @@ def _log_weight(model_trace, guide_trace) -> torch.Tensor:
     return w
 
 
-def make_elbo(loss: str, num_particles: int = 1, replay: bool = True):
+def make_elbo(loss: str, num_particles: int = 1, replay: bool = True, vectorize: bool = True):
     """The Pyro ELBO object for a ``train.loss`` name.
 
     :param loss: ``trace_elbo`` (one particle: :func:`pyrovae.train.fast.trace_elbo`, the same
@@ -71,8 +72,10 @@ def make_elbo(loss: str, num_particles: int = 1, replay: bool = True):
         discrete sites, e.g. the label of a semi-supervised model) or ``iwae``.
     :param num_particles: particles per data point (K of the IWAE bound).
     :param replay: let the one-particle ``trace_elbo`` record and replay its steps.
+    :param vectorize: run several particles in one particle plate; False runs them one at a
+        time (a program whose layers mix the particles, see :mod:`pyrovae.infer.particles`).
     """
-    vectorize = num_particles > 1
+    vectorize = vectorize and num_particles > 1
     table = {
         "trace_elbo": lambda: (
             fast.trace_elbo(replay=replay) if num_particles == 1
@@ -140,7 +143,7 @@ class Objective(nn.Module):
         if vectorized and self.elbo.max_plate_nesting == float("inf"):
             # Pyro guesses the plate nesting by running the pair once; keep that off the random
             # streams and the buffers, so a resumed run draws what an uninterrupted one does.
-            cuda = sorted({t.device for t in batch if t.device.type == "cuda"}, key=str)
+            cuda = cuda_devices(batch)
             with torch.no_grad(), torch.random.fork_rng(devices=cuda), \
                     buffers_kept(self.model, self.guide):
                 self.elbo._guess_max_plate_nesting(self.model, self.guide, batch, {})

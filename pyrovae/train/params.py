@@ -19,6 +19,7 @@ from pyro import poutine
 from pyro.infer import Trace_ELBO
 from torch import nn
 
+from pyrovae.infer.batches import cuda_devices
 from pyrovae.nn import module_of
 from pyrovae.train.autograd import leaves
 
@@ -117,7 +118,7 @@ def collect(model, guide, batch: tuple[torch.Tensor, ...]) -> Parameters:
     they were; param-store entries the pair creates on it stay in the store."""
     modules = [m for m in (module_of(model), module_of(guide)) if m is not None]
     held = {id(p) for m in modules for p in m.parameters()}
-    devices = sorted({t.device for t in batch if t.device.type == "cuda"}, key=str)
+    devices = cuda_devices(batch)
     with torch.random.fork_rng(devices=devices), buffers_kept(model, guide), poutine.block(), \
             warnings.catch_warnings(), poutine.trace(param_only=True) as params:
         warnings.simplefilter("ignore")  # Trace_ELBO's notes on the pair are not for this run

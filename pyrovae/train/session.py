@@ -21,6 +21,9 @@ import torch
 from pyrovae import io
 from pyrovae.config import TrainConfig
 from pyrovae.errors import CheckpointError, ConfigError
+from pyrovae.infer.batches import Batches, InMemory, Streamed
+from pyrovae.infer.modes import eval_mode
+from pyrovae.infer.tiles import CHECKED_PARTICLES, vectorized_fault
 from pyrovae.nn import module_of
 from pyrovae.train import checkpoint, distributed
 from pyrovae.train.init import init_linear, init_output_bias
@@ -47,7 +50,24 @@ class Trained:
     paths: list[Path]
 
 
-def train_pair(model, guide, train: Sequence[torch.Tensor], valid: Sequence[torch.Tensor] | None,
+def _vectorizes(model, guide, train, t: TrainConfig, device) -> bool:
+    """Whether the ``t.num_particles`` particles of a step may run in one particle plate:
+    checked on the first batch (:func:`pyrovae.infer.tiles.vectorized_fault`, the modules in
+    eval mode), with a one-line warning when they must run one at a time."""
+    if t.num_particles == 1:
+        return True
+    batch = train.first().to(device)
+    size = min(t.num_particles, CHECKED_PARTICLES)
+    with eval_mode(model, guide):  # dropout would make the same draws differ
+        fault = vectorized_fault(model, guide, batch.args, batch.kwargs, size)
+    if fault is not None:
+        warnings.warn(f"pyrovae: the {t.num_particles} particles of each training step run one "
+                      f"at a time: {fault}.", stacklevel=3)
+    return fault is None
+
+
+def train_pair(model, guide, train: Sequence[torch.Tensor] | Batches,
+               valid: Sequence[torch.Tensor] | Batches | None,
                t: TrainConfig, *, identity: dict, seed: int, run_dir: Path | None = None,
                resume: bool = False, quiet: bool = False, device=None,
                dynamic_binarize: bool = False, record: dict | None = None,
@@ -59,9 +79,12 @@ def train_pair(model, guide, train: Sequence[torch.Tensor], valid: Sequence[torc
     The random streams are not seeded here (the caller seeds them); ``seed`` is recorded in
     every row of ``history.csv``.
 
-    :param train: training tensors, data first (then labels), on ``device`` or movable there.
-    :param valid: validation tensors, or None: then no valid ELBO is computed (NaN in the
-        history), there is no early stopping, and the best epoch is the last.
+    :param train: training tensors, data first (then labels), on ``device`` or movable there;
+        or their :mod:`~pyrovae.infer.batches` source (in memory in batches of
+        ``t.batch_size``, or a streamed ``DataLoader``: one process only).
+    :param valid: validation data in the same forms (in memory: in batches of
+        ``t.eval_batch_size``), or None: then no valid ELBO is computed
+        (NaN in the history), there is no early stopping, and the best epoch is the last.
     :param identity: what decides the run's numbers, the shapes of what is trained among them;
         a checkpoint must carry the same to be resumed (:func:`pyrovae.train.checkpoint.load`).
     :param run_dir: where to write checkpoints and history; None keeps everything in memory.
@@ -82,18 +105,30 @@ def train_pair(model, guide, train: Sequence[torch.Tensor], valid: Sequence[torc
         though an epoch was the best.
     :raises pyrovae.train.loop.Diverged: the loss or a parameter became NaN or infinite.
     """
-    device = torch.device(device) if device is not None else train[0].device
-    valid = None if valid is None else tuple(v.to(device) for v in valid)
+    if not isinstance(train, (InMemory, Streamed)):
+        train = InMemory(tuple(train), {}, t.batch_size)
+    if device is not None:
+        device = torch.device(device)
+    else:
+        device = torch.device("cpu") if train.streamed else train.x.device
+    if valid is not None and not isinstance(valid, (InMemory, Streamed)):
+        valid = InMemory(tuple(v.to(device) for v in valid), {}, t.eval_batch_size)
     world = distributed.current()
     if world.active and t.batch_size < world.size:
         raise ConfigError(f"train.batch_size = {t.batch_size} gives some of the {world.size} "
                           f"processes no points; give a batch of at least {world.size}.")
+    if world.active and any(s is not None and s.streamed for s in (train, valid)):
+        raise ConfigError(f"a streamed DataLoader trains in one process, not {world.size}: give "
+                          f"the data as tensors, or train without torchrun.")
+    if t.output_bias == "data_mean" and train.streamed:
+        raise ConfigError("output_bias = \"data_mean\" needs the training data in memory, not "
+                          "a streamed DataLoader: leave it at \"default\".")
     if not resume:  # before any run of the pair: a model that cannot take them says so first
         init_linear([m for m in (module_of(model), module_of(guide)) if m is not None], t.init)
         if t.output_bias == "data_mean":
-            init_output_bias(module_of(model) or model, train[0].to(device))
+            init_output_bias(module_of(model) or model, train.x.to(device))
     if parameters is None:
-        parameters = collect(model, guide, tuple(x[: t.batch_size].to(device) for x in train))
+        parameters = collect(model, guide, train.first().to(device).args)
     replay = t.replay
     if world.active:
         if parameters.store:
@@ -106,7 +141,8 @@ def train_pair(model, guide, train: Sequence[torch.Tensor], valid: Sequence[torc
                           "(the replay is checked in one process only); every step runs the "
                           "Pyro program.", stacklevel=2)
         replay = False
-    objective = Objective(model, guide, make_elbo(t.loss, t.num_particles, replay))
+    objective = Objective(model, guide, make_elbo(t.loss, t.num_particles, replay,
+                                                  _vectorizes(model, guide, train, t, device)))
     named = parameters.named()
     optimizer = make_optimizer(named.values(), t)
     schedule = make_schedule(optimizer, t)
@@ -165,7 +201,7 @@ def train_pair(model, guide, train: Sequence[torch.Tensor], valid: Sequence[torc
         distributed.barrier(world)
 
     with distributed.answering(world):
-        state = fit(objective, optimizer, schedule, tuple(train), valid, t, named, state=state,
+        state = fit(objective, optimizer, schedule, train, valid, t, named, state=state,
                     on_epoch_end=on_epoch_end, dynamic_binarize=dynamic_binarize, quiet=quiet,
                     device=device, world=world, seed=seed)
     if best["values"] is None and best_path is not None and best_path.is_file():

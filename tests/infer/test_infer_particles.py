@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from pyrovae import log_px
+from pyrovae.infer import active_units, rate_distortion
 from pyrovae.errors import ModelSpecError
 from pyrovae.infer import particles
 
@@ -216,3 +217,57 @@ def test_per_point_arguments_may_come_as_one_tuple_as_fit_takes_them():
     pyro.set_rng_seed(0)
     together = log_px(model, guide, (x,), num_samples=20, particles="loop").value
     torch.testing.assert_close(apart, together)
+
+
+class SoftmaxGuide(nn.Module):
+    """q(z1 | x) = N(e(x), 1), q(z2 | z1) = N(softmax(W z1, dim=1), 0.1): the mean of z2
+    written for z1 of shape [batch, 3]."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed, self.linear = nn.Embedding(5, 3), nn.Linear(3, 3)
+        nn.init.normal_(self.embed.weight, std=2.0)
+
+    def forward(self, x):
+        with pyro.plate("data", x.shape[0]):
+            z1 = pyro.sample("z1", dist.Normal(self.embed(x), 1.0).to_event(1))
+            pyro.sample("z2", dist.Normal(torch.softmax(self.linear(z1), dim=1), 0.1)
+                        .to_event(1))
+
+
+def test_estimators_that_need_vectorized_particles_refuse_a_program_that_mixes_them():
+    """AIS and the analytic KL read one vectorized run: a softmax over dim 1 is refused with
+    one line instead of scored over the batch."""
+    model, guide, x = _softmax_pair()
+    pyro.set_rng_seed(0)
+    with pytest.raises(ModelSpecError, match=r"^AIS \(and BDMC\) runs its chains in one "
+                                             r"vectorized run, but the vectorized layout's log"):
+        log_px(model, guide, x, method="ais", num_samples=4, steps=3)
+    with pytest.raises(ModelSpecError, match="^analytic_kl reads the distributions of one"):
+        rate_distortion(model, guide, x, num_samples=4, analytic_kl=True)
+    well_written = SoftmaxModel(normalize_dim=-1)
+    assert log_px(well_written, guide, x, method="ais", num_samples=4, steps=3).value.shape == (8,)
+
+
+def test_active_units_checks_the_guides_layout_and_finds_its_data_plate():
+    """E[z2 | x] = E[softmax(W z1, dim=1)] under a particle plate would normalize over the data
+    points; the checked layout gives the variance of the true means (here by 20000 draws of z1
+    per point, written out)."""
+    torch.manual_seed(0)
+    guide, x = SoftmaxGuide(), torch.tensor([0, 1, 2, 3, 4, 0, 1, 2, 3])
+    with torch.no_grad():
+        z1 = guide.embed(x) + torch.randn(20000, len(x), 3)
+        exact = torch.softmax(guide.linear(z1), dim=-1).mean(0).double().var(0)
+    pyro.set_rng_seed(0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        units = active_units(guide, x, num_samples=400)  # no data_plate: found by its size
+    assert units.layout == "batch"
+    assert [str(w.message) for w in caught] == [
+        "pyrovae: the particles of active_units run in the batch layout: the vectorized "
+        "layout's log weights differ from those of one particle at a time."]
+    assert torch.allclose(units.variance["z2"], exact, atol=2e-3)
+    looped = active_units(guide, x, num_samples=400, particles="loop")
+    assert torch.allclose(looped.variance["z2"], exact, atol=2e-3)
+    forced = active_units(guide, x, num_samples=400, particles="vectorized")
+    assert not torch.allclose(forced.variance["z2"], exact, atol=2e-2)

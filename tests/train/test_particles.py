@@ -6,6 +6,7 @@ The zoo configs name real data; the models are built for a small sprites set (bi
 labels), which every zoo model accepts.
 """
 
+import warnings
 from pathlib import Path
 
 import pyro
@@ -14,6 +15,7 @@ import torch
 from pyro.infer import Trace_ELBO
 from torch.utils._python_dispatch import TorchDispatchMode
 
+import pyrovae
 from pyrovae import config, run
 from pyrovae.train.objective import DifferentiableRenyiELBO, Objective, make_elbo
 
@@ -131,3 +133,48 @@ def test_the_one_particle_fast_path_is_trace_elbo(path, recwarn):
             assert_close(g, r, f"gradient {i}, call {seed}")
     notices = [w for w in recwarn if "not replaying" in str(w.message)]
     assert (lean.elbo.replay and lean.elbo._replayer.programs) or len(notices) == 1
+
+
+class MixingModel(torch.nn.Module):
+    """x ~ Categorical(softmax(W z + b, dim)): with dim=1 written for z of shape [batch, 3], so
+    that a particle plate would normalize over the data points."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.linear, self.dim = torch.nn.Linear(3, 5), dim
+
+    def forward(self, x):
+        with pyro.plate("data", x.shape[0]):
+            z = pyro.sample("z", pyro.distributions.Normal(torch.zeros(x.shape[0], 3), 1.0)
+                            .to_event(1))
+            probs = torch.softmax(self.linear(z), dim=self.dim)
+            pyro.sample("x", pyro.distributions.Categorical(probs=probs), obs=x)
+
+
+class EmbeddingGuide(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.loc = torch.nn.Embedding(5, 3)
+
+    def forward(self, x):
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("z", pyro.distributions.Normal(self.loc(x), 1.0).to_event(1))
+
+
+@pytest.mark.parametrize("loss", ["iwae", "trace_elbo"])
+def test_particles_that_a_layer_would_mix_train_one_at_a_time(loss):
+    """K particles of a step are checked on the first batch; a program that mixes them under a
+    particle plate trains them one at a time, with one line, and a program that does not keeps
+    them vectorized, silently."""
+    x = torch.tensor([0, 1, 2, 3, 4, 0, 1, 2])
+    for dim, notices in ((1, 1), (-1, 0)):
+        torch.manual_seed(0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pyrovae.fit(MixingModel(dim), EmbeddingGuide(), x, loss=loss, num_particles=4,
+                        epochs=1, batch_size=8)
+        lines = [str(w.message) for w in caught if "pyrovae:" in str(w.message)]
+        assert len(lines) == notices
+        if notices:
+            assert lines[0].startswith("pyrovae: the 4 particles of each training step run one "
+                                       "at a time: the vectorized layout's log weights differ")
