@@ -7,6 +7,9 @@ the script builds the model and guide, then times, back to back in one process:
   :func:`floor_log_px`, the same estimator written as plain tensor code on the same modules:
   the encoders' and decoders' layers, the densities by hand (a mixture prior as three matrix
   products and a logsumexp);
+- **the particle-layout check**: what ``log_px`` spends once per call on its first batch to
+  check that vectorized particles give the log weights of single particles
+  (:func:`pyrovae.infer.tiles.vectorized_fault`), and its share of the timed call;
 - **a training epoch**: the second epoch of ``pyrovae.fit`` with the config's ``[train]``
   options (objective, particles, optimizer, warm-up, validation ELBO; the first epoch also
   records and checks the replay, once per run) against the second of :func:`floor_epoch`: the
@@ -41,7 +44,8 @@ import torch.nn.functional as F
 import pyrovae
 from pyrovae import config, run
 from pyrovae.boundary import run_main
-from pyrovae.infer.tiles import tile_plan
+from pyrovae.infer.modes import eval_mode
+from pyrovae.infer.tiles import CHECKED_PARTICLES, tile_plan, vectorized_fault
 from pyrovae.spec.priors import ConditionalNormal, LearnedNormal, MixturePrior, StandardNormal, \
     VampPrior
 
@@ -223,6 +227,11 @@ def bench(path: str, args) -> dict:
         e_ours = pyrovae_epoch(model, guide, train_x, valid_x, t, cfg.seed)
         floor_epoch(floor_pair, train_x, valid_x, t)  # as pyrovae's, the second epoch is timed
         epochs.append((e_ours, floor_epoch(floor_pair, train_x, valid_x, t)))
+    # the particle-layout check log_px makes once per call, on its first batch
+    batch, _ = tile_plan(x, args.num_samples, None, None)
+    with eval_mode(model, guide):
+        t_check, fault = timed(lambda: vectorized_fault(model, guide, (x[:batch],), {},
+                                                        CHECKED_PARTICLES))
     (t_ours, t_floor), eval_ratio = median_round(evals)
     (e_ours, e_floor), epoch_ratio = median_round(epochs)
     return {
@@ -233,6 +242,8 @@ def bench(path: str, args) -> dict:
         "log_px_mean": round(float(ours.value.mean()), 3),
         "log_px_stderr": round(float(ours.stderr.pow(2).mean().sqrt() / math.sqrt(args.points)), 3),
         "floor_log_px_mean": round(float(floor.mean()), 3),
+        "layout_check_s": round(t_check, 4), "layout": "vectorized" if fault is None else fault,
+        "layout_check_share": round(t_check / t_ours, 5),
         "train_points": train_x.shape[0], "epoch_s": round(e_ours, 3),
         "floor_epoch_s": round(e_floor, 3), "epoch_ratio": round(epoch_ratio, 3),
         "rounds": args.rounds,
@@ -288,11 +299,14 @@ def _main(argv=None) -> int:
         print(f"{row['config']}: evaluation {row['eval_s_per_point']:.3f} s/point "
               f"(floor {row['floor_eval_s_per_point']:.3f}, ratio {row['eval_ratio']:.2f}); "
               f"epoch of {row['train_points']} points {row['epoch_s']:.1f} s "
-              f"(floor {row['floor_epoch_s']:.1f}, ratio {row['epoch_ratio']:.2f})", flush=True)
+              f"(floor {row['floor_epoch_s']:.1f}, ratio {row['epoch_ratio']:.2f}); layout check "
+              f"{row['layout_check_s']:.3f} s ({100 * row['layout_check_share']:.2f}% of the "
+              f"call)", flush=True)
     print(json.dumps({
         "threads": torch.get_num_threads(), "device": args.device,
         "eval_ratio": {r["config"]: r["eval_ratio"] for r in rows},
         "epoch_ratio": {r["config"]: r["epoch_ratio"] for r in rows},
+        "layout_check_share": {r["config"]: r["layout_check_share"] for r in rows},
         "rows": rows,
     }))
     return 0

@@ -152,8 +152,11 @@ class LeanTraceELBO(Trace_ELBO):
         guide_trace = prune_subsample_sites(guide_trace)
         model_trace = prune_subsample_sites(model_trace)
         for name, site in guide_trace.nodes.items():
-            if site["type"] == "sample" and (site["is_observed"] or not site["fn"].has_rsample):
-                raise _Unsupported(f"guide site '{name}' is not a reparameterized latent")
+            if site["type"] == "sample" and site["is_observed"]:
+                raise _Unsupported(f"the guide observes site '{name}' (a pyro.factor or an "
+                                   f"observed sample)")
+            if site["type"] == "sample" and not site["fn"].has_rsample:
+                raise _Unsupported(f"guide site '{name}' is not reparameterized")
         for name, site in model_trace.nodes.items():
             if site["type"] == "sample" and not site["is_observed"] and name not in guide_trace:
                 raise _Unsupported(f"the guide does not sample the model's latent site '{name}'")

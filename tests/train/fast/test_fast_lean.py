@@ -65,12 +65,30 @@ class DiscreteGuide(PyroModule):
 def test_falls_back_with_a_notice_for_non_reparameterized_guides():
     lean = LeanTraceELBO()
     x = torch.randn(5)
-    with pytest.warns(UserWarning, match="using Pyro's Trace_ELBO.*'c' is not a reparameterized"):
+    with pytest.warns(UserWarning, match="using Pyro's Trace_ELBO.*'c' is not reparameterized"):
         first = lean.differentiable_loss(Discrete(), DiscreteGuide(), x)
     assert lean._mode == "pyro" and torch.isfinite(first)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         lean.differentiable_loss(Discrete(), DiscreteGuide(), x)  # no second notice
+
+
+def test_a_guide_that_observes_a_site_is_named_as_such_in_the_notice():
+    """scANVI's guide adds its classifier loss with pyro.factor: an observed site, not a latent."""
+
+    def guide(x):
+        with pyro.plate("data", x.shape[0]):
+            pyro.sample("c", dist.Normal(torch.zeros(x.shape[0]), 1.0))
+            pyro.factor("classification_loss", -x.abs(), has_rsample=False)
+
+    def model(x):
+        with pyro.plate("data", x.shape[0]):
+            c = pyro.sample("c", dist.Normal(torch.zeros(x.shape[0]), 1.0))
+            pyro.sample("x", dist.Normal(c, 1.0), obs=x)
+
+    with pytest.warns(UserWarning, match="the guide observes site 'classification_loss' "
+                                         r"\(a pyro.factor or an observed sample\)"):
+        LeanTraceELBO().differentiable_loss(model, guide, torch.randn(4))
 
 
 def test_make_elbo_takes_the_fast_path_for_one_particle_only():
