@@ -27,6 +27,9 @@ from pyrovae.options import (Example, NonNegativeFloat, NonNegativeInt, Positive
                              Seed, check, suggest)
 
 LOSSES = ("trace_elbo", "meanfield_elbo", "trace_enum_elbo", "iwae")
+#: Gradient estimators (:mod:`pyrovae.train.gradients`) and the loss each estimates.
+GRADIENTS = ("reparam", "stl", "dreg")
+GRADIENT_LOSS = {"stl": "trace_elbo", "dreg": "iwae"}
 OPTIMIZERS = ("adam", "clipped_adam", "adam_normgrad")
 LR_SCHEDULES = ("constant", "exponential", "cosine", "staged")
 INITS = ("default", "he", "glorot")
@@ -77,6 +80,10 @@ class TrainConfig:
         once and replay them without Pyro's Python overhead (same values, gradients and random
         draws; checked against the Pyro program). Turn it off for a model whose operations
         depend on Python state that changes during training.
+    :param gradient: the gradient estimator: ``reparam`` (the reparameterized gradient of the
+        loss), ``stl`` (sticking the landing, with ``trace_elbo``) or ``dreg`` (doubly
+        reparameterized, with ``iwae``): the guide's score term dropped, same expectation, no
+        variance at the exact posterior (:mod:`pyrovae.train.gradients`).
     """
 
     epochs: PositiveInt = 10
@@ -99,6 +106,7 @@ class TrainConfig:
     eval_batch_size: PositiveInt = 1000
     log: list[Literal[LOGGERS]] = field(default_factory=list)
     replay: bool = True
+    gradient: Literal[GRADIENTS] = "reparam"
 
     def __post_init__(self):
         check_train(self)
@@ -107,6 +115,11 @@ class TrainConfig:
 def check_train(t: TrainConfig) -> None:
     """Raise :class:`ConfigError` where ``[train]`` options do not go together."""
     check_stages(t.lr_schedule, t.lr_stages)
+    if t.gradient != "reparam" and t.loss != GRADIENT_LOSS[t.gradient]:
+        loss = GRADIENT_LOSS[t.gradient]
+        raise ConfigError(f'train.gradient = "{t.gradient}" estimates the gradient of loss = '
+                          f'"{loss}", not of "{t.loss}": set train.loss = "{loss}", or leave '
+                          f'gradient = "reparam".')
     if t.optimizer == "adam_normgrad" and t.clip_norm > 0:
         raise ConfigError("train.clip_norm does nothing with optimizer = \"adam_normgrad\", which "
                           "divides every gradient by its norm; leave clip_norm out.")
@@ -196,7 +209,7 @@ RESUMABLE_KEYS = (*PLACE_KEYS, "train.epochs", "train.patience")
 #: the default they are left out of :func:`decisive`, so that runs written before them keep
 #: their identity (and their sweep directory).
 LATER_TRAIN_KEYS = {"adam_eps": 1e-8, "warmup_freezes_patience": False, "init": "default",
-                    "output_bias": "default"}
+                    "output_bias": "default", "gradient": "reparam"}
 
 
 def decisive(cfg: Config | dict, without=RESUMABLE_KEYS) -> dict:

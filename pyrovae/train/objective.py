@@ -35,23 +35,40 @@ class DifferentiableRenyiELBO(RenyiELBO):
     """
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
-        particles = [_log_weight(model_trace, guide_trace)
+        particles = [log_weight(model_trace, guide_trace)
                      for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs)]
+        scale = particles[0][1]
         vectorized = self.vectorize_particles and self.num_particles > 1
-        w = particles[0] if vectorized else torch.stack(particles)
+        w = particles[0][0] if vectorized else torch.stack([p[0] for p in particles])
         one_minus_alpha = 1.0 - self.alpha
         log_mean = torch.logsumexp(one_minus_alpha * w, dim=0) - math.log(self.num_particles)
-        return -(log_mean / one_minus_alpha).sum()
+        return -(scale * log_mean / one_minus_alpha).sum()
 
 
-def _log_weight(model_trace, guide_trace) -> torch.Tensor:
-    r""":math:`\log p(x, z) - \log q(z \mid x)` of the traces' particle (of each particle, when
-    vectorized), each site's log-density summed over the plates not shared by every site."""
+def shared_scale(model_trace) -> float:
+    """The subsampling scale of the plates every sample site of ``model_trace`` shares (the
+    data plate, the particle plate): the product of :math:`N / B` over those that subsample."""
+    frames = None
+    for site in model_trace.nodes.values():
+        if site["type"] == "sample":
+            here = {f for f in site["cond_indep_stack"] if f.vectorized}
+            frames = here if frames is None else frames & here
+    return math.prod(f.full_size / f.size for f in frames or () if f.full_size)
+
+
+def log_weight(model_trace, guide_trace) -> tuple[torch.Tensor, float]:
+    r"""``(log_w, scale)``: :math:`\log p(x, z) - \log q(z \mid x)` of the traces' particle (of
+    each particle, when vectorized) per index of the plates every site shares, each site's
+    log-density summed over the other plates; without the subsampling scale of the shared
+    plates, which is ``scale``. An estimator that is not linear in the weights (IWAE's
+    logsumexp) multiplies by ``scale`` after it; inside, the data plate's :math:`N / B` would
+    turn the bound into a near hard maximum."""
     sum_dims = get_dependent_plate_dims(model_trace.nodes.values())
+    scale = shared_scale(model_trace)
     w = 0.0
     for site in model_trace.nodes.values():
         if site["type"] == "sample":
-            w = w + site_log_prob(site, sum_dims)
+            w = w + site_log_prob(site, sum_dims) / scale
     for name, site in guide_trace.nodes.items():
         if site["type"] == "sample":
             if not site["fn"].has_rsample:
@@ -60,8 +77,8 @@ def _log_weight(model_trace, guide_trace) -> torch.Tensor:
                     f"site '{name}' ({type(site['fn']).__name__}) is not. "
                     f"Use train.loss = \"trace_elbo\" for this guide."
                 )
-            w = w - site_log_prob(site, sum_dims)
-    return w
+            w = w - site_log_prob(site, sum_dims) / scale
+    return w, scale
 
 
 def make_elbo(loss: str, num_particles: int = 1, replay: bool = True, vectorize: bool = True):

@@ -26,9 +26,10 @@ from pyrovae.infer.modes import eval_mode
 from pyrovae.infer.tiles import CHECKED_PARTICLES, vectorized_fault
 from pyrovae.nn import module_of
 from pyrovae.train import checkpoint, distributed
+from pyrovae.train.gradients import make_training_elbo
 from pyrovae.train.init import init_linear, init_output_bias
 from pyrovae.train.loop import TrainState, fit
-from pyrovae.train.objective import Objective, make_elbo
+from pyrovae.train.objective import Objective
 from pyrovae.train.optim import make_optimizer, make_schedule
 from pyrovae.train.params import Parameters, collect
 
@@ -141,8 +142,8 @@ def train_pair(model, guide, train: Sequence[torch.Tensor] | Batches,
                           "(the replay is checked in one process only); every step runs the "
                           "Pyro program.", stacklevel=2)
         replay = False
-    objective = Objective(model, guide, make_elbo(t.loss, t.num_particles, replay,
-                                                  _vectorizes(model, guide, train, t, device)))
+    objective = Objective(model, guide, make_training_elbo(
+        t.loss, t.num_particles, replay, _vectorizes(model, guide, train, t, device), t.gradient))
     named = parameters.named()
     optimizer = make_optimizer(named.values(), t)
     schedule = make_schedule(optimizer, t)
