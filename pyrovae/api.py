@@ -14,12 +14,12 @@ from pyrovae import checks, config, evaluation, io, run
 from pyrovae.data.convert import as_tensors
 from pyrovae.data.splitting import spread_rows
 from pyrovae.device import resolve_device
-from pyrovae.infer import batches
 from pyrovae.errors import ConfigError, DataError, Interrupted, TrainingError
-from pyrovae.nn import module_of
+from pyrovae.infer import batches
+from pyrovae.nn import module_of, program_device
 from pyrovae.train import checkpoint, distributed, session
 from pyrovae.train.loop import Diverged, TrainState
-from pyrovae.train.params import collect, program_device
+from pyrovae.train.params import collect
 
 
 @dataclass

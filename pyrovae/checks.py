@@ -13,8 +13,8 @@ from pyrovae.data import dataset_options
 from pyrovae.errors import ConfigError, DataError, ModelSpecError, PyrovaeError
 from pyrovae.infer.batches import first_tensor, moved
 from pyrovae.infer.sites import check_structure, observed_sites, sample_sites, site_log_prob
+from pyrovae.nn import buffers_kept, program_device
 from pyrovae.registry import get_model
-from pyrovae.train.params import buffers_kept, program_device
 
 
 def _trace(model, *batch):

@@ -10,13 +10,21 @@ import torch
 import torch.nn.functional as F
 from pyro.distributions.torch_distribution import TorchDistribution
 from torch.distributions import constraints
-from torch.distributions.utils import _sum_rightmost, broadcast_all
+from torch.distributions.utils import broadcast_all
 
 #: Added to the softplus of a latent Normal's (prior's or posterior's) raw scale: keeps its
 #: density finite.
 LATENT_SCALE_FLOOR = 1e-5
 #: Added to the softplus of a learned likelihood scale: a data value cannot pin it to zero.
 DATA_SCALE_FLOOR = 1e-3
+
+
+def sum_rightmost(value: torch.Tensor, dim: int) -> torch.Tensor:
+    """``value`` summed over its ``dim`` rightmost dims, as torch's distributions sum an event
+    (one reshape and one sum, so the rounding is theirs)."""
+    if dim == 0:
+        return value
+    return value.reshape(value.shape[:-dim] + (-1,)).sum(-1)
 
 
 class IndependentBernoulli(dist.Independent):
@@ -35,7 +43,7 @@ class IndependentBernoulli(dist.Independent):
             self._validate_sample(value)
         logits, value = broadcast_all(self.base_dist.logits, value)
         nll = F.binary_cross_entropy_with_logits(logits, value, reduction="none")
-        return -_sum_rightmost(nll, self.reinterpreted_batch_ndims)
+        return -sum_rightmost(nll, self.reinterpreted_batch_ndims)
 
 
 def independent_bernoulli(logits: torch.Tensor, event_dim: int) -> IndependentBernoulli:
@@ -81,12 +89,12 @@ class IndependentNormal(dist.Independent):
         base, d = self.base_dist, self.reinterpreted_batch_ndims
         std = (value - base.loc) / base.scale
         scale, cut = _compact(base.scale)
-        log_det = _sum_rightmost(scale.log(), d)
+        log_det = sum_rightmost(scale.log(), d)
         repeats = math.prod(base.scale.shape[i] for i in cut if i >= scale.dim() - d)
         if repeats != 1:
             log_det = log_det * repeats
         event_numel = math.prod(self.event_shape)
-        return -0.5 * _sum_rightmost(std * std, d) - log_det - 0.5 * event_numel * _LOG_2PI
+        return -0.5 * sum_rightmost(std * std, d) - log_det - 0.5 * event_numel * _LOG_2PI
 
 
 def independent_normal(loc, scale, event_dim: int) -> IndependentNormal:

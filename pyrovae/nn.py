@@ -1,8 +1,10 @@
-"""Small neural-network building blocks shared by models and guides."""
+"""Small neural-network building blocks shared by models and guides, and what the engine asks of
+the modules that hold a program: which module it is, its device, its buffers."""
 
 from __future__ import annotations
 
 import inspect
+from contextlib import contextmanager
 from typing import Literal
 
 import torch
@@ -101,3 +103,30 @@ def module_of(program) -> nn.Module | None:
         return program
     owner = getattr(program, "__self__", None)
     return owner if isinstance(owner, nn.Module) else None
+
+
+def program_device(program) -> torch.device | None:
+    """The device of the parameters of ``program``'s module, or None where it has none."""
+    module = module_of(program)
+    return next((p.device for p in module.parameters()), None) if module is not None else None
+
+
+def buffers(*programs) -> list[torch.Tensor]:
+    """The buffers of the modules of ``programs`` (batch norm's running statistics, ...), each
+    once: what a run writes in place besides the parameters."""
+    modules = dict.fromkeys(m for m in map(module_of, programs) if m is not None)
+    return list({id(b): b for m in modules for b in m.buffers()}.values())
+
+
+@contextmanager
+def buffers_kept(*programs):
+    """Run the block, then put the buffers of ``programs``' modules back as they were: a run
+    that is not a training step (a check, a probe) leaves no trace in them."""
+    kept = [(b, b.detach().clone()) for b in buffers(*programs)]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b, value in kept:
+                if not torch.equal(b, value):  # an untouched one may be saved for backward
+                    b.copy_(value)

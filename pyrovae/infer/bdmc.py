@@ -20,6 +20,7 @@ from pyrovae.infer import ais, batching, rng
 from pyrovae.infer.importance import LogPxResult, log_px, summarize
 from pyrovae.infer.modes import in_eval_mode
 from pyrovae.infer.sites import sample_sites
+from pyrovae.nn import program_device
 
 
 @dataclass
@@ -72,17 +73,9 @@ class BDMCResult:
 
 
 def _device(*programs) -> torch.device:
-    """The device of the parameters of the first program with any: a module, or the module a
-    bound method (``vae.model``) belongs to (as :func:`pyrovae.train.params.program_device`);
-    CPU where none has parameters."""
-    for program in programs:
-        owner = program if isinstance(program, torch.nn.Module) else getattr(
-            program, "__self__", None)
-        if isinstance(owner, torch.nn.Module):
-            device = next((p.device for p in owner.parameters()), None)
-            if device is not None:
-                return device
-    return torch.device("cpu")
+    """The device of the parameters of the first program with any
+    (:func:`pyrovae.nn.program_device`); CPU where none has parameters."""
+    return next((d for d in map(program_device, programs) if d is not None), torch.device("cpu"))
 
 
 def _check_simulates(model, num_points: int, kwargs: dict) -> None:

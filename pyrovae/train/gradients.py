@@ -34,6 +34,7 @@ import torch
 from pyro import poutine
 from pyro.infer.util import get_dependent_plate_dims
 
+from pyrovae._compat import elbo_traces, in_particle_plate
 from pyrovae.errors import ConfigError
 from pyrovae.infer.particles import replay_trace
 from pyrovae.infer.sites import latent_sites, site_log_prob
@@ -81,15 +82,17 @@ class _Pathwise(DifferentiableRenyiELBO):
     name = ""
 
     def _path_weights(self, model, guide, args, kwargs):
-        """``(log_w [K, ...], scale)``: the path log weights of the particles, stacked."""
+        """``(log_w [K, ...], scale, guide parameter ids)``: the path log weights of the
+        particles, stacked, and the guide's parameters (:func:`guide_parameter_ids`)."""
         vectorized = self.vectorize_particles and self.num_particles > 1
-        wrap = self._vectorized_num_particles if vectorized else (lambda fn: fn)
-        parts = []
-        for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
+        wrap = (lambda fn: in_particle_plate(self, fn)) if vectorized else (lambda fn: fn)
+        parts, guide_ids = [], set()
+        for model_trace, guide_trace in elbo_traces(self, model, guide, args, kwargs):
             _check_reparameterized(guide_trace, self.name)
+            guide_ids |= guide_parameter_ids(guide_trace)
             parts.append(path_log_weight(model_trace, guide_trace, guide, args, kwargs, wrap))
         log_w = parts[0][0] if vectorized else torch.stack([p[0] for p in parts])
-        return log_w, parts[0][1]
+        return log_w, parts[0][1], guide_ids
 
 
 class StickingTheLandingELBO(_Pathwise):
@@ -99,7 +102,7 @@ class StickingTheLandingELBO(_Pathwise):
     name = "stl"
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
-        log_w, scale = self._path_weights(model, guide, args, kwargs)
+        log_w, scale, _ = self._path_weights(model, guide, args, kwargs)
         return -(scale * log_w).sum() / self.num_particles
 
 
@@ -115,12 +118,11 @@ class DReGIWAE(_Pathwise):
     name = "dreg"
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
-        log_w, scale = self._path_weights(model, guide, args, kwargs)
+        log_w, scale, guide_params = self._path_weights(model, guide, args, kwargs)
         weights = torch.softmax(log_w.detach(), dim=0)
         value = scale * (torch.logsumexp(log_w.detach(), dim=0) - math.log(log_w.shape[0]))
         model_side = -(scale * weights * log_w).sum()
         guide_side = -(scale * weights.pow(2) * log_w).sum()
-        guide_params = self._guide_params
         params = leaves(model_side)
         if not params:
             return -value.sum()
@@ -135,11 +137,6 @@ class DReGIWAE(_Pathwise):
                                                         device=log_w.device))
         return -value.sum() + surrogate - surrogate.detach()
 
-    def _get_traces(self, model, guide, args, kwargs):
-        self._guide_params = set()
-        for model_trace, guide_trace in super()._get_traces(model, guide, args, kwargs):
-            self._guide_params |= guide_parameter_ids(guide_trace)
-            yield model_trace, guide_trace
 
 
 def make_training_elbo(loss: str, num_particles: int = 1, replay: bool = True,

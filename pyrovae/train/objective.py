@@ -7,6 +7,7 @@ torch optimizer (or ``DistributedDataParallel`` around the module) trains any mo
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from pyro.infer import RenyiELBO, Trace_ELBO, TraceEnum_ELBO, TraceMeanField_ELBO
@@ -14,11 +15,11 @@ from pyro.infer.util import get_dependent_plate_dims
 from pyro.poutine.messenger import Messenger
 from torch import nn
 
+from pyrovae._compat import elbo_traces, fast_path_refusal, guess_max_plate_nesting
 from pyrovae.infer.batches import cuda_devices
 from pyrovae.infer.sites import site_log_prob
-from pyrovae.nn import module_of
+from pyrovae.nn import buffers_kept, module_of
 from pyrovae.train import fast
-from pyrovae.train.params import buffers_kept
 
 
 class DifferentiableRenyiELBO(RenyiELBO):
@@ -36,7 +37,7 @@ class DifferentiableRenyiELBO(RenyiELBO):
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
         particles = [log_weight(model_trace, guide_trace)
-                     for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs)]
+                     for model_trace, guide_trace in elbo_traces(self, model, guide, args, kwargs)]
         scale = particles[0][1]
         vectorized = self.vectorize_particles and self.num_particles > 1
         w = particles[0][0] if vectorized else torch.stack([p[0] for p in particles])
@@ -85,7 +86,8 @@ def make_elbo(loss: str, num_particles: int = 1, replay: bool = True, vectorize:
     """The Pyro ELBO object for a ``train.loss`` name.
 
     :param loss: ``trace_elbo`` (one particle: :func:`pyrovae.train.fast.trace_elbo`, the same
-        loss with less overhead), ``meanfield_elbo``, ``trace_enum_elbo`` (sums out enumerated
+        loss with less overhead, on the torch and Pyro versions :mod:`pyrovae._compat` checked;
+        on others Pyro's ``Trace_ELBO``, with one line), ``meanfield_elbo``, ``trace_enum_elbo`` (sums out enumerated
         discrete sites, e.g. the label of a semi-supervised model) or ``iwae``.
     :param num_particles: particles per data point (K of the IWAE bound).
     :param replay: let the one-particle ``trace_elbo`` record and replay its steps.
@@ -93,9 +95,13 @@ def make_elbo(loss: str, num_particles: int = 1, replay: bool = True, vectorize:
         time (a program whose layers mix the particles, see :mod:`pyrovae.infer.particles`).
     """
     vectorize = vectorize and num_particles > 1
+    refusal = fast_path_refusal() if loss == "trace_elbo" and num_particles == 1 else None
+    if refusal is not None:
+        warnings.warn(f"pyrovae: the fast path is off: {refusal}; training runs Pyro's "
+                      f"Trace_ELBO (the same loss and gradients, slower).", stacklevel=2)
     table = {
         "trace_elbo": lambda: (
-            fast.trace_elbo(replay=replay) if num_particles == 1
+            fast.trace_elbo(replay=replay) if num_particles == 1 and refusal is None
             else Trace_ELBO(num_particles=num_particles, vectorize_particles=vectorize)
         ),
         "meanfield_elbo": lambda: TraceMeanField_ELBO(
@@ -163,7 +169,7 @@ class Objective(nn.Module):
             cuda = cuda_devices(batch)
             with torch.no_grad(), torch.random.fork_rng(devices=cuda), \
                     buffers_kept(self.model, self.guide):
-                self.elbo._guess_max_plate_nesting(self.model, self.guide, batch, {})
+                guess_max_plate_nesting(self.elbo, self.model, self.guide, batch, {})
         if beta == 1.0:
             loss = self.elbo.differentiable_loss(self.model, self.guide, *batch)
         else:

@@ -10,7 +10,6 @@ unconstrained tensors of the param sites, besides the modules' own parameters.
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pyro
@@ -20,7 +19,7 @@ from pyro.infer import Trace_ELBO
 from torch import nn
 
 from pyrovae.infer.batches import cuda_devices
-from pyrovae.nn import module_of
+from pyrovae.nn import buffers_kept, module_of
 from pyrovae.train.autograd import leaves
 
 
@@ -81,33 +80,6 @@ class Parameters:
     def shapes(self) -> dict[str, list[int]]:
         """Each trained tensor's shape by name: what a checkpoint of this pair must fit."""
         return {name: list(p.shape) for name, p in self.named().items()}
-
-
-def program_device(program) -> torch.device | None:
-    """The device of the parameters of ``program``'s module, or None where it has none."""
-    module = module_of(program)
-    return next((p.device for p in module.parameters()), None) if module is not None else None
-
-
-def buffers(*programs) -> list[torch.Tensor]:
-    """The buffers of the modules of ``programs`` (batch norm's running statistics, ...), each
-    once: what a run writes in place besides the parameters."""
-    modules = dict.fromkeys(m for m in map(module_of, programs) if m is not None)
-    return list({id(b): b for m in modules for b in m.buffers()}.values())
-
-
-@contextmanager
-def buffers_kept(*programs):
-    """Run the block, then put the buffers of ``programs``' modules back as they were: a run
-    that is not a training step (a check, a probe) leaves no trace in them."""
-    kept = [(b, b.detach().clone()) for b in buffers(*programs)]
-    try:
-        yield
-    finally:
-        with torch.no_grad():
-            for b, value in kept:
-                if not torch.equal(b, value):  # an untouched one may be saved for backward
-                    b.copy_(value)
 
 
 def collect(model, guide, batch: tuple[torch.Tensor, ...]) -> Parameters:

@@ -38,15 +38,13 @@ import torch
 from pyro import poutine
 from pyro.infer import Trace_ELBO
 from pyro.poutine.messenger import Messenger
-from pyro.poutine.runtime import _PYRO_STACK
 from pyro.poutine.util import prune_subsample_sites, site_is_subsample
-from torch.nn.modules import module as torch_module
 
+from pyrovae._compat import global_module_hooks, module_hook_kinds, pyro_handlers_active
 from pyrovae.infer.sites import site_log_prob
-from pyrovae.nn import module_of
+from pyrovae.nn import buffers, buffers_kept, module_of
 from pyrovae.train.fast.replay import signature
 from pyrovae.train.fast.replayer import Replayer
-from pyrovae.train.params import buffers, buffers_kept
 
 
 class _Unsupported(Exception):
@@ -90,15 +88,14 @@ def module_hooks(*programs) -> str | None:
     of theirs (:func:`~pyrovae.train.params.module_of`), or every module (torch's global
     hooks), has forward or backward hooks. ``None`` when nothing does."""
 
-    kinds = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-    if any(getattr(torch_module, f"_global{kind}", None) for kind in kinds):
+    if global_module_hooks():
         return "torch.nn global module hooks are registered, and a replay would not call them"
     for program in map(module_of, programs):
         if program is not None:
             for name, m in program.named_modules():
-                hooked = [k for k in kinds if getattr(m, k, None)]
+                hooked = module_hook_kinds(m)
                 if hooked:
-                    kind = hooked[0].strip("_").removesuffix("s").replace("_", " ")
+                    kind = hooked[0]
                     owner = type(program).__name__
                     where = f"module '{name}' of {owner}" if name else owner
                     return f"{where} has a {kind}, which a replay would not call"
@@ -184,7 +181,7 @@ class LeanTraceELBO(Trace_ELBO):
     def _replayed(self, model, guide, args, kwargs) -> torch.Tensor:
         """The loss, replayed where a checked recording exists
         (:class:`~pyrovae.train.fast.replayer.Replayer`)."""
-        sig = None if kwargs or _PYRO_STACK else signature(args)
+        sig = None if kwargs or pyro_handlers_active() else signature(args)
         if sig is not None:
             sig = (id(model), id(guide), getattr(module_of(model), "training", None),
                    getattr(module_of(guide), "training", None), *sig)

@@ -41,9 +41,14 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
 from torch.autograd.function import BackwardCFunction
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten, tree_map
 
+from pyrovae._compat import (
+    TorchDispatchMode,
+    has_tensor_hooks,
+    saved_tensor_hooks_active,
+    tree_flatten,
+    tree_map,
+)
 from pyrovae.train.autograd import graph_nodes
 
 _DATA_TO_PYTHON = torch.Tag.data_dependent_output
@@ -81,7 +86,7 @@ class _Op(NamedTuple):
 
 def _refusal(func) -> str | None:
     """Why a call of ``func`` (now) cannot be part of a replayed program, or None."""
-    if torch._C._autograd._top_saved_tensors_default_hooks(False) is not None:
+    if saved_tensor_hooks_active():
         return ("saved-tensor hooks are active (torch.utils.checkpoint or activation "
                 "offloading): the backward pass recomputes or moves tensors outside the recorded "
                 "operations")
@@ -296,7 +301,7 @@ def _check_backward(output: torch.Tensor, tensors: Sequence[torch.Tensor]) -> No
                                 f"'{name}', whose backward is its own, not the derivative of "
                                 f"the operations it records")
     for t in tensors:
-        if not t.is_leaf and (t._backward_hooks or t.retains_grad):
+        if not t.is_leaf and (has_tensor_hooks(t) or t.retains_grad):
             raise NotReplayable("a hook is registered on an intermediate tensor "
                                 "(Tensor.register_hook or retain_grad), which a replay would "
                                 "not call")
