@@ -211,10 +211,14 @@ def _checked_labels(labels, n: int) -> torch.Tensor:
 
 def evaluate(model, guide, data, *, labels=None, num_samples: int = 5000, ks=None,
              seed: int = 0, batch_size: int = 100, limit: int | None = None,
-             name: str = "", quiet: bool = True) -> pd.DataFrame:
+             estimator: str = "is", chains: int = 16, steps: int = 100, leapfrog: int = 10,
+             step_size: float = 0.05, name: str = "", quiet: bool = True) -> pd.DataFrame:
     """The rows ``pyrovae evaluate`` writes, for ``model``/``guide`` on ``data``: log p(x) by
     importance sampling with ``num_samples`` samples, the IWAE bounds for ``ks``, the ELBO,
-    KL, reconstruction and active units (see :func:`pyrovae.evaluation.score`).
+    KL, reconstruction and active units (see :func:`pyrovae.evaluation.score`); with
+    ``estimator="ais"`` also annealed importance sampling, with ``"bdmc"`` also its BDMC
+    bounds (``chains``, ``steps``, ``leapfrog``, ``step_size``: see
+    :class:`pyrovae.evaluation.EvalSettings`).
 
     :param data: a tensor ``[N, ...]``, or a tuple of tensors (data, then the model's other
         per-data-point arguments: with them, the rows estimate log p(x | y) and are named
@@ -227,8 +231,9 @@ def evaluate(model, guide, data, *, labels=None, num_samples: int = 5000, ks=Non
     Launched by ``torchrun``, each process scores a share of the points and every one returns
     the rows of all of them.
     """
-    evaluation.check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size,
-                              limit=limit, option=str)
+    settings = evaluation.EvalSettings.checked(
+        str, num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size, limit=limit,
+        estimator=estimator, chains=chains, steps=steps, leapfrog=leapfrog, step_size=step_size)
     distributed.join(program_device(model) or program_device(guide) or torch.device("cpu"))
     tensors = as_tensors(data, "data")
     given = (*tensors, *(() if labels is None else (_checked_labels(labels, len(tensors[0])),)))
@@ -238,8 +243,7 @@ def evaluate(model, guide, data, *, labels=None, num_samples: int = 5000, ks=Non
     names = {"run": name, "model": _name(model), "guide": _name(guide), "dataset": "",
              "split": ""}
     summary, _ = evaluation.score(model, guide, tensors, names=names, labels=labels, index=index,
-                                  given_y=len(tensors) > 1, num_samples=num_samples, ks=ks,
-                                  seed=seed, batch_size=batch_size, quiet=quiet)
+                                  given_y=len(tensors) > 1, settings=settings, quiet=quiet)
     return summary
 
 

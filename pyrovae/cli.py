@@ -86,9 +86,9 @@ def _evaluate(args) -> int:
         given = ", ".join(f"--{name.replace('_', '-')}" for name in annealing)
         raise ConfigError(f"{given} set(s) annealed importance sampling, which --estimator is "
                           f"does not run: add --estimator ais (or bdmc), or leave {given} out.")
-    ks = evaluation.check_settings(num_samples=args.num_samples, ks=_ks(args.ks), seed=args.seed,
-                                 batch_size=args.batch_size, limit=args.limit,
-                                 estimator=args.estimator, **annealing)
+    settings = evaluation.EvalSettings.checked(
+        num_samples=args.num_samples, ks=_ks(args.ks), seed=args.seed,
+        batch_size=args.batch_size, limit=args.limit, estimator=args.estimator, **annealing)
     metrics = factor_scores.check_metrics(args.metrics.split(",")) if args.metrics else ()
     _check_outputs({"--out": args.out, "--per-datapoint": args.per_datapoint},
                    ours={"--out": lambda path: True, "--per-datapoint": results.is_per_point})
@@ -97,10 +97,8 @@ def _evaluate(args) -> int:
     if metrics:
         factor_scores.check_factors(built)
     world = distributed.join(built.device)
-    summary, per_point = evaluation.evaluate(
-        built, str(args.run_dir), split=args.split, num_samples=args.num_samples, ks=ks,
-        seed=args.seed, batch_size=args.batch_size, limit=args.limit, quiet=args.quiet,
-        estimator=args.estimator, **annealing)
+    summary, per_point = evaluation.evaluate(built, str(args.run_dir), split=args.split,
+                                             settings=settings, quiet=args.quiet)
     if not world.main:  # under torchrun every rank holds all rows; rank 0 writes them
         return 0
     if metrics:

@@ -29,8 +29,6 @@ DEFAULT_KS = (1, 10, 100, 1000, 5000)
 #: What ``estimator`` may name: importance sampling alone, or with AIS rows, or with AIS and
 #: BDMC rows.
 ESTIMATORS = ("is", "ais", "bdmc")
-#: The AIS settings of an evaluation, by default.
-AIS_DEFAULTS = {"chains": 16, "steps": 100, "leapfrog": 10, "step_size": 0.05}
 
 
 def load_run(run_dir, *, data_dir=None, device=None) -> run.Built:
@@ -88,16 +86,80 @@ def check_settings(*, num_samples, ks=None, seed=0, batch_size=100, limit=None, 
     return ks
 
 
+@dataclasses.dataclass(frozen=True)
+class EvalSettings:
+    """How the points of an evaluation are scored: one checked value for every way in (``pyrovae
+    evaluate``, :func:`pyrovae.evaluate`, a sweep's ``[evaluate]`` table, :func:`score`).
+
+    :param num_samples: K of the importance-sampled log p(x).
+    :param ks: IWAE bounds reported from the same samples (sorted, distinct, each at most K;
+        None: those of :data:`DEFAULT_KS` up to K).
+    :param seed: seed of every draw of the evaluation.
+    :param batch_size: data points per estimator call.
+    :param limit: evaluate this many points spread evenly over the split (None: all).
+    :param estimator: ``"is"`` (importance sampling rows), ``"ais"`` (and annealed importance
+        sampling) or ``"bdmc"`` (and BDMC bounds on data simulated from the model).
+    :param chains, steps, leapfrog, step_size: AIS and BDMC: chains per point, annealing steps,
+        leapfrog steps per HMC transition, initial step size.
+    :raises ConfigError: a setting out of its range (:func:`check_settings`), named as the
+        command line spells it; :meth:`checked` names them otherwise.
+    """
+
+    num_samples: int = 5000
+    ks: tuple[int, ...] | None = None
+    seed: int = 0
+    batch_size: int = 100
+    limit: int | None = None
+    estimator: str = "is"
+    chains: int = 16
+    steps: int = 100
+    leapfrog: int = 10
+    step_size: float = 0.05
+
+    def __post_init__(self):
+        object.__setattr__(self, "ks", tuple(check_settings(**dataclasses.asdict(self))))
+
+    @classmethod
+    def checked(cls, option=cli_option, **values) -> EvalSettings:
+        """Settings from ``values`` (the others at their defaults), each checked and named in a
+        message by ``option(name)``: ``str`` for the Python API, ``"evaluate.<name>"`` in a
+        sweep file."""
+        defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+        check_settings(**{**defaults, **values}, option=option)
+        return cls(**values)
+
+    @property
+    def annealing(self) -> dict:
+        """The AIS settings, as :func:`~pyrovae.infer.log_px` takes them."""
+        return {"steps": self.steps, "leapfrog": self.leapfrog, "step_size": self.step_size}
+
+    def estimators(self) -> list[tuple[str, int]]:
+        """The ``(estimator, K)`` of the rows one evaluation of a split writes, in row order
+        (without ``accuracy``, which a classifying guide adds)."""
+        rows = [("is_log_px", self.num_samples), *(("iwae", k) for k in self.ks), ("elbo", 1)]
+        if self.estimator != "is":
+            rows.append(("ais_log_px", self.chains))
+        if self.estimator == "bdmc":
+            rows += [("bdmc_lower", self.chains), ("bdmc_upper", self.chains)]
+        return rows
+
+
+def _settings(settings: EvalSettings | None, values: dict) -> EvalSettings:
+    """``settings``, or the settings of the keywords ``values`` (not both)."""
+    if settings is not None and values:
+        raise TypeError(f"give settings or its fields ({', '.join(values)}), not both.")
+    return settings or EvalSettings(**values)
+
+
 def _mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
     values = values.double()
     n = values.numel()
     return float(values.mean()), float(values.std() / math.sqrt(n)) if n > 1 else math.nan
 
 
-def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_samples: int = 5000,
-             ks=None, seed: int = 0, batch_size: int = 100,
-             limit: int | None = None, quiet: bool = False, estimator: str = "is",
-             **ais_settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+def evaluate(built: run.Built, run_name: str, *, split: str = "test",
+             settings: EvalSettings | None = None, quiet: bool = False,
+             **values) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Evaluate a built run on ``split``; returns (summary rows, per-data-point rows) of
     :func:`score`.
 
@@ -106,17 +168,15 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
     and ``elbo_given_y`` (per data point: ``log_px_given_y``). A model that observes labels
     (role ``"observed"``, e.g. M2) is not given them: its rows estimate :math:`\\log p(x)`.
     A run trained with dynamic binarization is scored on one Bernoulli draw of the split's
-    grayscale images, seeded with ``seed``.
+    grayscale images, seeded with the settings' ``seed``.
 
-    :param limit: evaluate only ``limit`` data points spread evenly over the split
+    :param settings: how to score (:class:`EvalSettings`); or its fields as keywords. Its
+        ``limit`` evaluates only that many data points spread evenly over the split
         (:meth:`~pyrovae.data.Dataset.subset`); the per-point ``index`` column says which.
-    :param estimator: ``"is"``, ``"ais"`` or ``"bdmc"`` (see :func:`score`).
-    :param ais_settings: ``chains``, ``steps``, ``leapfrog``, ``step_size`` of AIS and BDMC
-        (defaults: :data:`AIS_DEFAULTS`).
-    :raises ConfigError: a setting is out of range (:func:`check_settings`).
+    :raises ConfigError: a setting is out of range.
     """
-    ks = check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size,
-                        limit=limit, estimator=estimator, **ais_settings)
+    settings = _settings(settings, values)
+    limit, seed = settings.limit, settings.seed
     data, index = built.data.subset(split, limit)
     built = dataclasses.replace(built, data=data)
     tensors = built.tensors(split, marginal=True)
@@ -127,40 +187,37 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test", num_sample
     names = {"run": run_name, "model": built.cfg.model["name"], "guide": built.cfg.guide["name"],
              "dataset": built.cfg.data["name"], "split": split}
     return score(built.model, built.guide, tensors, names=names, labels=data.labels.get(split),
-                 index=index, given_y=built.label_role == "input", num_samples=num_samples,
-                 ks=ks, seed=seed, batch_size=batch_size, quiet=quiet, estimator=estimator,
-                 **ais_settings)
+                 index=index, given_y=built.label_role == "input", settings=settings,
+                 quiet=quiet)
 
 
-def _annealed(model, guide, tensors, settings, seed, batch_size, device, quiet):
+def _annealed(model, guide, tensors, settings: EvalSettings, seed, device, quiet):
     """AIS log p(x) of every point (:func:`~pyrovae.infer.log_px`, ``method="ais"``), batch by
     batch, seeded with ``rng.tile_seed(seed, 1)`` (importance sampling's particles come from
     ``seed``: the chains' starting states must not coincide with them)."""
-    n, parts = tensors[0].shape[0], []
-    with rng.seeded(rng.tile_seed(seed, 1), device), tqdm(total=n, desc=f"AIS, {settings['steps']} steps",
+    n, parts, batch_size = tensors[0].shape[0], [], settings.batch_size
+    with rng.seeded(rng.tile_seed(seed, 1), device), tqdm(total=n, desc=f"AIS, {settings.steps} steps",
                                         unit="point", disable=True if quiet else None) as bar:
         for lo in range(0, n, batch_size):
             batch = tuple(t[lo:lo + batch_size] for t in tensors)
-            parts.append(log_px(model, guide, *batch, method="ais",
-                                num_samples=settings["chains"], steps=settings["steps"],
-                                leapfrog=settings["leapfrog"], step_size=settings["step_size"]))
+            parts.append(log_px(model, guide, *batch, method="ais", num_samples=settings.chains,
+                                **settings.annealing))
             bar.update(batch[0].shape[0])
     return LogPxResult(**{k: torch.cat([getattr(p, k) for p in parts])
                           for k in ("value", "stderr", "ess", "elbo", "khat", "acceptance")},
-                       num_samples=settings["chains"], proposal="guide", method="ais",
-                       steps=settings["steps"])
+                       num_samples=settings.chains, proposal="guide", method="ais",
+                       steps=settings.steps)
 
 
 @in_eval_mode
 def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_y: bool = False,
-          num_samples: int = 5000, ks=None, seed: int = 0, batch_size: int = 100,
-          quiet: bool = False, estimator: str = "is",
-          **ais_settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+          settings: EvalSettings | None = None, quiet: bool = False,
+          **values) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The rows of ``pyrovae evaluate`` for ``model``/``guide`` on ``tensors`` (the data, then
     the model's other per-data-point arguments): (summary rows, per-data-point rows).
 
     Summary rows: ``is_log_px`` (the importance-sampled estimate of log p(x) with K =
-    ``num_samples``), ``iwae`` for each k in ``ks`` (the IWAE bound with k samples, from the
+    ``settings.num_samples``), ``iwae`` for each k in ``settings.ks`` (the IWAE bound with k samples, from the
     same particles) and ``elbo`` (K = 1, averaged over the particles); ``mean`` and
     ``stderr_of_mean`` are over the data points; ``kl`` and ``reconstruction`` are the mean rate
     :math:`E_q[\\log q(z|x) - \\log p(z)]` and :math:`E_q[\\log p(x|z)]`. When the guide has
@@ -170,7 +227,7 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     particles: the layout :func:`~pyrovae.infer.importance.log_px` chose on the first batch,
     which the other batches keep.
 
-    With ``estimator="ais"`` a row ``ais_log_px`` adds the AIS estimate of log p(x) (``K`` its
+    With ``settings.estimator="ais"`` a row ``ais_log_px`` adds the AIS estimate of log p(x) (``K`` its
     chains, ``steps`` its annealing steps; per data point: ``ais_log_px``, ``ais_stderr``,
     ``ais_ess``, ``acceptance``); with ``"bdmc"`` rows ``bdmc_lower`` and ``bdmc_upper`` follow
     it, the mean forward and reverse AIS bounds on as many points simulated from the model
@@ -182,7 +239,8 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     :param index: the points' indices in their split (the per-point ``index`` column).
     :param given_y: the model's extra arguments condition it (a CVAE's labels): the rows
         estimate :math:`\\log p(x \\mid y)` and carry the suffix ``_given_y``.
-    :param batch_size: data points per estimator call (the progress bar's step).
+    :param settings: how to score (:class:`EvalSettings`; its ``limit`` is the caller's), or
+        its fields as keywords.
     :param quiet: no progress bar (there is none either when stderr is not a terminal).
 
     Under ``torchrun`` (several processes, :mod:`pyrovae.train.distributed`) each rank scores a
@@ -190,9 +248,10 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     and every rank returns the rows of all points. The modules of model and guide run in eval
     mode (:func:`~pyrovae.infer.modes.in_eval_mode`).
     """
-    ks = check_settings(num_samples=num_samples, ks=ks, seed=seed, batch_size=batch_size,
-                        estimator=estimator, **ais_settings)
-    settings = {**AIS_DEFAULTS, **ais_settings}
+    settings = _settings(settings, values)
+    num_samples, ks, seed, batch_size = (settings.num_samples, settings.ks, settings.seed,
+                                         settings.batch_size)
+    estimator = settings.estimator
     seed_given = seed
     if estimator == "bdmc" and len(tensors) > 1:
         raise ConfigError("--estimator bdmc simulates data from the model alone, and this model "
@@ -234,13 +293,12 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     estimates += [(f"elbo{suffix}", 1, torch.cat([p.elbo for p in parts]))]
     annealed = None
     if estimator != "is":
-        annealed = _annealed(model, guide, tensors, settings, seed, batch_size, device, quiet)
-        chains, steps = settings["chains"], settings["steps"]
+        annealed = _annealed(model, guide, tensors, settings, seed, device, quiet)
+        chains, steps = settings.chains, settings.steps
         estimates += [(f"ais_log_px{suffix}", chains, annealed.value, steps)]
     if estimator == "bdmc":
         with rng.seeded(rng.tile_seed(seed, 2), device):  # as many points as this rank scores
-            bounds = bdmc(model, guide, n, num_chains=chains, steps=steps,
-                          leapfrog=settings["leapfrog"], step_size=settings["step_size"],
+            bounds = bdmc(model, guide, n, num_chains=chains, **settings.annealing,
                           batch_size=batch_size, progress=not quiet)
         estimates += [("bdmc_lower", chains, bounds.lower, steps),
                       ("bdmc_upper", chains, bounds.upper, steps)]

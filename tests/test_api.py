@@ -176,6 +176,14 @@ def test_evaluate_gives_the_rows_of_the_cli(tmp_path):
     assert list(ours.columns) == list(cli.columns)
     assert list(ours["estimator"]) == list(cli["estimator"])
     assert ours["mean"].tolist() == cli["mean"].tolist()
+    # AIS from Python too, with the rows and numbers of the command line's
+    settings = evaluation.EvalSettings(num_samples=20, ks=(1,), seed=4, estimator="ais",
+                                       chains=2, steps=3, limit=5)
+    ours = pyrovae.evaluate(loaded.model, loaded.guide, loaded.tensors("test"), num_samples=20,
+                            ks=[1], seed=4, estimator="ais", chains=2, steps=3, limit=5)
+    cli, _ = evaluation.evaluate(loaded, "r", settings=settings, quiet=True)
+    assert [(e, k) for e, k in zip(ours["estimator"], ours["K"])] == settings.estimators()
+    assert ours["mean"].tolist() == cli["mean"].tolist()
 
 
 def test_fit_refuses_bad_input_before_any_work(sprites, tmp_path):

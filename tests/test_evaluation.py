@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -291,3 +292,19 @@ def test_a_data_plate_of_any_name_is_found_and_every_row_scores():
     assert result.data_plate == "batch" and torch.isfinite(result.value).all()
     summary = pyrovae.evaluate(model, guide, x, num_samples=20)
     assert summary["mean"].notna().all() and summary["active_units"].notna().all()
+
+
+def test_eval_settings_are_one_checked_value_named_as_each_way_in_spells_them():
+    settings = evaluation.EvalSettings(num_samples=50, ks=[10, 1, 10])
+    assert settings.ks == (1, 10) and evaluation.EvalSettings(num_samples=200).ks == (1, 10, 100)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.seed = 3
+    assert evaluation.EvalSettings(estimator="bdmc", chains=4).estimators() == [
+        ("is_log_px", 5000), ("iwae", 1), ("iwae", 10), ("iwae", 100), ("iwae", 1000),
+        ("iwae", 5000), ("elbo", 1), ("ais_log_px", 4), ("bdmc_lower", 4), ("bdmc_upper", 4)]
+    for option, name in ((evaluation.cli_option, "--chains"), (str, "chains"),
+                         (lambda n: f"evaluate.{n}", "evaluate.chains")):
+        with pytest.raises(ConfigError, match=f"^{name} must be a whole number >= 1"):
+            evaluation.EvalSettings.checked(option, estimator="ais", chains=0)
+    with pytest.raises(TypeError, match="not both"):
+        evaluation.score(None, None, (), names={}, settings=settings, seed=2)

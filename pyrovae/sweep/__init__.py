@@ -5,7 +5,7 @@ one tidy CSV that a re-run completes without duplicating a row.
 (:mod:`.runner`).
 """
 
-from pyrovae.sweep.plan import EvalSettings, Point, SweepPlan, load_plan, make_plan
+from pyrovae.sweep.plan import Point, SweepEvaluation, SweepPlan, load_plan, make_plan
 from pyrovae.sweep.runner import run_sweep
 
-__all__ = ["EvalSettings", "Point", "SweepPlan", "load_plan", "make_plan", "run_sweep"]
+__all__ = ["Point", "SweepEvaluation", "SweepPlan", "load_plan", "make_plan", "run_sweep"]

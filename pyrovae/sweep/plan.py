@@ -41,7 +41,7 @@ from typing import Any
 
 from pyrovae.config import read_toml
 from pyrovae.errors import ConfigError
-from pyrovae.evaluation import DEFAULT_KS, check_settings
+from pyrovae.evaluation import EvalSettings
 from pyrovae.factor_scores import check_dataset, check_metrics
 from pyrovae.factor_scores import estimators as metric_estimators
 from pyrovae.options import NonNegativeInt, PositiveFloat, PositiveInt, Seed, check, suggest
@@ -51,37 +51,33 @@ from pyrovae.sweep.points import Point, expand
 TOP_KEYS = ("base", "out", "runs_dir", "seeds", "set", "grid", "zip", "tags", "evaluate",
             "executor")
 EVAL_KEYS = ("split", "num_samples", "ks", "limit", "seed", "batch_size", "per_datapoint",
-             "metrics")
+             "metrics", "estimator", "chains", "steps", "leapfrog", "step_size")
+#: The ``[evaluate]`` keys that are :class:`~pyrovae.evaluation.EvalSettings` fields.
+SCORING_KEYS = ("num_samples", "ks", "limit", "seed", "batch_size", "estimator", "chains",
+                "steps", "leapfrog", "step_size")
 
 
 @dataclass(frozen=True)
-class EvalSettings:
-    """How each point is evaluated (the options of ``pyrovae evaluate``).
+class SweepEvaluation:
+    """How each point of a sweep is evaluated: the ``[evaluate]`` table.
 
     :param splits: data splits to evaluate.
-    :param num_samples: K of the importance-sampled log p(x).
-    :param ks: IWAE bounds reported from the same samples.
-    :param limit: evaluate this many points spread evenly over the split (None: all).
-    :param seed: seed of the importance samples.
-    :param batch_size: data points per estimator call.
+    :param scoring: how the points of a split are scored (the options of ``pyrovae evaluate``,
+        AIS and BDMC included: :class:`pyrovae.evaluation.EvalSettings`).
     :param per_datapoint: also write ``RUN_DIR/points_<split>.csv``.
     :param metrics: metric sets of :data:`pyrovae.factor_scores.METRIC_SETS` to add (rows
-        with K = 1, computed on every point of the split: ``limit`` is for log p(x) alone).
+        with K = 1, computed on every point of the split: ``scoring.limit`` is for log p(x)
+        alone).
     """
 
     splits: tuple[str, ...] = ("test",)
-    num_samples: int = 5000
-    ks: tuple[int, ...] = DEFAULT_KS
-    limit: int | None = None
-    seed: int = 0
-    batch_size: int = 100
+    scoring: EvalSettings = EvalSettings()
     per_datapoint: bool = False
     metrics: tuple[str, ...] = ()
 
     def estimators(self) -> list[tuple[str, int]]:
         """The (estimator, K) pairs one evaluation of one split writes, in row order."""
-        return [("is_log_px", self.num_samples), *(("iwae", k) for k in self.ks), ("elbo", 1),
-                *((name, 1) for name in metric_estimators(self.metrics))]
+        return [*self.scoring.estimators(), *((name, 1) for name in metric_estimators(self.metrics))]
 
 
 @dataclass(frozen=True)
@@ -111,7 +107,7 @@ class SweepPlan:
     grid: dict[str, list]
     zipped: dict[str, list]
     tags: dict[str, Any]
-    evaluate: EvalSettings
+    evaluate: SweepEvaluation
     points: list[Point] = field(default_factory=list)
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
 
@@ -150,8 +146,8 @@ def _check_keys(keys, valid, where: str, source: str) -> None:
                               f"Valid keys: {', '.join(valid)}.")
 
 
-def parse_evaluate(raw: dict, source: str) -> EvalSettings:
-    """The ``[evaluate]`` table as an :class:`EvalSettings`, checked."""
+def parse_evaluate(raw: dict, source: str) -> SweepEvaluation:
+    """The ``[evaluate]`` table as a :class:`SweepEvaluation`, checked."""
     _check_keys(raw, EVAL_KEYS, "[evaluate]", source)
     split = raw.get("split", "test")
     splits = [split] if isinstance(split, str) else split
@@ -168,14 +164,13 @@ def parse_evaluate(raw: dict, source: str) -> EvalSettings:
         metrics = check_metrics(raw.get("metrics", []), "evaluate.metrics")
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
-    settings = {key: raw.get(key, getattr(EvalSettings, key))
-                for key in ("num_samples", "seed", "batch_size", "limit")}
     try:
-        ks = check_settings(**settings, ks=ks, option=lambda name: f"evaluate.{name}")
+        scoring = EvalSettings.checked(lambda name: f"evaluate.{name}",
+                                       **{key: raw[key] for key in SCORING_KEYS if key in raw})
     except ConfigError as e:
         raise ConfigError(f"{source}: {e}") from None
-    return EvalSettings(splits=tuple(dict.fromkeys(splits)), ks=tuple(ks),
-                    per_datapoint=per_datapoint, metrics=metrics, **settings)
+    return SweepEvaluation(splits=tuple(dict.fromkeys(splits)), scoring=scoring,
+                           per_datapoint=per_datapoint, metrics=metrics)
 
 
 def parse_executor(raw, source: str) -> ExecutorSettings:

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from pyrovae import evaluation, factor_scores, io
-from pyrovae.sweep.plan import EvalSettings
+from pyrovae.sweep.plan import SweepEvaluation
 from pyrovae.sweep.points import Point, column_value
 from pyrovae.sweep.training import train_or_reuse
 
@@ -53,26 +53,26 @@ class Task:
 
     point: Point
     splits: tuple[str, ...]
-    evaluate: EvalSettings
+    evaluate: SweepEvaluation
     tags: dict
     columns: list[str]
     data_dir: str | None = None
     device: str | None = None
 
 
-def evaluate_split(built, run_name: str, split: str, ev: EvalSettings,
+def evaluate_split(built, run_name: str, split: str, ev: SweepEvaluation,
                    run_dir: Path) -> pd.DataFrame:
-    """Summary rows of ``split`` (``ev.limit`` points spread over it), then the rows of
+    """Summary rows of ``split`` (``ev.scoring.limit`` points spread over it), then the rows of
     ``ev.metrics`` (every point of the split); writes ``RUN_DIR/points_<split>.csv`` when
     ``ev.per_datapoint``."""
     summary, per_point = evaluation.evaluate(
-        built, run_name, split=split, num_samples=ev.num_samples, ks=ev.ks, seed=ev.seed,
-        batch_size=ev.batch_size, limit=ev.limit, quiet=True)
+        built, run_name, split=split, settings=ev.scoring, quiet=True)
     if ev.per_datapoint:
         io.write_csv(per_point, run_dir / f"points_{split}.csv")
     if ev.metrics:
-        scores = factor_scores.disentanglement_rows(built, run_name, split=split, seed=ev.seed,
-                                                    batch_size=ev.batch_size)
+        scores = factor_scores.disentanglement_rows(built, run_name, split=split,
+                                                    seed=ev.scoring.seed,
+                                                    batch_size=ev.scoring.batch_size)
         summary = pd.concat([summary, scores], ignore_index=True)
     return summary
 

@@ -41,6 +41,8 @@ def test_sweep_refuses_a_csv_of_other_columns_before_training(tmp_path, capsys):
     (("limit = 50", "seed = -1"), "evaluate.seed must be a whole number in 0..4294967295"),
     (("seeds = [0, 1]", "seeds = [0, 0]"), "repeat a seed"),
     (("limit = 50", 'metrics = ["mig"]'), "evaluate.metrics: unknown metric set 'mig'."),
+    (("limit = 50", 'estimator = "ais"\nchains = 0'), "evaluate.chains must be a whole number"),
+    (("limit = 50", 'estimator = "hmc"'), "evaluate.estimator = 'hmc' is not valid."),
     (("[evaluate]", "[executor]\ntime = 0\n[evaluate]"), "executor.time must be a whole number"),
     (("[evaluate]", "[executor]\nqueue = 1\n[evaluate]"), "unknown key 'queue' in [executor]"),
 ])
@@ -125,3 +127,12 @@ def test_sweep_and_base_files_that_are_directories_or_not_utf8_are_clear_errors(
     assert "is a directory" in messages[0] and "not found" not in messages[0]
     assert "is not UTF-8 text" in messages[1]
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_sweep_evaluates_with_ais_as_pyrovae_evaluate_does(tmp_path):
+    sweep = write_sweep(tmp_path)
+    sweep.write_text(sweep.read_text().replace("limit = 50", 'limit = 50\nestimator = "ais"\n'
+                                               "chains = 4\nsteps = 20"))
+    plan = load_plan(sweep)
+    assert plan.evaluate.scoring.steps == 20 and plan.evaluate.scoring.ks == (1, 20)
+    assert plan.evaluate.estimators()[-1] == ("ais_log_px", 4)
