@@ -138,7 +138,6 @@ class DReGIWAE(_Pathwise):
         return -value.sum() + surrogate - surrogate.detach()
 
 
-
 def make_training_elbo(loss: str, num_particles: int = 1, replay: bool = True,
                        vectorize: bool = True, gradient: str = "reparam"):
     """The ELBO object that trains with ``loss`` and the ``gradient`` estimator:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
@@ -86,7 +86,7 @@ def fit(
     params: dict[str, torch.Tensor],
     *,
     state: TrainState | None = None,
-    on_epoch_end: Callable[[TrainState, bool], None] = lambda state, improved: None,
+    callbacks: Sequence[Callable[[TrainState, bool], bool | None]] = (),
     dynamic_binarize: bool = False,
     quiet: bool = False,
     device: torch.device | None = None,
@@ -97,8 +97,11 @@ def fit(
 
     Each epoch visits the training data in a fresh random order, in minibatches whose loss is
     scaled by ``N / batch size`` to estimate the full-data objective; then it computes the valid
-    ELBO per data point, steps the learning-rate schedule, and calls ``on_epoch_end(state,
-    improved)`` (``improved``: the valid ELBO is the best so far), where the caller checkpoints.
+    ELBO per data point, steps the learning-rate schedule, updates the best epoch and early
+    stopping, and calls every one of ``callbacks`` as ``callback(state, improved)``
+    (``improved``: the valid ELBO is the best so far; :mod:`pyrovae.train.callbacks`
+    checkpoints, keeps the best values, prints the epoch's line); one returning True stops
+    training after the epoch.
 
     :param train: the training data (:mod:`pyrovae.infer.batches`): tensors in memory, taken
         in a fresh random order each epoch in batches of ``t.batch_size``, or a ``DataLoader``
@@ -192,9 +195,7 @@ def fit(
             "lr": lr,
             "seconds": time.perf_counter() - start_time,
         })
-        on_epoch_end(state, improved)
-        if not quiet and world.main:
-            tqdm.write(f"epoch {epoch}/{t.epochs}  train {column} {train_value:.3f}  "
-                       f"valid elbo {valid_elbo:.3f}  ({state.history[-1]['seconds']:.1f}s)")
+        if any([callback(state, improved) is True for callback in callbacks]):  # all of them
+            state.stopped_early = True
     return state
 

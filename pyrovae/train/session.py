@@ -8,14 +8,11 @@ valid ELBO) and ``history.csv``, and continues a run from its checkpoint when as
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-import pandas as pd
 import torch
 
 from pyrovae import io
@@ -26,6 +23,7 @@ from pyrovae.infer.modes import eval_mode
 from pyrovae.infer.tiles import CHECKED_PARTICLES, vectorized_fault
 from pyrovae.nn import module_of
 from pyrovae.train import checkpoint, distributed
+from pyrovae.train.callbacks import Checkpoints, EpochLine, KeepBest, UserCallbacks
 from pyrovae.train.gradients import make_training_elbo
 from pyrovae.train.init import init_linear, init_output_bias
 from pyrovae.train.loop import TrainState, fit
@@ -177,38 +175,23 @@ def train_pair(model, guide, train: Sequence[torch.Tensor] | Batches,
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         for name, text in (files or {}).items():
             io.write_text(Path(run_dir) / name, text)
-    best = {"values": None}
-
-    def on_epoch_end(state: TrainState, improved: bool) -> None:
-        values = parameters.state()
-        if improved:
-            best["values"] = copy.deepcopy(values)
-        rngs = distributed.gather(checkpoint.rng_state(), world) if world.active else None
-        if run_dir is not None and world.main:
-            if improved:
-                checkpoint.save(best_path, identity, epoch=state.epoch,
-                                valid_elbo=state.best_valid_elbo, values=values)
-            ranks = {"world_size": world.size, "rng_ranks": rngs} if world.active else \
-                {"rng": checkpoint.rng_state()}
-            checkpoint.save(ckpt_path, identity, **(record or {}), values=values,
-                            optimizer=optimizer.state_dict(), schedule=schedule.state_dict(),
-                            state=dataclasses.asdict(state), **ranks)
-            history = pd.DataFrame(state.history)
-            history.insert(0, "seed", seed)
-            io.write_csv(history, Path(run_dir) / "history.csv")
-        stop = world.main and any(callback(state) is True for callback in callbacks)
-        if distributed.from_main(stop, world):
-            state.stopped_early = True
-        distributed.barrier(world)
-
+    best = KeepBest(parameters)
+    after_epoch = [best]
+    if run_dir is not None:
+        after_epoch.append(Checkpoints(run_dir, identity, parameters, optimizer, schedule,
+                                       seed=seed, record=record, world=world))
+    after_epoch.append(UserCallbacks(callbacks, world))
+    if not quiet:
+        after_epoch.append(EpochLine(t.epochs, world))
     with distributed.answering(world):
         state = fit(objective, optimizer, schedule, train, valid, t, named, state=state,
-                    on_epoch_end=on_epoch_end, dynamic_binarize=dynamic_binarize, quiet=quiet,
+                    callbacks=after_epoch, dynamic_binarize=dynamic_binarize, quiet=quiet,
                     device=device, world=world, seed=seed)
-    if best["values"] is None and best_path is not None and best_path.is_file():
-        best["values"] = checkpoint.load(best_path, identity, map_location=device)["values"]
-    if best["values"] is not None:
-        checkpoint.load_values(parameters, best["values"], best_path)
+    values = best.values
+    if values is None and best_path is not None and best_path.is_file():
+        values = checkpoint.load(best_path, identity, map_location=device)["values"]
+    if values is not None:
+        checkpoint.load_values(parameters, values, best_path)
     distributed.barrier(world)
     paths = [] if run_dir is None else [ckpt_path, best_path, Path(run_dir) / "history.csv"]
-    return Trained(state, parameters, best["values"], paths)
+    return Trained(state, parameters, values, paths)
