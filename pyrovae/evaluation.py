@@ -262,12 +262,12 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     labels = None if labels is None else labels.to(device)
     n_all, full = tensors[0].shape[0], tensors
     world = distributed.current()
-    if world.active:  # this rank scores its share of the points, with its own draws
-        mine = distributed.shard(torch.arange(n_all, device=device), world)
-        tensors = tuple(t[mine] for t in tensors)
-        labels = None if labels is None else labels[mine]
-        index = mine.cpu() if index is None else torch.as_tensor(index)[mine.cpu()]
-        seed = distributed.rank_seed(seed, world)
+    # this rank scores its share of the points (all of them in one process), with its own draws
+    mine = distributed.shard(torch.arange(n_all, device=device), world)
+    tensors = tuple(t[mine] for t in tensors)
+    labels = None if labels is None else labels[mine]
+    index = mine.cpu() if index is None else torch.as_tensor(index)[mine.cpu()]
+    seed = distributed.rank_seed(seed, world)
     n = tensors[0].shape[0]
     start = time.perf_counter()
     parts, rates = [], []
@@ -309,12 +309,10 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
                                  for lo in range(0, n, batch_size)])
         known = labels >= 0
         estimates += [("accuracy", 1, (predictions[known] == labels[known]).double())]
-    rate_all, recon_all = rate, recon
-    if world.active:
-        estimates = [(name, k, _gathered(values, world), *rest)
-                     for name, k, values, *rest in estimates]
-        rate_all, recon_all = _gathered(rate, world), _gathered(recon, world)
-        seconds = max(distributed.gather(seconds, world))
+    estimates = [(name, k, distributed.gathered(values, world), *rest)
+                 for name, k, values, *rest in estimates]
+    rate_all, recon_all = distributed.gathered(rate, world), distributed.gathered(recon, world)
+    seconds = max(distributed.gather(seconds, world))
     common = {
         "device": str(device), **names, "seed": seed_given, "n": n_all,
         "kl": float(rate_all.double().mean()), "reconstruction": float(recon_all.double().mean()),
@@ -332,7 +330,7 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     summary["steps"] = summary["steps"].astype("Int64")
     summary = summary[SUMMARY_COLUMNS]
     per_point = pd.concat([p.to_frame() for p in parts], ignore_index=True)
-    per_point.insert(0, "index", range(n) if index is None else index.tolist())
+    per_point.insert(0, "index", index.tolist())
     per_point = per_point.rename(columns={"log_px": f"log_px{suffix}"})
     if labels is not None:
         per_point.insert(1, "label", labels.cpu().numpy())
@@ -348,11 +346,5 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     for key in ("seed", "split", "run"):
         per_point.insert(0, key, common[key])
     per_point["K"] = num_samples
-    if world.active:
-        per_point = pd.concat(distributed.gather(per_point, world), ignore_index=True)
+    per_point = pd.concat(distributed.gather(per_point, world), ignore_index=True)
     return summary, per_point
-
-
-def _gathered(values: torch.Tensor, world) -> torch.Tensor:
-    """``values`` of every rank, in rank order, on this rank's device."""
-    return torch.cat([v.to(values.device) for v in distributed.gather(values.cpu(), world)])

@@ -34,6 +34,7 @@ import torch
 import torch.distributed as dist
 
 from pyrovae.errors import ConfigError, TrainingError
+from pyrovae.infer.batches import InMemory
 from pyrovae.infer.rng import tile_seed
 
 
@@ -177,6 +178,33 @@ def global_batches(n: int, batch_size: int, seed: int, epoch: int, world: World)
 def shard(index: torch.Tensor, world: World) -> torch.Tensor:
     """This rank's contiguous share of ``index`` (sizes differ by at most one)."""
     return torch.tensor_split(index, world.size)[world.rank]
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, world: World,
+                  device) -> list[tuple[torch.Tensor, int]]:
+    """This process's index batches of epoch ``epoch`` (on ``device``), each with the size of
+    its global batch, which scales its loss: in one process a fresh permutation drawn from the
+    global random stream, in batches of ``batch_size``; in several, this rank's share of each
+    of :func:`global_batches`."""
+    if not world.active:
+        order = torch.randperm(n, device=device).split(batch_size)
+        return [(index, len(index)) for index in order]
+    return [(shard(index, world).to(device), len(index))
+            for index in global_batches(n, batch_size, seed, epoch, world)]
+
+
+def share(source: InMemory, world: World) -> InMemory:
+    """This rank's contiguous share of the points of ``source`` (all of them in one
+    process)."""
+    return source if not world.active else source.mapped(lambda t: shard(t, world))
+
+
+def gathered(values: torch.Tensor, world: World) -> torch.Tensor:
+    """``values`` of every rank, concatenated in rank order, on this rank's device (``values``
+    in one process)."""
+    if not world.active:
+        return values
+    return torch.cat([v.to(values.device) for v in gather(values.cpu(), world)])
 
 
 def all_sum(value: torch.Tensor, world: World) -> torch.Tensor:

@@ -58,17 +58,15 @@ def elbo_per_point(model, guide, valid: Batches, world: World = SINGLE,
     # TraceEnum_ELBO.differentiable_loss refuses a loss that needs no gradient; its loss does not
     estimate = TraceEnum_ELBO().loss if loss == "trace_enum_elbo" else \
         Trace_ELBO().differentiable_loss
-    num_data = valid.num_data
-    if world.active:  # in memory: a streamed source trains in one process
-        valid = valid.mapped(lambda t: distributed.shard(t, world))
+    if not valid.streamed:  # a streamed source trains in one process
+        valid = distributed.share(valid, world)
     total, seen = 0.0, 0
     for batch in valid:
         batch = batch if device is None else batch.to(device)
         total += float(estimate(model, guide, *batch.args, **batch.kwargs))
         seen += batch.size
-    if world.active:
-        total = float(distributed.all_sum(torch.tensor(total, dtype=torch.float64), world))
-        seen = num_data
+    total = float(distributed.all_sum(torch.tensor(total, dtype=torch.float64), world))
+    seen = int(distributed.all_sum(torch.tensor(seen), world))
     return -total / seen
 
 
@@ -135,14 +133,11 @@ def fit(
         total, steps = torch.zeros((), device=device), 0
         if train.streamed:
             batches = ((batch, batch.size) for batch in train)
-        elif world.active:
-            order = distributed.global_batches(n, t.batch_size, seed, epoch, world)
-            steps_per_epoch = len(order)
-            batches = ((train.take(distributed.shard(idx, world).to(train.x.device)), len(idx))
-                       for idx in order)
         else:
-            batches = ((train.take(idx), len(idx))
-                       for idx in torch.randperm(n, device=train.x.device).split(t.batch_size))
+            order = distributed.epoch_batches(n, t.batch_size, seed, epoch, world,
+                                              train.x.device)
+            steps_per_epoch = len(order)
+            batches = ((train.take(index), points) for index, points in order)
         # disable=None: no bar where stderr is not a terminal (a log file would fill with bars)
         bar = tqdm(batches, desc=f"epoch {epoch}/{t.epochs}", total=steps_per_epoch,
                    disable=True if quiet or not world.main else None, leave=False, unit="batch")
