@@ -120,7 +120,6 @@ def fit(
     state = state or TrainState()
     device = device or (torch.device("cpu") if train.streamed else train.x.device)
     n = train.num_data
-    steps_per_epoch = len(train)
     runner = distributed.wrap(objective, world, device)
     column = objective_name(t.loss, t.num_particles, t.beta)
     clip_norm = t.clip_norm if t.optimizer == "adam" else 0.0  # ClippedAdam clips by itself
@@ -130,39 +129,28 @@ def fit(
         objective.train()
         if hasattr(objective.elbo, "reverify"):
             objective.elbo.reverify()
-        total, steps = torch.zeros((), device=device), 0
-        if train.streamed:
-            batches = ((batch, batch.size) for batch in train)
-        else:
-            order = distributed.epoch_batches(n, t.batch_size, seed, epoch, world,
-                                              train.x.device)
-            steps_per_epoch = len(order)
-            batches = ((train.take(index), points) for index, points in order)
+        batches, steps_per_epoch = _epoch_order(train, t, seed, epoch, world)
         # disable=None: no bar where stderr is not a terminal (a log file would fill with bars)
         bar = tqdm(batches, desc=f"epoch {epoch}/{t.epochs}", total=steps_per_epoch,
                    disable=True if quiet or not world.main else None, leave=False, unit="batch")
+        total, steps = torch.zeros((), device=device), 0
         try:
             for i, (batch, points) in enumerate(bar):
                 # points: the global batch, of which DDP averages the ranks' gradients
-                scale = n * world.size / points
                 args = batch.to(device).args
                 if dynamic_binarize:
                     args = (torch.bernoulli(args[0]), *args[1:])
-                beta = beta_at(t, state.global_step / steps_per_epoch)
-                loss = sgd_step(runner, optimizer, args, scale=scale, beta=beta,
+                loss = sgd_step(runner, optimizer, args, scale=n * world.size / points,
+                                beta=beta_at(t, state.global_step / steps_per_epoch),
                                 clip_norm=clip_norm)
-                total += loss
-                steps += 1
-                state.global_step += 1
+                total, steps, state.global_step = total + loss, steps + 1, state.global_step + 1
                 if not quiet and i % 25 == 0:
                     bar.set_postfix(loss=f"{float(loss) / n:.3f}")
         except ValueError as e:
-            # Pyro's argument validation is where a NaN usually surfaces first.
-            bad = _nonfinite(params)
-            if not bad and "nan" not in str(e).lower():
+            diverged = _diverged(e, params, epoch, state.epoch)
+            if diverged is None:
                 raise
-            what = f"parameters {', '.join(bad[:3])} became NaN/Inf" if bad else "a NaN appeared"
-            raise Diverged(epoch, state.epoch, f"{what} ({str(e).splitlines()[0][:160]})") from None
+            raise diverged from None
         finally:
             bar.close()
         train_value = -float(distributed.all_sum(total, world)) / world.size / max(steps, 1) / n
@@ -174,13 +162,7 @@ def fit(
         valid_elbo = distributed.from_main(valid_elbo, world)  # every rank decides alike
         lr = optimizer.param_groups[0]["lr"]
         schedule.step()
-        state.epoch = epoch
-        improved = valid is None or valid_elbo > state.best_valid_elbo
-        if improved:
-            state.best_valid_elbo, state.best_epoch, state.bad_epochs = valid_elbo, epoch, 0
-        elif not (t.warmup_freezes_patience and epoch <= t.kl_warmup_epochs):
-            state.bad_epochs += 1
-        state.stopped_early = t.patience > 0 and state.bad_epochs >= t.patience
+        improved = _record_epoch(state, t, epoch, valid_elbo, valid is not None)
         state.history.append({
             "epoch": epoch,
             "objective": column,
@@ -194,3 +176,39 @@ def fit(
             state.stopped_early = True
     return state
 
+
+def _epoch_order(train: Batches, t: TrainConfig, seed: int, epoch: int, world: World):
+    """``(batches, steps)``: the epoch's ``(batch, size of its global batch)`` pairs, and how
+    many there are."""
+    if train.streamed:
+        return ((batch, batch.size) for batch in train), len(train)
+    order = distributed.epoch_batches(train.num_data, t.batch_size, seed, epoch, world,
+                                      train.x.device)
+    return ((train.take(index), points) for index, points in order), len(order)
+
+
+def _record_epoch(state: TrainState, t: TrainConfig, epoch: int, valid_elbo: float,
+                  has_valid: bool) -> bool:
+    """Enter epoch ``epoch`` and its valid ELBO into ``state``: the best epoch, the epochs
+    without improvement (frozen during the KL warm-up when ``t`` says so) and early stopping.
+    Whether the epoch is the best so far (every epoch is, without validation data)."""
+    state.epoch = epoch
+    improved = not has_valid or valid_elbo > state.best_valid_elbo
+    if improved:
+        state.best_valid_elbo, state.best_epoch, state.bad_epochs = valid_elbo, epoch, 0
+    elif not (t.warmup_freezes_patience and epoch <= t.kl_warmup_epochs):
+        state.bad_epochs += 1
+    state.stopped_early = t.patience > 0 and state.bad_epochs >= t.patience
+    return improved
+
+
+def _diverged(error: ValueError, params: dict[str, torch.Tensor], epoch: int,
+              completed: int) -> Diverged | None:
+    """:class:`Diverged` when a ``ValueError`` in a step comes from a NaN: a parameter is
+    NaN/Inf or the message says NaN (Pyro's argument validation is where a NaN usually surfaces
+    first); None for any other error."""
+    bad = _nonfinite(params)
+    if not bad and "nan" not in str(error).lower():
+        return None
+    what = f"parameters {', '.join(bad[:3])} became NaN/Inf" if bad else "a NaN appeared"
+    return Diverged(epoch, completed, f"{what} ({str(error).splitlines()[0][:160]})")

@@ -65,6 +65,35 @@ def _vectorizes(model, guide, train, t: TrainConfig, device) -> bool:
     return fault is None
 
 
+def _resumed(ckpt_path: Path, best_path: Path, identity: dict, parameters: Parameters,
+             optimizer, schedule, t: TrainConfig, world, device) -> TrainState:
+    """The state of the run in ``ckpt_path``'s directory, its trained values, optimizer,
+    schedule and random streams restored, once the checkpoint and ``best.pt`` are checked to be
+    this run's (same identity, as many processes, no more epochs than ``t.epochs``)."""
+    run_dir = ckpt_path.parent
+    ckpt = checkpoint.load(ckpt_path, identity, map_location=device)
+    state = TrainState(**ckpt["state"])
+    if t.epochs < state.epoch:
+        raise ConfigError(f"the run in {run_dir} has already completed {state.epoch} epochs; "
+                          f"give train.epochs >= {state.epoch}.")
+    ranks = ckpt.get("world_size", 1)
+    if ranks != world.size:
+        raise ConfigError(f"the run in {run_dir} was trained in {ranks} process(es); resume "
+                          f"it with the same number (torchrun --nproc_per_node={ranks}), "
+                          f"so that it continues to the same numbers.")
+    if best_path.is_file():  # damaged, or another run's: refused before any training
+        checkpoint.load(best_path, identity, map_location="cpu")
+    elif state.best_epoch:
+        raise CheckpointError(f"{best_path} is missing, but the checkpoint says epoch "
+                              f"{state.best_epoch} was the best so far: the run directory "
+                              f"is incomplete. Restore best.pt, or train a new run.")
+    checkpoint.load_values(parameters, ckpt["values"], ckpt_path)
+    optimizer.load_state_dict(ckpt["optimizer"])
+    schedule.load_state_dict(ckpt["schedule"])
+    checkpoint.set_rng_state(ckpt["rng_ranks"][world.rank] if world.active else ckpt["rng"])
+    return state
+
+
 def train_pair(model, guide, train: Sequence[torch.Tensor] | Batches,
                valid: Sequence[torch.Tensor] | Batches | None,
                t: TrainConfig, *, identity: dict, seed: int, run_dir: Path | None = None,
@@ -151,26 +180,8 @@ def train_pair(model, guide, train: Sequence[torch.Tensor] | Batches,
     if resume:
         if ckpt_path is None:
             raise ConfigError("resume needs the run directory the run was written to.")
-        ckpt = checkpoint.load(ckpt_path, identity, map_location=device)
-        state = TrainState(**ckpt["state"])
-        if t.epochs < state.epoch:
-            raise ConfigError(f"the run in {run_dir} has already completed {state.epoch} epochs; "
-                              f"give train.epochs >= {state.epoch}.")
-        ranks = ckpt.get("world_size", 1)
-        if ranks != world.size:
-            raise ConfigError(f"the run in {run_dir} was trained in {ranks} process(es); resume "
-                              f"it with the same number (torchrun --nproc_per_node={ranks}), "
-                              f"so that it continues to the same numbers.")
-        if best_path.is_file():  # damaged, or another run's: refused before any training
-            checkpoint.load(best_path, identity, map_location="cpu")
-        elif state.best_epoch:
-            raise CheckpointError(f"{best_path} is missing, but the checkpoint says epoch "
-                                  f"{state.best_epoch} was the best so far: the run directory "
-                                  f"is incomplete. Restore best.pt, or train a new run.")
-        checkpoint.load_values(parameters, ckpt["values"], ckpt_path)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        schedule.load_state_dict(ckpt["schedule"])
-        checkpoint.set_rng_state(ckpt["rng_ranks"][world.rank] if world.active else ckpt["rng"])
+        state = _resumed(ckpt_path, best_path, identity, parameters, optimizer, schedule, t,
+                         world, device)
     if run_dir is not None and world.main:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         for name, text in (files or {}).items():
