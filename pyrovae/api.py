@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,26 +17,9 @@ from pyrovae.errors import ConfigError, DataError, Interrupted, TrainingError
 from pyrovae.infer import batches
 from pyrovae.nn import module_of, program_device
 from pyrovae.train import checkpoint, distributed, session
-from pyrovae.train.loop import Diverged, TrainState
+from pyrovae.train.loop import Diverged
 from pyrovae.train.params import collect
-
-
-@dataclass
-class FitResult:
-    """What :func:`fit` returns.
-
-    :param history: one row per epoch: ``seed, epoch, objective, train_objective, valid_elbo,
-        beta, lr, seconds`` (as ``history.csv`` of a run).
-    :param best: the trained values at the best epoch (the model and guide now hold them):
-        ``{"model": state_dict, "guide": state_dict, "store": {name: tensor}}``.
-    :param state: the training state (best epoch, early stopping, ...).
-    :param run_dir: the run directory, when ``out`` was given.
-    """
-
-    history: pd.DataFrame
-    best: dict
-    state: TrainState
-    run_dir: Path | None
+from pyrovae.train.session import FitResult
 
 
 def _name(program) -> str:
@@ -176,9 +158,9 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
     identity = {**checkpoint.identity(settings, event_shape, parameters.shapes()),
                 "data": _fingerprint(train, valid)}
     try:
-        trained = session.train_pair(model, guide, train, valid, t, identity=identity,
-                                     seed=cfg.seed, run_dir=run_dir, resume=resume, quiet=quiet,
-                                     device=device, callbacks=callbacks, parameters=parameters)
+        return session.train_pair(model, guide, train, valid, t, identity=identity,
+                                  seed=cfg.seed, run_dir=run_dir, resume=resume, quiet=quiet,
+                                  device=device, callbacks=callbacks, parameters=parameters)
     except Diverged as e:
         kept = (f"The checkpoint in {run_dir} holds epoch {e.completed}, but resuming it would "
                 f"diverge again. " if run_dir is not None and e.completed else "")
@@ -188,9 +170,6 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
         where = (f"; continue with fit(..., out={str(run_dir)!r}, resume=True)"
                  if run_dir is not None and (run_dir / "checkpoint.pt").is_file() else "")
         raise Interrupted(f"interrupted{where}.") from None
-    history = pd.DataFrame(trained.state.history)
-    history.insert(0, "seed", cfg.seed)
-    return FitResult(history, trained.best, trained.state, run_dir)
 
 
 def _checked_labels(labels, n: int) -> torch.Tensor:

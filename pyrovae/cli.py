@@ -31,12 +31,12 @@ def _train(args) -> int:
                        data_dir=args.data_dir, device=args.device)
     if not distributed.current().main:
         return 0
-    state = result["state"]
+    state = result.state
     print(f"trained {state.epoch} epochs in {time.perf_counter() - start:.1f}s on "
-          f"{result['built'].device}; best valid ELBO {state.best_valid_elbo:.3f} per data point "
+          f"{result.device}; best valid ELBO {state.best_valid_elbo:.3f} per data point "
           f"(epoch {state.best_epoch})" + ("; stopped early" if state.stopped_early else ""))
     print("wrote:")
-    for path in result["paths"]:
+    for path in result.paths:
         print(f"  {path}")
     return 0
 

@@ -33,6 +33,7 @@ from pyrovae.protocols import LabelledModel
 from pyrovae.train import checkpoint, distributed, session
 from pyrovae.train.loop import Diverged
 from pyrovae.train.params import Parameters
+from pyrovae.train.session import FitResult
 from pyrovae.train.tensorboard import make_loggers
 
 
@@ -191,11 +192,13 @@ def _interrupted(run_dir: Path) -> Interrupted:
 
 
 def train(cfg: config.Config, run_dir, *, resume: bool = False, quiet: bool = False,
-          data_dir=None, device=None) -> dict:
+          data_dir=None, device=None) -> FitResult:
     """Train the run ``cfg`` into ``run_dir`` (continuing its checkpoint when ``resume``).
 
-    Seeds every generator with ``cfg.seed`` first. Returns ``{"paths": [...], "state": TrainState,
-    "built": Built}``. Launched by ``torchrun``, it trains in every process
+    Seeds every generator with ``cfg.seed`` first. Returns the
+    :class:`~pyrovae.train.session.FitResult` with ``built`` (what :func:`build` made of
+    ``cfg``) and the paths of every file written (the config, checkpoints, history, pictures).
+    Launched by ``torchrun``, it trains in every process
     (:mod:`pyrovae.train.distributed`); rank 0 writes the files and returns their paths.
 
     :raises ConfigError: ``run_dir`` cannot be written, already holds a run (without
@@ -216,7 +219,7 @@ def train(cfg: config.Config, run_dir, *, resume: bool = False, quiet: bool = Fa
 
 
 def _train(cfg: config.Config, run_dir: Path, *, resume: bool, quiet: bool, data_dir,
-           device) -> dict:
+           device) -> FitResult:
     pyro.set_rng_seed(cfg.seed)
     built = build(cfg, data_dir=data_dir, device=device)
     cfg = built.cfg
@@ -246,7 +249,7 @@ def _train(cfg: config.Config, run_dir: Path, *, resume: bool, quiet: bool, data
         for logger in loggers:
             logger.close()
     if not world.main:
-        return {"paths": [], "state": trained.state, "built": built}
+        return dataclasses.replace(trained, paths=[], built=built)
     pictures = save_pictures(built.model.eval(), built.guide.eval(), valid_x, run_dir, seed=cfg.seed)
-    paths = [run_dir / "config.toml", *trained.paths, *pictures]
-    return {"paths": paths, "state": trained.state, "built": built}
+    return dataclasses.replace(trained, paths=[run_dir / "config.toml", *trained.paths, *pictures],
+                               built=built)

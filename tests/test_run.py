@@ -38,7 +38,7 @@ def test_training_lowers_loss_and_writes_run_dir(tmp_path):
         assert (tmp_path / name).is_file(), name
     assert config.load(tmp_path / "config.toml").guide["name"] == "mlp_normal"
     ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
-    assert ckpt["state"]["epoch"] == 4 and result["state"].epoch == 4
+    assert ckpt["state"]["epoch"] == 4 and result.state.epoch == 4
 
 
 def _outputs(built, x):
@@ -52,7 +52,7 @@ def _outputs(built, x):
 
 def test_checkpoint_round_trip_reproduces_outputs(tmp_path):
     result = run.train(tiny(epochs=1), tmp_path, quiet=True)
-    trained = result["built"]
+    trained = result.built
     x = trained.data.split("test")[:20]
     fresh = run.build(tiny(epochs=1))
     ckpt = checkpoint.load(tmp_path / "best.pt", fresh.identity)
@@ -86,7 +86,7 @@ def test_resume_continues_to_the_same_numbers(tmp_path):
     a = pd.read_csv(tmp_path / "a" / "history.csv")[cols]
     b = pd.read_csv(tmp_path / "b" / "history.csv")[cols]
     pd.testing.assert_frame_equal(a, b, check_exact=True)
-    for p, q in zip(straight["built"].model.parameters(), resumed["built"].model.parameters()):
+    for p, q in zip(straight.built.model.parameters(), resumed.built.model.parameters()):
         assert torch.equal(p, q)
 
 
@@ -206,6 +206,6 @@ def test_resume_is_exact_for_several_particles(tmp_path):
     run.train(tiny(epochs=1, loss="iwae", num_particles=3), tmp_path / "b", quiet=True)
     cfg = run.resolve_config(None, ["train.epochs=2"], tmp_path / "b")
     resumed = run.train(cfg, tmp_path / "b", resume=True, quiet=True)
-    assert straight["state"].history[-1]["train_objective"] == resumed["state"].history[-1]["train_objective"]
-    for p, q in zip(straight["built"].model.parameters(), resumed["built"].model.parameters()):
+    assert straight.state.history[-1]["train_objective"] == resumed.state.history[-1]["train_objective"]
+    for p, q in zip(straight.built.model.parameters(), resumed.built.model.parameters()):
         assert torch.equal(p, q)

@@ -49,4 +49,4 @@ def train_or_reuse(cfg: config.Config, run_dir, *, data_dir=None, device=None) -
         how = "trained"
     result = run.train(cfg, run_dir, resume=how == "resumed", quiet=True, data_dir=data_dir,
                        device=device)
-    return _summary(how, dataclasses.asdict(result["state"]))
+    return _summary(how, dataclasses.asdict(result.state))

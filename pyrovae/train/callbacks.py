@@ -1,7 +1,7 @@
 """What happens after each training epoch, as callbacks of one small interface.
 
 A callback is called as ``callback(state, improved)`` after every epoch, on every process, with
-the :class:`~pyrovae.train.loop.TrainState` and whether the epoch's valid ELBO is the best so
+the :class:`~pyrovae.train.core.TrainState` and whether the epoch's valid ELBO is the best so
 far; returning True stops training after that epoch. :func:`pyrovae.train.loop.fit` calls them
 in order, every one of them each epoch.
 """

@@ -1,10 +1,11 @@
-"""The one training loop for every model/guide pair."""
+"""The one training loop for every model/guide pair: the epoch driver over the trainer core
+(:mod:`pyrovae.train.core`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
@@ -14,11 +15,11 @@ from tqdm.auto import tqdm
 from pyrovae.config import TrainConfig
 from pyrovae.errors import TrainingError
 from pyrovae.infer.batches import Batches
-from pyrovae.train import distributed
+from pyrovae.train import core, distributed
+from pyrovae.train.core import TrainState
 from pyrovae.train.distributed import SINGLE, World
-from pyrovae.train.objective import Objective, objective_name
+from pyrovae.train.objective import Objective
 from pyrovae.train.optim import beta_at
-from pyrovae.train.step import sgd_step
 
 
 class Diverged(TrainingError):
@@ -31,19 +32,6 @@ class Diverged(TrainingError):
     def __init__(self, epoch: int, completed: int, what: str):
         super().__init__(f"training diverged in epoch {epoch}: {what}.")
         self.epoch, self.completed = epoch, completed
-
-
-@dataclass
-class TrainState:
-    """Where training stands after ``epoch`` completed epochs."""
-
-    epoch: int = 0
-    global_step: int = 0
-    history: list[dict] = field(default_factory=list)
-    best_valid_elbo: float = -math.inf
-    best_epoch: int = 0
-    bad_epochs: int = 0
-    stopped_early: bool = False
 
 
 @torch.no_grad()
@@ -94,7 +82,8 @@ def fit(
     """Train by stochastic gradient steps on ``objective`` until ``t.epochs`` or early stopping.
 
     Each epoch visits the training data in a fresh random order, in minibatches whose loss is
-    scaled by ``N / batch size`` to estimate the full-data objective; then it computes the valid
+    scaled by ``N / batch size`` to estimate the full-data objective (a step is
+    :func:`pyrovae.train.core.step`); then it computes the valid
     ELBO per data point, steps the learning-rate schedule, updates the best epoch and early
     stopping, and calls every one of ``callbacks`` as ``callback(state, improved)``
     (``improved``: the valid ELBO is the best so far; :mod:`pyrovae.train.callbacks`
@@ -117,12 +106,10 @@ def fit(
         ``DistributedDataParallel``, and rank 0's decisions are every rank's.
     :raises Diverged: the loss or a parameter became NaN or infinite; the epoch is not saved.
     """
-    state = state or TrainState()
     device = device or (torch.device("cpu") if train.streamed else train.x.device)
+    trainer, state = core.init(objective, optimizer, schedule, t, params, train.num_data, device,
+                               world=world, state=state)
     n = train.num_data
-    runner = distributed.wrap(objective, world, device)
-    column = objective_name(t.loss, t.num_particles, t.beta)
-    clip_norm = t.clip_norm if t.optimizer == "adam" else 0.0  # ClippedAdam clips by itself
     while state.epoch < t.epochs and not state.stopped_early:
         epoch = state.epoch + 1
         start_time = time.perf_counter()
@@ -136,14 +123,11 @@ def fit(
         total, steps = torch.zeros((), device=device), 0
         try:
             for i, (batch, points) in enumerate(bar):
-                # points: the global batch, of which DDP averages the ranks' gradients
                 args = batch.to(device).args
                 if dynamic_binarize:
                     args = (torch.bernoulli(args[0]), *args[1:])
-                loss = sgd_step(runner, optimizer, args, scale=n * world.size / points,
-                                beta=beta_at(t, state.global_step / steps_per_epoch),
-                                clip_norm=clip_norm)
-                total, steps, state.global_step = total + loss, steps + 1, state.global_step + 1
+                state, loss = core.step(trainer, state, args, points, steps_per_epoch)
+                total, steps = total + loss, steps + 1
                 if not quiet and i % 25 == 0:
                     bar.set_postfix(loss=f"{float(loss) / n:.3f}")
         except ValueError as e:
@@ -162,18 +146,17 @@ def fit(
         valid_elbo = distributed.from_main(valid_elbo, world)  # every rank decides alike
         lr = optimizer.param_groups[0]["lr"]
         schedule.step()
-        improved = _record_epoch(state, t, epoch, valid_elbo, valid is not None)
-        state.history.append({
+        state, improved = core.end_epoch(trainer, state, {
             "epoch": epoch,
-            "objective": column,
+            "objective": trainer.column,
             "train_objective": train_value,
             "valid_elbo": valid_elbo,
             "beta": beta_at(t, state.global_step / steps_per_epoch),
             "lr": lr,
             "seconds": time.perf_counter() - start_time,
-        })
+        }, valid is not None)
         if any([callback(state, improved) is True for callback in callbacks]):  # all of them
-            state.stopped_early = True
+            state = dataclasses.replace(state, stopped_early=True)
     return state
 
 
@@ -185,21 +168,6 @@ def _epoch_order(train: Batches, t: TrainConfig, seed: int, epoch: int, world: W
     order = distributed.epoch_batches(train.num_data, t.batch_size, seed, epoch, world,
                                       train.x.device)
     return ((train.take(index), points) for index, points in order), len(order)
-
-
-def _record_epoch(state: TrainState, t: TrainConfig, epoch: int, valid_elbo: float,
-                  has_valid: bool) -> bool:
-    """Enter epoch ``epoch`` and its valid ELBO into ``state``: the best epoch, the epochs
-    without improvement (frozen during the KL warm-up when ``t`` says so) and early stopping.
-    Whether the epoch is the best so far (every epoch is, without validation data)."""
-    state.epoch = epoch
-    improved = not has_valid or valid_elbo > state.best_valid_elbo
-    if improved:
-        state.best_valid_elbo, state.best_epoch, state.bad_epochs = valid_elbo, epoch, 0
-    elif not (t.warmup_freezes_patience and epoch <= t.kl_warmup_epochs):
-        state.bad_epochs += 1
-    state.stopped_early = t.patience > 0 and state.bad_epochs >= t.patience
-    return improved
 
 
 def _diverged(error: ValueError, params: dict[str, torch.Tensor], epoch: int,

@@ -9,10 +9,11 @@ valid ELBO) and ``history.csv``, and continues a run from its checkpoint when as
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+import pandas as pd
 import torch
 
 from pyrovae import io
@@ -24,29 +25,41 @@ from pyrovae.infer.tiles import CHECKED_PARTICLES, vectorized_fault
 from pyrovae.nn import module_of
 from pyrovae.train import checkpoint, distributed
 from pyrovae.train.callbacks import Checkpoints, EpochLine, KeepBest, UserCallbacks
+from pyrovae.train.core import TrainState
 from pyrovae.train.gradients import make_training_elbo
 from pyrovae.train.init import init_linear, init_output_bias
-from pyrovae.train.loop import TrainState, fit
+from pyrovae.train.loop import fit
 from pyrovae.train.objective import Objective
 from pyrovae.train.optim import make_optimizer, make_schedule
 from pyrovae.train.params import Parameters, collect
 
 
 @dataclass
-class Trained:
-    """What :func:`train_pair` leaves.
+class FitResult:
+    """What training a pair gives, however it was started: :func:`pyrovae.fit`, ``pyrovae
+    train`` (:func:`pyrovae.run.train`) or a sweep's point.
 
-    :param state: the training state after the last epoch (history, best epoch, ...).
-    :param parameters: what was trained; it now holds the values of the best epoch.
-    :param best: those values (:meth:`Parameters.state`), also in ``best.pt`` with a run
-        directory.
+    :param history: one row per epoch: ``seed, epoch, objective, train_objective, valid_elbo,
+        beta, lr, seconds`` (as ``history.csv`` of a run).
+    :param best: the trained values at the best epoch (the model and guide now hold them):
+        ``{"model": state_dict, "guide": state_dict, "store": {name: tensor}}``.
+    :param state: the training state after the last epoch (best epoch, early stopping, ...).
+    :param run_dir: the run directory, or None (everything stayed in memory).
     :param paths: the files written (none without a run directory).
+    :param device: where it trained.
+    :param parameters: what was trained (:class:`~pyrovae.train.params.Parameters`).
+    :param built: a run from a config only: what :func:`pyrovae.run.build` made of it (data,
+        model, guide, identity); None from :func:`pyrovae.fit`.
     """
 
-    state: TrainState
-    parameters: Parameters
+    history: pd.DataFrame
     best: dict
-    paths: list[Path]
+    state: TrainState
+    run_dir: Path | None
+    paths: list[Path] = field(default_factory=list)
+    device: torch.device | None = None
+    parameters: Parameters | None = None
+    built: object = None
 
 
 def _vectorizes(model, guide, train, t: TrainConfig, device) -> bool:
@@ -101,7 +114,7 @@ def train_pair(model, guide, train: Sequence[torch.Tensor] | Batches,
                dynamic_binarize: bool = False, record: dict | None = None,
                files: dict[str, str] | None = None,
                callbacks: Sequence[Callable[[TrainState], object]] = (),
-               parameters: Parameters | None = None) -> Trained:
+               parameters: Parameters | None = None) -> FitResult:
     """Train ``model``/``guide`` by :func:`pyrovae.train.loop.fit` on ``train`` as ``t`` says.
 
     The random streams are not seeded here (the caller seeds them); ``seed`` is recorded in
@@ -205,4 +218,7 @@ def train_pair(model, guide, train: Sequence[torch.Tensor] | Batches,
         checkpoint.load_values(parameters, values, best_path)
     distributed.barrier(world)
     paths = [] if run_dir is None else [ckpt_path, best_path, Path(run_dir) / "history.csv"]
-    return Trained(state, parameters, values, paths)
+    history = pd.DataFrame(list(state.history))
+    history.insert(0, "seed", seed)
+    return FitResult(history, values, state, None if run_dir is None else Path(run_dir), paths,
+                     device, parameters)

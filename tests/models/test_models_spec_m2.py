@@ -150,7 +150,7 @@ def test_vamp_checkpoint_round_trip(tmp_path):
                                                "components": 7}], "decoder": {"hidden": [16]}},
         "guide": {"hidden": [16]},
     })
-    trained = run.train(cfg, tmp_path, quiet=True)["built"]
+    trained = run.train(cfg, tmp_path, quiet=True).built
     loaded = evaluation.load_run(tmp_path)
     x = loaded.data.split("test")
     values = []

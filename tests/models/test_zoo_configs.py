@@ -38,7 +38,7 @@ def test_zoo_config_trains_and_evaluates(path, tmp_path):
     overrides = TINY + (["data.num_labelled=10"] if "num_labelled" in raw["data"] else [])
     cfg = config.load(path, overrides)
     result = run.train(cfg, tmp_path, quiet=True)
-    assert math.isfinite(result["state"].best_valid_elbo)
+    assert math.isfinite(result.state.best_valid_elbo)
 
     built = evaluation.load_run(tmp_path)
     x = built.tensors("test", marginal=True)

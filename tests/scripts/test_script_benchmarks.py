@@ -29,7 +29,7 @@ def test_bench_log_px_floor_agrees_with_log_px(script, tmp_path):
                       ["data.num_train=100", "data.num_valid=20", "data.num_test=20",
                        "train.epochs=1", "model.hidden=[16]", "guide.hidden=[16]",
                        "model.activation=\"tanh\"", "guide.activation=\"tanh\""])
-    built = run.train(cfg, tmp_path, quiet=True)["built"]
+    built = run.train(cfg, tmp_path, quiet=True).built
     x = built.data.split("test")
     pyro.set_rng_seed(0)
     ours = log_px(built.model, built.guide, x, num_samples=2000)

@@ -55,6 +55,6 @@ def test_best_weights_load_from_the_runs_own_config(tmp_path):
     """evaluation.load_run computes the identity from config.toml: it must equal the trained one's."""
     trained = run.train(_cfg(["model.hidden=[16]", "guide.latent_dim=2"]), tmp_path, quiet=True)
     built = evaluation.load_run(tmp_path)
-    assert built.identity == trained["built"].identity
-    for p, q in zip(built.model.parameters(), trained["built"].model.parameters()):
+    assert built.identity == trained.built.identity
+    for p, q in zip(built.model.parameters(), trained.built.model.parameters()):
         assert p.equal(q)
