@@ -151,7 +151,7 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
             given = source.first().to(device).args if source.streamed else source.tensors
             checks.check_fits(model, _name(model), split, *given, whole=source.streamed)
     checks.check_pair(model, guide, *first.args, whole=train.streamed)
-    distributed.set_rng_seed(cfg.seed, world)
+    world.set_rng_seed(cfg.seed)
     parameters = collect(model, guide, first.args)
     settings = config.decisive({"seed": cfg.seed, "train": dataclasses.asdict(t)})
     event_shape = () if train.streamed else train.x.shape[1:]  # a streamed batch's may vary

@@ -263,11 +263,11 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     n_all, full = tensors[0].shape[0], tensors
     world = distributed.current()
     # this rank scores its share of the points (all of them in one process), with its own draws
-    mine = distributed.shard(torch.arange(n_all, device=device), world)
+    mine = world.shard(torch.arange(n_all, device=device))
     tensors = tuple(t[mine] for t in tensors)
     labels = None if labels is None else labels[mine]
     index = mine.cpu() if index is None else torch.as_tensor(index)[mine.cpu()]
-    seed = distributed.rank_seed(seed, world)
+    seed = world.rank_seed(seed)
     n = tensors[0].shape[0]
     start = time.perf_counter()
     parts, rates = [], []
@@ -309,15 +309,14 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
                                  for lo in range(0, n, batch_size)])
         known = labels >= 0
         estimates += [("accuracy", 1, (predictions[known] == labels[known]).double())]
-    estimates = [(name, k, distributed.gathered(values, world), *rest)
+    estimates = [(name, k, world.gathered(values), *rest)
                  for name, k, values, *rest in estimates]
-    rate_all, recon_all = distributed.gathered(rate, world), distributed.gathered(recon, world)
-    seconds = max(distributed.gather(seconds, world))
+    rate_all, recon_all = world.gathered(rate), world.gathered(recon)
+    seconds = max(world.gather(seconds))
     common = {
         "device": str(device), **names, "seed": seed_given, "n": n_all,
         "kl": float(rate_all.double().mean()), "reconstruction": float(recon_all.double().mean()),
-        "active_units": math.nan if units.count is None else distributed.from_main(units.count,
-                                                                                    world),
+        "active_units": math.nan if units.count is None else world.from_main(units.count),
         "seconds": seconds, "particles": ",".join(sorted({p.layout for p in parts})),
         **versions(),
     }
@@ -346,5 +345,5 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     for key in ("seed", "split", "run"):
         per_point.insert(0, key, common[key])
     per_point["K"] = num_samples
-    per_point = pd.concat(distributed.gather(per_point, world), ignore_index=True)
+    per_point = pd.concat(world.gather(per_point), ignore_index=True)
     return summary, per_point

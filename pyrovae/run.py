@@ -236,7 +236,7 @@ def _train(cfg: config.Config, run_dir: Path, *, resume: bool, quiet: bool, data
     loggers = make_loggers(cfg.train.log if world.main else [], run_dir, model=built.model,
                            guide=built.guide, valid=valid_x, seed=cfg.seed)
     # training draws from the seed, as pyrovae.fit's does (each rank its own stream)
-    distributed.set_rng_seed(cfg.seed, world)
+    world.set_rng_seed(cfg.seed)
     try:
         trained = session.train_pair(
             built.model, built.guide, train_x, valid_x, cfg.train, identity=built.identity,

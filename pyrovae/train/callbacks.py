@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pyrovae import io
-from pyrovae.train import checkpoint, distributed
+from pyrovae.train import checkpoint
 from pyrovae.train.distributed import SINGLE, World
 from pyrovae.train.params import Parameters
 
@@ -56,7 +56,7 @@ class Checkpoints:
 
     def __call__(self, state, improved: bool) -> None:
         world = self.world
-        rngs = distributed.gather(checkpoint.rng_state(), world) if world.active else None
+        rngs = world.gather(checkpoint.rng_state()) if world.active else None
         if not world.main:
             return
         values = self.parameters.state()
@@ -85,8 +85,8 @@ class UserCallbacks:
     def __call__(self, state, improved: bool) -> bool:
         # every callback sees every epoch, also after one of them asked to stop
         stop = self.world.main and any([callback(state) is True for callback in self.callbacks])
-        stop = bool(distributed.from_main(stop, self.world))
-        distributed.barrier(self.world)
+        stop = bool(self.world.from_main(stop))
+        self.world.barrier()
         return stop
 
 

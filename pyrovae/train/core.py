@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import torch
 
 from pyrovae.config import TrainConfig
-from pyrovae.train import distributed
 from pyrovae.train.distributed import SINGLE, World
 from pyrovae.train.objective import Objective, objective_name
 from pyrovae.train.optim import beta_at
@@ -86,7 +85,7 @@ def init(objective: Objective, optimizer: torch.optim.Optimizer, schedule, t: Tr
     says, on ``num_data`` points on ``device``, and the state to start from: ``state`` (a
     resumed run) or a fresh one."""
     clip_norm = t.clip_norm if t.optimizer == "adam" else 0.0  # ClippedAdam clips by itself
-    trainer = Trainer(objective, distributed.wrap(objective, world, device), optimizer, schedule,
+    trainer = Trainer(objective, world.wrap(objective, device), optimizer, schedule,
                       t, params, num_data, world, device, clip_norm,
                       objective_name(t.loss, t.num_particles, t.beta))
     return trainer, state or TrainState()

@@ -6,12 +6,12 @@ joins one process group (``gloo`` on CPU, ``nccl`` on CUDA) and trains a copy of
 - each epoch, every rank draws the same permutation of the training data from a generator seeded
   by the run's seed and the epoch, cuts it into global batches of ``batch_size`` points (a last
   batch smaller than the number of ranks joins the one before it), and takes its contiguous share
-  of each (:func:`global_batches`, :func:`shard`);
+  of each (:func:`global_batches`, :meth:`ProcessGroup.shard`);
 - rank :math:`r`'s loss on its :math:`b_r` points of a global batch of :math:`B` is
   :math:`\\frac{W N}{B} \\sum_{i \\in r} \\ell_i`, so the mean of the ranks' gradients, which
   ``DistributedDataParallel`` computes, is :math:`\\frac{N}{B} \\sum_i \\nabla \\ell_i`, the
   gradient of the global batch;
-- every rank draws its own noise (:func:`set_rng_seed` mixes the rank into the seed; rank 0 draws
+- every rank draws its own noise (:meth:`World.set_rng_seed` mixes the rank into the seed; rank 0 draws
   what a one-process run draws);
 - the valid ELBO is summed over the ranks' shards of the validation set, so every rank holds the
   same number, and rank 0's decisions (early stopping, a callback's stop) are broadcast.
@@ -38,9 +38,17 @@ from pyrovae.infer.batches import InMemory
 from pyrovae.infer.rng import tile_seed
 
 
+#: The tag of the ranks' seeds among :func:`pyrovae.infer.rng.tile_seed`'s positions.
+RANK_STREAM = 0xDD
+
+
 @dataclass(frozen=True)
 class World:
-    """The processes training together: this one's ``rank`` among ``size``."""
+    """The processes training together, as a strategy: this one's ``rank`` among ``size``, and
+    what a loop or an evaluation asks of them (its batches, its share of the points, sums,
+    gathers, the objective to step). This class is one process, where each of them is the
+    identity or the plain thing; :class:`ProcessGroup` is several, under
+    :mod:`torch.distributed`. Callers never branch on which it is."""
 
     rank: int = 0
     size: int = 1
@@ -55,6 +63,64 @@ class World:
         """More than one process trains."""
         return self.size > 1
 
+    def rank_seed(self, seed: int) -> int:
+        """The seed of this rank's random streams: ``seed`` itself on rank 0, elsewhere
+        ``tile_seed(seed, RANK_STREAM, rank)`` (cut to the 32 bits every generator takes), a
+        stream no other (seed, rank) shares."""
+        return seed if self.rank == 0 else tile_seed(seed, RANK_STREAM, self.rank) % 2**32
+
+    def set_rng_seed(self, seed: int) -> None:
+        """Seed every generator for this rank with :meth:`rank_seed`, so that ranks draw
+        independent noise."""
+        pyro.set_rng_seed(self.rank_seed(seed))
+
+    def epoch_batches(self, n: int, batch_size: int, seed: int, epoch: int,
+                      device) -> list[tuple[torch.Tensor, int]]:
+        """This process's index batches of epoch ``epoch`` (on ``device``), each with the size
+        of its global batch, which scales its loss: here a fresh permutation drawn from the
+        global random stream, in batches of ``batch_size`` (``seed`` and ``epoch`` choose the
+        permutation only in several processes)."""
+        return [(index, len(index)) for index in torch.randperm(n, device=device).split(batch_size)]
+
+    def shard(self, index: torch.Tensor) -> torch.Tensor:
+        """This rank's contiguous share of ``index`` (sizes differ by at most one)."""
+        return index
+
+    def share(self, source: InMemory) -> InMemory:
+        """This rank's contiguous share of the points of ``source``."""
+        return source
+
+    def gathered(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` of every rank, concatenated in rank order, on this rank's device."""
+        return values
+
+    def all_sum(self, value: torch.Tensor) -> torch.Tensor:
+        """The sum of ``value`` over the ranks."""
+        return value
+
+    def from_main(self, value):
+        """Rank 0's ``value`` (a picklable object), on every rank."""
+        return value
+
+    def gather(self, value) -> list:
+        """Every rank's ``value`` (picklable), in rank order, on every rank."""
+        return [value]
+
+    def barrier(self) -> None:
+        """Wait until every rank reaches this point."""
+
+    def wrap(self, objective: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        """What a training step calls: ``objective``, or its ``DistributedDataParallel``
+        wrapper in several processes."""
+        return objective
+
+    @contextmanager
+    def answering(self):
+        """Run the block; in several processes, a collective step in it that timed out waiting
+        for the others becomes a :class:`~pyrovae.errors.TrainingError` saying which stopped
+        answering."""
+        yield
+
 
 SINGLE = World()
 
@@ -67,7 +133,7 @@ def launched() -> bool:
 def current() -> World:
     """The process group this process belongs to, or :data:`SINGLE` where there is none."""
     if dist.is_available() and dist.is_initialized():
-        return World(dist.get_rank(), dist.get_world_size())
+        return ProcessGroup(dist.get_rank(), dist.get_world_size())
     return SINGLE
 
 
@@ -122,41 +188,11 @@ def _stalled(error: RuntimeError, world: World) -> TrainingError | None:
         f"the same number of processes.")
 
 
-@contextmanager
-def answering(world: World):
-    """Run the block; a collective step in it that timed out waiting for other processes
-    becomes a :class:`~pyrovae.errors.TrainingError` saying which stopped answering."""
-    try:
-        yield
-    except RuntimeError as e:
-        stalled = _stalled(e, world) if world.active else None
-        if stalled is None:
-            raise
-        raise stalled from None
-
-
 def leave() -> None:
     """Leave the process group (after every rank got here), if this process joined one."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
-
-
-#: The tag of the ranks' seeds among :func:`pyrovae.infer.rng.tile_seed`'s positions.
-RANK_STREAM = 0xDD
-
-
-def rank_seed(seed: int, world: World = SINGLE) -> int:
-    """The seed of this rank's random streams: ``seed`` itself on rank 0, elsewhere
-    ``tile_seed(seed, RANK_STREAM, rank)`` (cut to the 32 bits every generator takes), a stream
-    no other (seed, rank) shares."""
-    return seed if world.rank == 0 else tile_seed(seed, RANK_STREAM, world.rank) % 2**32
-
-
-def set_rng_seed(seed: int, world: World = SINGLE) -> None:
-    """Seed every generator for this rank with :func:`rank_seed`, so that ranks draw
-    independent noise."""
-    pyro.set_rng_seed(rank_seed(seed, world))
 
 
 def global_batches(n: int, batch_size: int, seed: int, epoch: int, world: World):
@@ -175,85 +211,65 @@ def global_batches(n: int, batch_size: int, seed: int, epoch: int, world: World)
     return batches
 
 
-def shard(index: torch.Tensor, world: World) -> torch.Tensor:
-    """This rank's contiguous share of ``index`` (sizes differ by at most one)."""
-    return torch.tensor_split(index, world.size)[world.rank]
+class ProcessGroup(World):
+    """Several processes training together under :mod:`torch.distributed` (module
+    docstring): the same methods as :class:`World`, each doing its part across the ranks."""
 
+    def epoch_batches(self, n: int, batch_size: int, seed: int, epoch: int,
+                      device) -> list[tuple[torch.Tensor, int]]:
+        """This rank's share of each of :func:`global_batches`, on ``device``, with the size of
+        its global batch."""
+        return [(self.shard(index).to(device), len(index))
+                for index in global_batches(n, batch_size, seed, epoch, self)]
 
-def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, world: World,
-                  device) -> list[tuple[torch.Tensor, int]]:
-    """This process's index batches of epoch ``epoch`` (on ``device``), each with the size of
-    its global batch, which scales its loss: in one process a fresh permutation drawn from the
-    global random stream, in batches of ``batch_size``; in several, this rank's share of each
-    of :func:`global_batches`."""
-    if not world.active:
-        order = torch.randperm(n, device=device).split(batch_size)
-        return [(index, len(index)) for index in order]
-    return [(shard(index, world).to(device), len(index))
-            for index in global_batches(n, batch_size, seed, epoch, world)]
+    def shard(self, index: torch.Tensor) -> torch.Tensor:
+        return torch.tensor_split(index, self.size)[self.rank]
 
+    def share(self, source: InMemory) -> InMemory:
+        return source.mapped(self.shard)
 
-def share(source: InMemory, world: World) -> InMemory:
-    """This rank's contiguous share of the points of ``source`` (all of them in one
-    process)."""
-    return source if not world.active else source.mapped(lambda t: shard(t, world))
+    def gathered(self, values: torch.Tensor) -> torch.Tensor:
+        return torch.cat([v.to(values.device) for v in self.gather(values.cpu())])
 
+    def all_sum(self, value: torch.Tensor) -> torch.Tensor:
+        total = value.clone()
+        dist.all_reduce(total)
+        return total
 
-def gathered(values: torch.Tensor, world: World) -> torch.Tensor:
-    """``values`` of every rank, concatenated in rank order, on this rank's device (``values``
-    in one process)."""
-    if not world.active:
-        return values
-    return torch.cat([v.to(values.device) for v in gather(values.cpu(), world)])
+    def from_main(self, value):
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
 
+    def gather(self, value) -> list:
+        out = [None] * self.size
+        dist.all_gather_object(out, value)
+        return out
 
-def all_sum(value: torch.Tensor, world: World) -> torch.Tensor:
-    """The sum of ``value`` over the ranks (``value`` itself in one process)."""
-    if not world.active:
-        return value
-    total = value.clone()
-    dist.all_reduce(total)
-    return total
+    def barrier(self) -> None:
+        """Under ``gloo``, waits for at most :func:`timeout`; then a
+        :class:`~pyrovae.errors.TrainingError` names the ranks that did not come."""
+        with self.answering():
+            if dist.get_backend() == "gloo":
+                dist.monitored_barrier(timeout=timeout(), wait_all_ranks=True)
+            else:
+                dist.barrier()
 
+    def wrap(self, objective: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+        from torch.nn.parallel import DistributedDataParallel
 
-def from_main(value, world: World):
-    """Rank 0's ``value`` (a picklable object), on every rank."""
-    if not world.active:
-        return value
-    box = [value]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
+        ids = [device] if device.type == "cuda" else None
+        return DistributedDataParallel(objective, device_ids=ids, gradient_as_bucket_view=True)
 
-
-def gather(value, world: World) -> list:
-    """Every rank's ``value`` (picklable), in rank order, on every rank."""
-    if not world.active:
-        return [value]
-    out = [None] * world.size
-    dist.all_gather_object(out, value)
-    return out
-
-
-def barrier(world: World) -> None:
-    """Wait until every rank reaches this point; under ``gloo`` for at most :func:`timeout`,
-    then a :class:`~pyrovae.errors.TrainingError` names the ranks that did not come."""
-    if not world.active:
-        return
-    with answering(world):
-        if dist.get_backend() == "gloo":
-            dist.monitored_barrier(timeout=timeout(), wait_all_ranks=True)
-        else:
-            dist.barrier()
-
-
-def wrap(objective: torch.nn.Module, world: World, device: torch.device):
-    """``objective`` in ``DistributedDataParallel`` when several processes train, else itself."""
-    if not world.active:
-        return objective
-    from torch.nn.parallel import DistributedDataParallel
-
-    ids = [device] if device.type == "cuda" else None
-    return DistributedDataParallel(objective, device_ids=ids, gradient_as_bucket_view=True)
+    @contextmanager
+    def answering(self):
+        try:
+            yield
+        except RuntimeError as e:
+            stalled = _stalled(e, self)
+            if stalled is None:
+                raise
+            raise stalled from None
 
 
 def free_port() -> int:

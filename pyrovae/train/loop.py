@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from pyrovae.config import TrainConfig
 from pyrovae.errors import TrainingError
 from pyrovae.infer.batches import Batches
-from pyrovae.train import core, distributed
+from pyrovae.train import core
 from pyrovae.train.core import TrainState
 from pyrovae.train.distributed import SINGLE, World
 from pyrovae.train.objective import Objective
@@ -47,14 +47,14 @@ def elbo_per_point(model, guide, valid: Batches, world: World = SINGLE,
     estimate = TraceEnum_ELBO().loss if loss == "trace_enum_elbo" else \
         Trace_ELBO().differentiable_loss
     if not valid.streamed:  # a streamed source trains in one process
-        valid = distributed.share(valid, world)
+        valid = world.share(valid)
     total, seen = 0.0, 0
     for batch in valid:
         batch = batch if device is None else batch.to(device)
         total += float(estimate(model, guide, *batch.args, **batch.kwargs))
         seen += batch.size
-    total = float(distributed.all_sum(torch.tensor(total, dtype=torch.float64), world))
-    seen = int(distributed.all_sum(torch.tensor(seen), world))
+    total = float(world.all_sum(torch.tensor(total, dtype=torch.float64)))
+    seen = int(world.all_sum(torch.tensor(seen)))
     return -total / seen
 
 
@@ -137,13 +137,13 @@ def fit(
             raise diverged from None
         finally:
             bar.close()
-        train_value = -float(distributed.all_sum(total, world)) / world.size / max(steps, 1) / n
+        train_value = -float(world.all_sum(total)) / world.size / max(steps, 1) / n
         if not math.isfinite(train_value) or _nonfinite(params):
             raise Diverged(epoch, state.epoch, "the loss or a parameter became NaN/Inf")
         objective.eval()
         valid_elbo = math.nan if valid is None else \
             elbo_per_point(objective.model, objective.guide, valid, world, t.loss, device)
-        valid_elbo = distributed.from_main(valid_elbo, world)  # every rank decides alike
+        valid_elbo = world.from_main(valid_elbo)  # every rank decides alike
         lr = optimizer.param_groups[0]["lr"]
         schedule.step()
         state, improved = core.end_epoch(trainer, state, {
@@ -165,8 +165,7 @@ def _epoch_order(train: Batches, t: TrainConfig, seed: int, epoch: int, world: W
     many there are."""
     if train.streamed:
         return ((batch, batch.size) for batch in train), len(train)
-    order = distributed.epoch_batches(train.num_data, t.batch_size, seed, epoch, world,
-                                      train.x.device)
+    order = world.epoch_batches(train.num_data, t.batch_size, seed, epoch, train.x.device)
     return ((train.take(index), points) for index, points in order), len(order)
 
 

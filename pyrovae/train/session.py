@@ -207,7 +207,7 @@ def train_pair(model, guide, train: Sequence[torch.Tensor] | Batches,
     after_epoch.append(UserCallbacks(callbacks, world))
     if not quiet:
         after_epoch.append(EpochLine(t.epochs, world))
-    with distributed.answering(world):
+    with world.answering():
         state = fit(objective, optimizer, schedule, train, valid, t, named, state=state,
                     callbacks=after_epoch, dynamic_binarize=dynamic_binarize, quiet=quiet,
                     device=device, world=world, seed=seed)
@@ -216,7 +216,7 @@ def train_pair(model, guide, train: Sequence[torch.Tensor] | Batches,
         values = checkpoint.load(best_path, identity, map_location=device)["values"]
     if values is not None:
         checkpoint.load_values(parameters, values, best_path)
-    distributed.barrier(world)
+    world.barrier()
     paths = [] if run_dir is None else [ckpt_path, best_path, Path(run_dir) / "history.csv"]
     history = pd.DataFrame(list(state.history))
     history.insert(0, "seed", seed)

@@ -17,7 +17,7 @@ import pyrovae
 from pyrovae.cli import main
 from pyrovae.errors import ConfigError
 from pyrovae.train import distributed
-from pyrovae.train.distributed import World
+from pyrovae.train.distributed import ProcessGroup, World
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -33,7 +33,7 @@ def test_global_batches_share_every_point_once_in_contiguous_shards():
     assert [len(b) for b in batches] == [10, 12]  # 2 points left for 3 ranks join the batch before
     assert sorted(torch.cat(batches).tolist()) == list(range(22))
     assert [len(b) for b in distributed.global_batches(23, 10, 0, 1, world)] == [10, 10, 3]
-    shards = [distributed.shard(batches[0], World(r, 3)) for r in range(3)]
+    shards = [ProcessGroup(r, 3).shard(batches[0]) for r in range(3)]
     assert [len(s) for s in shards] == [4, 3, 3]
     assert torch.equal(torch.cat(shards), batches[0])
     again = distributed.global_batches(22, 10, seed=0, epoch=1, world=World(2, 3))
