@@ -12,14 +12,14 @@ from pyro import poutine
 from torch import nn
 
 from pyrovae.data.info import DataInfo
-from pyrovae.errors import ModelSpecError
+from pyrovae.base.errors import ModelGuideError
 from pyrovae.models.m2 import M2, known_labels
-from pyrovae.nn import Activation, mlp
-from pyrovae.options import NonNegativeFloat, Widths
-from pyrovae.spec import checks
-from pyrovae.spec.encoders import FlatFeatures, GroupEncoder
-from pyrovae.spec.families import DiagNormal
-from pyrovae.spec.tensors import one_hot
+from pyrovae.base.nn import Activation, mlp
+from pyrovae.base.options import NonNegativeFloat, Widths
+from pyrovae.blocks import fields
+from pyrovae.blocks.encoders import FlatFeatures, GroupEncoder
+from pyrovae.blocks.families import DiagNormal
+from pyrovae.blocks.tensors import one_hot
 
 
 class M2Encoder(nn.Module):
@@ -96,8 +96,8 @@ def make_m2_encoder(
     """The M2 inference network; ``classifier_weight`` is :math:`\\alpha` per labelled point
     (Kingma et al. use :math:`0.1 N / N_l` for N points of which N_l are labelled)."""
     if not isinstance(model, M2):
-        raise ModelSpecError(f"guide 'm2_encoder' needs an 'm2' model, got {type(model).__name__}.")
+        raise ModelGuideError(f"guide 'm2_encoder' needs an 'm2' model, got {type(model).__name__}.")
     return M2Encoder(model.event_shape, model.num_classes, model.latent_dim,
-                     checks.int_list("guide.hidden", hidden),
-                     checks.int_list("guide.classifier_hidden", classifier_hidden), activation,
+                     fields.int_list("guide.hidden", hidden),
+                     fields.int_list("guide.classifier_hidden", classifier_hidden), activation,
                      classifier_weight)

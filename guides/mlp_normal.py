@@ -8,12 +8,12 @@ import pyro
 import pyro.distributions as dist
 from torch import nn
 
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.nn import Activation
+from pyrovae.base.options import PositiveInt, Widths
+from pyrovae.blocks.encoders import FlatFeatures, GroupEncoder
+from pyrovae.blocks.families import SCALES, DiagNormal, check_scale
 from pyrovae.data.info import DataInfo
-from pyrovae.errors import ConfigError
-from pyrovae.nn import Activation
-from pyrovae.options import PositiveInt, Widths
-from pyrovae.spec.encoders import FlatFeatures, GroupEncoder
-from pyrovae.spec.families import SCALES, DiagNormal, check_scale
 
 
 class DiagNormalEncoder(nn.Module):
@@ -21,8 +21,8 @@ class DiagNormalEncoder(nn.Module):
     for the model's latent site ``site``.
 
     An MLP maps the flattened data point to :math:`(\mu, \sigma)`: the
-    :class:`~pyrovae.spec.encoders.GroupEncoder` of the ``spec`` model's guide, with the
-    :class:`~pyrovae.spec.families.DiagNormal` family.
+    :class:`~pyrovae.blocks.encoders.GroupEncoder` of the ``spec`` model's guide, with the
+    :class:`~pyrovae.blocks.families.DiagNormal` family.
 
     :param event_shape: shape of one data point.
     :param latent_dim: dimension of the latent site.
@@ -31,7 +31,7 @@ class DiagNormalEncoder(nn.Module):
     :param site: name of the model's latent site this guide samples.
     :param scale: ``softplus`` or ``exp``, and
     :param logvar_clip: ``[low, high]`` or None: how :math:`\sigma` is computed
-        (:class:`~pyrovae.spec.families.DiagNormal`).
+        (:class:`~pyrovae.blocks.families.DiagNormal`).
     """
 
     def __init__(self, event_shape, latent_dim, hidden, activation, site="z", scale="softplus",

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 
 from pyrovae.data.info import DataInfo
-from pyrovae.errors import ModelSpecError
+from pyrovae.base.errors import ModelGuideError
 from pyrovae.models.ppca import PPCA, PPCAWeights
-from pyrovae.options import PositiveFloat
+from pyrovae.base.options import PositiveFloat
 
 
 class PPCAPosterior(nn.Module):
@@ -55,7 +55,7 @@ def make_ppca_posterior(
 ) -> PPCAPosterior:
     """The exact (or, with ``std_factor``/``mean_shift``, perturbed) posterior of a PPCA model."""
     if not isinstance(model, PPCA):
-        raise ModelSpecError(
+        raise ModelGuideError(
             f"guide 'ppca_posterior' needs a 'ppca' model, got {type(model).__name__}."
         )
     return PPCAPosterior(model.weights, std_factor, mean_shift)

@@ -14,15 +14,15 @@ import pyro
 from torch import nn
 
 from pyrovae.data.info import DataInfo
-from pyrovae.errors import ConfigError, ModelSpecError
+from pyrovae.base.errors import ConfigError, ModelGuideError
 from pyrovae.models.spec import SpecModel, make_spec_model
-from pyrovae.nn import ACTIVATION_CHOICES, Activation
-from pyrovae.options import PositiveInt, Widths
-from pyrovae.spec import checks
-from pyrovae.spec.encoders import FEATURES, GroupEncoder
-from pyrovae.spec.families import FAMILIES, SCALES, check_scale
-from pyrovae.spec.priors import VampPrior
-from pyrovae.spec.tensors import cat_features, one_hot
+from pyrovae.base.nn import ACTIVATION_CHOICES, Activation
+from pyrovae.base.options import PositiveInt, Widths
+from pyrovae.blocks import fields
+from pyrovae.blocks.encoders import FEATURES, GroupEncoder
+from pyrovae.blocks.families import FAMILIES, SCALES, check_scale
+from pyrovae.blocks.priors import VampPrior
+from pyrovae.blocks.tensors import cat_features, one_hot
 
 
 class SpecEncoder(nn.Module):
@@ -55,13 +55,13 @@ class SpecEncoder(nn.Module):
 def _group_hidden(hidden, graph) -> dict[str, tuple[int, ...]]:
     """``hidden`` for every group: one list for all, or a table group name -> list."""
     if isinstance(hidden, dict):
-        checks.known_keys("guide.hidden", hidden, [g.name for g in graph])
+        fields.known_keys("guide.hidden", hidden, [g.name for g in graph])
         missing = [g.name for g in graph if g.name not in hidden]
         if missing:
             raise ConfigError(f"guide.hidden gives no widths for latent(s) {', '.join(missing)}; "
                               f"give every latent group, or one list for all.")
-        return {k: checks.int_list(f"guide.hidden.{k}", v) for k, v in hidden.items()}
-    widths = checks.int_list("guide.hidden", hidden) if hidden else ()
+        return {k: fields.int_list(f"guide.hidden.{k}", v) for k, v in hidden.items()}
+    widths = fields.int_list("guide.hidden", hidden) if hidden else ()
     return {g.name: widths for g in graph}
 
 
@@ -80,7 +80,7 @@ def make_spec_encoder(
     """Amortized encoders for every latent group of a ``spec`` model.
 
     :param family: posterior family of every group, a key of
-        :data:`~pyrovae.spec.families.FAMILIES`: ``diag`` (diagonal Normal), ``full`` (full
+        :data:`~pyrovae.blocks.families.FAMILIES`: ``diag`` (diagonal Normal), ``full`` (full
         covariance, Cholesky factor) or ``iaf`` (inverse autoregressive flow).
     :param flow_steps: ``iaf``: number of flow steps.
     :param flow_hidden: ``iaf``: hidden widths of each step's autoregressive network (default
@@ -90,21 +90,21 @@ def make_spec_encoder(
     :param features: network reading the data: ``mlp`` (flattened), ``conv`` (the decoder's
         mirror) or ``auto`` (the model's decoder kind).
     :param scale: ``diag``: how the encoder's output gives :math:`\\sigma`, ``softplus`` or
-        ``exp`` (of half a log-variance); see :class:`~pyrovae.spec.families.DiagNormal`.
+        ``exp`` (of half a log-variance); see :class:`~pyrovae.blocks.families.DiagNormal`.
     :param logvar_clip: ``diag`` with ``scale = "exp"``: ``[low, high]`` bounds of the
         log-variance, e.g. ``[-6, 2]``.
     """
     if not isinstance(model, SpecModel):
-        raise ModelSpecError(
+        raise ModelGuideError(
             f"guide 'spec_encoder' derives its encoders from a 'spec' model's latent groups, but "
             f"the model is a {type(model).__name__}. Use [model] name = \"spec\", or name a guide "
             f"for this model."
         )
-    checks.choice("guide.family", family, list(FAMILIES))
-    checks.choice("guide.activation", activation, list(ACTIVATION_CHOICES))
-    checks.positive_int("guide.flow_steps", flow_steps)
-    flow_hidden = checks.int_list("guide.flow_hidden", flow_hidden)
-    kind = checks.choice("guide.features", features, ["auto", *FEATURES])
+    fields.choice("guide.family", family, list(FAMILIES))
+    fields.choice("guide.activation", activation, list(ACTIVATION_CHOICES))
+    fields.positive_int("guide.flow_steps", flow_steps)
+    flow_hidden = fields.int_list("guide.flow_hidden", flow_hidden)
+    kind = fields.choice("guide.features", features, ["auto", *FEATURES])
     kind = model.spec.decoder.kind if kind == "auto" else kind
     channels = getattr(model.decoder, "channels", None)
     widths = _group_hidden(hidden, model.graph)

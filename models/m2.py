@@ -11,15 +11,15 @@ import torch
 from pyro import poutine
 from torch import nn
 
+from pyrovae.base.distributions import independent_normal
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.nn import Activation
+from pyrovae.base.options import PositiveInt, Widths
+from pyrovae.blocks import fields
+from pyrovae.blocks.decoders import MLPDecoder
+from pyrovae.blocks.likelihoods import LIKELIHOODS
+from pyrovae.blocks.tensors import cat_features, one_hot
 from pyrovae.data.info import DataInfo
-from pyrovae.distributions import independent_normal
-from pyrovae.errors import ConfigError
-from pyrovae.nn import Activation
-from pyrovae.options import PositiveInt, Widths
-from pyrovae.spec import checks
-from pyrovae.spec.decoders import MLPDecoder
-from pyrovae.spec.likelihoods import LIKELIHOODS
-from pyrovae.spec.tensors import cat_features, one_hot
 
 
 def known_labels(y: torch.Tensor | None) -> torch.Tensor | None:
@@ -42,7 +42,7 @@ class M2(nn.Module):
     :param latent_dim: dimension of :math:`z`.
     :param hidden: hidden widths of the decoder.
     :param act: activation name.
-    :param likelihood: a key of :data:`~pyrovae.spec.likelihoods.LIKELIHOODS`.
+    :param likelihood: a key of :data:`~pyrovae.blocks.likelihoods.LIKELIHOODS`.
     """
 
     uses_labels = True
@@ -91,11 +91,11 @@ def make_m2(
     if data.num_classes == 0:
         raise ConfigError("model 'm2' needs labelled data (it models the label), but this dataset "
                           "has no labels. Use a labelled dataset (mnist, sprites).")
-    checks.choice("model.likelihood", likelihood, list(LIKELIHOODS))
+    fields.choice("model.likelihood", likelihood, list(LIKELIHOODS))
     if LIKELIHOODS[likelihood].needs_binary and not data.binary:
         fitting = [k for k, v in LIKELIHOODS.items() if not v.needs_binary]
         raise ConfigError(f"model.likelihood = '{likelihood}' needs binary data, but these data "
                           f"are not binary. Choose one of: {', '.join(fitting)}.")
-    checks.positive_int("model.latent_dim", latent_dim)
+    fields.positive_int("model.latent_dim", latent_dim)
     return M2(data.event_shape, data.num_classes, latent_dim,
-              checks.int_list("model.hidden", hidden), activation, likelihood)
+              fields.int_list("model.hidden", hidden), activation, likelihood)

@@ -13,10 +13,10 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from pyrovae.base.distributions import independent_normal
+from pyrovae.base.errors import DataError
+from pyrovae.base.options import NonNegativeFloat, PositiveFloat, PositiveInt
 from pyrovae.data.info import DataInfo
-from pyrovae.distributions import independent_normal
-from pyrovae.errors import DataError
-from pyrovae.options import NonNegativeFloat, PositiveFloat, PositiveInt
 
 
 class PPCAWeights(nn.Module):

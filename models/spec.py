@@ -18,13 +18,13 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from pyrovae.base.errors import ConfigError
+from pyrovae.blocks.decoders import make_decoder
+from pyrovae.blocks.likelihoods import LIKELIHOODS
+from pyrovae.blocks.priors import PRIORS, ConditionalNormal, VampPrior
+from pyrovae.blocks.tensors import cat_features, cycled_labels, one_hot
 from pyrovae.data.info import DataInfo
-from pyrovae.errors import ConfigError
-from pyrovae.spec.decoders import make_decoder
-from pyrovae.spec.likelihoods import LIKELIHOODS
-from pyrovae.spec.priors import PRIORS, ConditionalNormal, VampPrior
 from pyrovae.spec.schema import CONDITIONING, ModelSpec
-from pyrovae.spec.tensors import cat_features, cycled_labels, one_hot
 
 
 class SpecModel(nn.Module):

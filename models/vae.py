@@ -10,25 +10,25 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from pyrovae.base.distributions import independent_normal
+from pyrovae.base.nn import Activation, mlp
+from pyrovae.base.options import PositiveInt, Widths, choice
+from pyrovae.blocks.likelihoods import LIKELIHOODS
 from pyrovae.data.info import DataInfo
-from pyrovae.distributions import independent_normal
-from pyrovae.nn import Activation, mlp
-from pyrovae.options import PositiveInt, Widths, choice
-from pyrovae.spec.likelihoods import LIKELIHOODS
 
 
 class VAE(nn.Module):
     r"""Latent-variable model :math:`z \sim \mathcal N(0, I)`, :math:`x \mid z \sim p_\theta(x \mid z)`.
 
     The decoder is an MLP from ``latent_dim`` to the likelihood's parameters of every data value;
-    the likelihood is one of the ``spec`` model's (:data:`~pyrovae.spec.likelihoods.LIKELIHOODS`):
+    the likelihood is one of the ``spec`` model's (:data:`~pyrovae.blocks.likelihoods.LIKELIHOODS`):
     a Bernoulli (logits) for binary data, a Normal with a learned scale per data value, ...
 
     :param event_shape: shape of one data point.
     :param latent_dim: dimension of :math:`z`.
     :param hidden: widths of the decoder's hidden layers.
     :param activation: activation between the decoder's layers.
-    :param likelihood: a key of :data:`~pyrovae.spec.likelihoods.LIKELIHOODS`.
+    :param likelihood: a key of :data:`~pyrovae.blocks.likelihoods.LIKELIHOODS`.
     """
 
     def __init__(self, event_shape, latent_dim, hidden, activation, likelihood):

@@ -6,19 +6,19 @@ that ``pyrovae train`` wrote.
 """
 
 from pyrovae.api import FitResult, evaluate, fit, load
-from pyrovae.data.info import DataInfo
-from pyrovae.errors import (
+from pyrovae.base.errors import (
     CheckpointError,
     ConfigError,
     DataError,
     Interrupted,
-    ModelSpecError,
+    ModelGuideError,
     PyrovaeError,
     TrainingError,
 )
+from pyrovae.base.versions import pyrovae_version
+from pyrovae.data.info import DataInfo
 from pyrovae.infer import BDMCResult, LogPxResult, bdmc, log_px
 from pyrovae.registry import register_guide, register_model
-from pyrovae.versions import pyrovae_version
 
 __version__ = pyrovae_version()
 
@@ -31,7 +31,7 @@ __all__ = [
     "FitResult",
     "Interrupted",
     "LogPxResult",
-    "ModelSpecError",
+    "ModelGuideError",
     "PyrovaeError",
     "TrainingError",
     "bdmc",

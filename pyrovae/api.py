@@ -9,13 +9,14 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from pyrovae import checks, config, evaluation, io, run
+from pyrovae import checks, config, evaluation, run
+from pyrovae.base import io
+from pyrovae.base.device import resolve_device
+from pyrovae.base.errors import ConfigError, DataError, Interrupted, TrainingError
+from pyrovae.base.nn import module_of, program_device
 from pyrovae.data.convert import as_tensors
 from pyrovae.data.splitting import spread_rows
-from pyrovae.device import resolve_device
-from pyrovae.errors import ConfigError, DataError, Interrupted, TrainingError
 from pyrovae.infer import batches
-from pyrovae.nn import module_of, program_device
 from pyrovae.train import checkpoint, distributed, session
 from pyrovae.train.loop import Diverged
 from pyrovae.train.params import collect
@@ -112,7 +113,7 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
     :raises ConfigError: an option of the wrong type or range, a callback that is not callable,
         ``out`` already holding a run (without ``resume``).
     :raises DataError: data the model cannot take.
-    :raises ModelSpecError: a guide that does not fit the model (a latent site missing or
+    :raises ModelGuideError: a guide that does not fit the model (a latent site missing or
         extra), as :func:`pyrovae.infer.log_px` would refuse it.
     :raises CheckpointError: ``resume`` with other data or settings than the run in ``out``.
     :raises TrainingError: the loss became NaN or infinite.

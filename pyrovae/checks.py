@@ -9,11 +9,11 @@ from pyro import poutine
 from pyro.distributions import MaskedDistribution
 from torch.distributions import constraints
 
+from pyrovae.base.errors import ConfigError, DataError, ModelGuideError, PyrovaeError
+from pyrovae.base.nn import buffers_kept, program_device
 from pyrovae.data import dataset_options
-from pyrovae.errors import ConfigError, DataError, ModelSpecError, PyrovaeError
 from pyrovae.infer.batches import first_tensor, moved
 from pyrovae.infer.sites import check_structure, observed_sites, sample_sites, site_log_prob
-from pyrovae.nn import buffers_kept, program_device
 from pyrovae.registry import get_model
 
 
@@ -195,7 +195,7 @@ def check_fits(model, name: str, split: str, data, *extra, dataset: str | None =
 
 
 def check_pair(model, guide, *batch, data_plate: str | None = None, whole: bool = False) -> None:
-    """Raise :class:`~pyrovae.errors.ModelSpecError` unless ``model`` and ``guide`` follow the
+    """Raise :class:`~pyrovae.base.errors.ModelGuideError` unless ``model`` and ``guide`` follow the
     protocol on ``batch`` (:func:`~pyrovae.infer.sites.check_structure`: the same check
     :func:`~pyrovae.infer.log_px` makes, so that a pair it would refuse is refused before
     training). The pair runs once, on the first two data points, leaving buffers as they were.
@@ -212,6 +212,6 @@ def check_pair(model, guide, *batch, data_plate: str | None = None, whole: bool 
             model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(
                 *probe)
     except (ValueError, RuntimeError, IndexError, TypeError, KeyError) as e:
-        raise ModelSpecError(f"the guide and the model could not run together on the first "
+        raise ModelGuideError(f"the guide and the model could not run together on the first "
                              f"data points: {type(e).__name__}: {_one_line(e)}") from None
     check_structure(model_trace, guide_trace, data_plate, first_tensor(probe).shape[0])

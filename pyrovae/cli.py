@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from pyrovae.boundary import run_main
-from pyrovae.errors import ConfigError
-from pyrovae.options import NonNegativeInt, check
+from pyrovae.base.boundary import run_main
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.options import NonNegativeInt, check
 
 
 def _train(args) -> int:
@@ -54,14 +54,14 @@ def _ks(text: str | None) -> list[int] | None:
 def _check_outputs(outputs: dict[str, str], read: dict[str, str] | None = None,
                    ours: dict | None = None) -> None:
     """Refuse, before any work, output paths that name one file (each other's or an input's)
-    or that the output policy refuses (:func:`pyrovae.io.check_output`).
+    or that the output policy refuses (:func:`pyrovae.base.io.check_output`).
 
     :param outputs: option -> path of each file the command writes.
     :param read: option -> path of each file the command reads.
     :param ours: option -> whether an existing file at its path may be written over (default:
         none may).
     """
-    from pyrovae import io
+    from pyrovae.base import io
 
     given = [(option, path) for option, path in {**(read or {}), **outputs}.items() if path]
     for i, (option, path) in enumerate(given):
@@ -77,7 +77,8 @@ def _check_outputs(outputs: dict[str, str], read: dict[str, str] | None = None,
 def _evaluate(args) -> int:
     import pandas as pd
 
-    from pyrovae import evaluation, factor_scores, io, results
+    from pyrovae import evaluation, factor_scores, results
+    from pyrovae.base import io
     from pyrovae.train import distributed
 
     annealing = {key: value for key, value in (("chains", args.chains), ("steps", args.steps),
@@ -138,7 +139,8 @@ def _sweep(args) -> int:
 
 
 def _report(args) -> int:
-    from pyrovae import io, report
+    from pyrovae import report
+    from pyrovae.base import io
 
     check("--digits", args.digits, NonNegativeInt)
     by = [c.strip() for c in args.by.split(",") if c.strip()] if args.by else None
@@ -292,7 +294,7 @@ def _run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """The ``pyrovae`` command: its exit status; bad input is one line on stderr and status 2
-    (:func:`pyrovae.boundary.run_main`)."""
+    (:func:`pyrovae.base.boundary.run_main`)."""
     args = build_parser().parse_args(argv)
     return run_main(f"pyrovae {args.command}", lambda: _run(args))
 

@@ -3,7 +3,7 @@
 A config has top-level ``seed`` and ``device``, fixed-schema ``[train]`` options, and open
 ``[data]``, ``[model]`` and ``[guide]`` tables whose ``name`` selects a dataset or a registered
 factory; their other keys are that dataset's or factory's options, checked against its signature.
-The typed fields are checked against their annotations (:mod:`pyrovae.options`).
+The typed fields are checked against their annotations (:mod:`pyrovae.base.options`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import tomli_w
 
 from pyrovae import registry
 from pyrovae.data import dataset_names
-from pyrovae.errors import ConfigError
-from pyrovae.options import (Example, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.options import (Example, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt,
                              Seed, check, suggest)
 
 LOSSES = ("trace_elbo", "meanfield_elbo", "trace_enum_elbo", "iwae")

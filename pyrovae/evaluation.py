@@ -14,16 +14,16 @@ import torch
 from tqdm.auto import tqdm
 
 from pyrovae import checks, config, run
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.nn import program_device
+from pyrovae.base.options import PositiveFloat, PositiveInt, Seed, check, choice
+from pyrovae.base.protocols import Classifier
+from pyrovae.base.versions import versions
 from pyrovae.infer import LogPxResult, active_units, bdmc, log_px, rate_distortion, rng
 from pyrovae.infer.modes import in_eval_mode
-from pyrovae.nn import program_device
-from pyrovae.options import PositiveFloat, PositiveInt, Seed, check, choice
-from pyrovae.protocols import Classifier
 from pyrovae.results import SUMMARY_COLUMNS
 from pyrovae.train import checkpoint, distributed
 from pyrovae.train.params import Parameters, collect
-from pyrovae.versions import versions
 
 DEFAULT_KS = (1, 10, 100, 1000, 5000)
 #: What ``estimator`` may name: importance sampling alone, or with AIS rows, or with AIS and

@@ -16,14 +16,14 @@ import torch
 from pyro import poutine
 
 from pyrovae import run
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.options import PositiveInt, Seed, check, suggest
+from pyrovae.base.versions import versions
 from pyrovae.data.factors import FACTOR_DATASETS, WITH_FACTORS
-from pyrovae.errors import ConfigError
 from pyrovae.infer import rng
 from pyrovae.infer.sites import latent_sites
 from pyrovae.metrics import METRIC_NAMES, disentanglement
-from pyrovae.options import PositiveInt, Seed, check, suggest
 from pyrovae.results import SUMMARY_COLUMNS
-from pyrovae.versions import versions
 
 #: Name -> the metrics (row estimators) it stands for, as ``--metrics`` and a sweep's
 #: ``evaluate.metrics`` take them.

@@ -13,7 +13,7 @@ import torch
 from PIL import Image, ImageDraw
 from pyro import poutine
 
-from pyrovae import io
+from pyrovae.base import io
 from pyrovae.checks import observed_sites_on
 
 

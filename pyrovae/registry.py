@@ -18,9 +18,9 @@ from typing import Callable
 
 from torch import nn
 
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.options import check_options, suggest
 from pyrovae.data.info import DataInfo
-from pyrovae.errors import ConfigError
-from pyrovae.options import check_options, suggest
 
 
 @dataclass(frozen=True)
@@ -187,7 +187,7 @@ class Factories:
 
 def resolve(model: dict, guide: dict) -> Factories:
     """The factories a config's ``[model]`` and ``[guide]`` tables name, with their options
-    checked (:func:`pyrovae.options.check_options`); an empty guide table names the model's
+    checked (:func:`pyrovae.base.options.check_options`); an empty guide table names the model's
     default guide.
 
     :raises ConfigError: an unknown name or option, a value of the wrong type, or a model

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pyrovae.errors import ConfigError
-from pyrovae.options import suggest
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.options import suggest
 from pyrovae.results import RUN_COLUMNS, SUMMARY_COLUMNS
 
 # Never averaged across: mixing splits or estimators gives a number with no meaning.

@@ -12,8 +12,8 @@ from typing import Sequence
 import pandas as pd
 from filelock import FileLock
 
-from pyrovae import io
-from pyrovae.errors import ConfigError
+from pyrovae.base import io
+from pyrovae.base.errors import ConfigError
 
 #: The columns of an evaluation's rows (``pyrovae evaluate``), in order; ``steps`` (annealing
 #: steps) is empty but on AIS and BDMC rows; ``particles`` is the particle layout of importance
@@ -60,7 +60,7 @@ def check_columns(path: str | Path, columns) -> None:
 
 
 def check_appendable(path: str | Path, columns, what: str = "--out") -> None:
-    """The output policy (:func:`pyrovae.io.check_output`) for a CSV that rows of ``columns``
+    """The output policy (:func:`pyrovae.base.io.check_output`) for a CSV that rows of ``columns``
     are appended to: a new file, or a CSV of those columns, in a writable directory.
 
     :raises ConfigError: before any work, the file left as it is.

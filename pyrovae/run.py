@@ -16,20 +16,21 @@ from pathlib import Path
 import pyro
 import torch
 
-from pyrovae import checks, config, io, registry
-from pyrovae.data import Dataset, load_dataset
-from pyrovae.data.dataset import MISSING_LABEL
-from pyrovae.data.info import DataInfo
-from pyrovae.device import fits_on, resolve_device
-from pyrovae.errors import (
+from pyrovae import checks, config, registry
+from pyrovae.base import io
+from pyrovae.base.device import fits_on, resolve_device
+from pyrovae.base.errors import (
     CheckpointError,
     ConfigError,
     DataError,
     Interrupted,
     TrainingError,
 )
+from pyrovae.base.protocols import LabelledModel
+from pyrovae.data import Dataset, load_dataset
+from pyrovae.data.dataset import MISSING_LABEL
+from pyrovae.data.info import DataInfo
 from pyrovae.pictures import save_pictures
-from pyrovae.protocols import LabelledModel
 from pyrovae.train import checkpoint, distributed, session
 from pyrovae.train.loop import Diverged
 from pyrovae.train.params import Parameters
@@ -83,7 +84,7 @@ LABEL_ROLES = ("input", "observed")
 
 
 def label_role(model) -> str | None:
-    """The ``label_role`` of a :class:`~pyrovae.protocols.LabelledModel` whose
+    """The ``label_role`` of a :class:`~pyrovae.base.protocols.LabelledModel` whose
     ``uses_labels`` is true, else ``None``."""
     if not isinstance(model, LabelledModel) or not model.uses_labels:
         return None

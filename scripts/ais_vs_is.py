@@ -23,9 +23,10 @@ import time
 import pyro
 import torch
 
-from pyrovae import evaluation, io, run
-from pyrovae.boundary import run_main
-from pyrovae.errors import PyrovaeError
+from pyrovae import evaluation, run
+from pyrovae.base import io
+from pyrovae.base.boundary import run_main
+from pyrovae.base.errors import PyrovaeError
 from pyrovae.infer import ais, bdmc, log_px
 from pyrovae.plots.figure import is_figure
 
@@ -167,7 +168,7 @@ def _main(argv=None) -> int:
 
 def main(argv=None) -> int:
     """The script's exit status; bad input is one line on stderr and status 2
-    (:func:`pyrovae.boundary.run_main`)."""
+    (:func:`pyrovae.base.boundary.run_main`)."""
     return run_main("ais_vs_is", lambda: _main(argv))
 
 

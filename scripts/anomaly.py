@@ -31,10 +31,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pyrovae import config, evaluation, io
-from pyrovae.boundary import run_main
+from pyrovae import config, evaluation
+from pyrovae.base import io
+from pyrovae.base.boundary import run_main
+from pyrovae.base.errors import PyrovaeError
 from pyrovae.data import load_dataset
-from pyrovae.errors import PyrovaeError
 from pyrovae.results import check_appendable
 from pyrovae.sweep import table
 from pyrovae.sweep.points import resolve
@@ -218,7 +219,7 @@ def _main(argv=None) -> int:
 
 def main(argv=None) -> int:
     """The script's exit status; bad input is one line on stderr and status 2
-    (:func:`pyrovae.boundary.run_main`)."""
+    (:func:`pyrovae.base.boundary.run_main`)."""
     return run_main("anomaly", lambda: _main(argv))
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 import pyrovae
-from pyrovae.boundary import run_main
+from pyrovae.base.boundary import run_main
 from pyrovae.data import DataInfo
 from pyrovae.registry import get_guide, get_model
 from pyrovae.train import distributed
@@ -122,7 +122,7 @@ def _main(argv=None) -> int:
 
 def main(argv=None) -> int:
     """The script's exit status; bad input is one line on stderr and status 2
-    (:func:`pyrovae.boundary.run_main`)."""
+    (:func:`pyrovae.base.boundary.run_main`)."""
     return run_main("bench_ddp", lambda: _main(argv))
 
 

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from pyrovae import config, run
-from pyrovae.boundary import run_main
+from pyrovae.base.boundary import run_main
 from pyrovae.evaluation import load_run
 from pyrovae.infer import batching, log_px
 
@@ -216,7 +216,7 @@ def _main(argv=None) -> None:
 
 def main(argv=None) -> int:
     """The script's exit status; bad input is one line on stderr and status 2
-    (:func:`pyrovae.boundary.run_main`)."""
+    (:func:`pyrovae.base.boundary.run_main`)."""
     return run_main("bench_log_px", lambda: _main(argv))
 
 

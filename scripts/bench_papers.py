@@ -43,10 +43,10 @@ import torch.nn.functional as F
 
 import pyrovae
 from pyrovae import config, run
-from pyrovae.boundary import run_main
+from pyrovae.base.boundary import run_main
 from pyrovae.infer.modes import eval_mode
 from pyrovae.infer.tiles import CHECKED_PARTICLES, tile_plan, vectorized_fault
-from pyrovae.spec.priors import ConditionalNormal, LearnedNormal, MixturePrior, StandardNormal, \
+from pyrovae.blocks.priors import ConditionalNormal, LearnedNormal, MixturePrior, StandardNormal, \
     VampPrior
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,7 +88,7 @@ class HandWritten:
 
     @staticmethod
     def posterior(encoder, inputs):
-        """``(loc, scale)`` of a :class:`~pyrovae.spec.encoders.GroupEncoder` at ``inputs``."""
+        """``(loc, scale)`` of a :class:`~pyrovae.blocks.encoders.GroupEncoder` at ``inputs``."""
         head = encoder.head
         loc, raw = head.linear(encoder.trunk(encoder.features(inputs))).split(head.dim, -1)
         if head.scale == "softplus":
@@ -314,7 +314,7 @@ def _main(argv=None) -> int:
 
 def main(argv=None) -> int:
     """The script's exit status; bad input is one line on stderr and status 2
-    (:func:`pyrovae.boundary.run_main`)."""
+    (:func:`pyrovae.base.boundary.run_main`)."""
     return run_main("bench_papers", lambda: _main(argv))
 
 

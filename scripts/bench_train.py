@@ -29,7 +29,7 @@ import pyro
 import torch
 import torch.nn.functional as F
 
-from pyrovae.boundary import run_main
+from pyrovae.base.boundary import run_main
 from pyrovae.config import TrainConfig
 from pyrovae.data import DataInfo
 from pyrovae.registry import get_guide, get_model
@@ -165,7 +165,7 @@ def _main(argv=None) -> None:
 
 def main(argv=None) -> int:
     """The script's exit status; bad input is one line on stderr and status 2
-    (:func:`pyrovae.boundary.run_main`)."""
+    (:func:`pyrovae.base.boundary.run_main`)."""
     return run_main("bench_train", lambda: _main(argv))
 
 

@@ -35,10 +35,11 @@ import pyro
 import torch
 from pyro import poutine
 
-from pyrovae import evaluation, io, results
-from pyrovae.boundary import run_main
-from pyrovae.errors import PyrovaeError
-from pyrovae.nn import module_of
+from pyrovae import evaluation, results
+from pyrovae.base import io
+from pyrovae.base.boundary import run_main
+from pyrovae.base.errors import PyrovaeError
+from pyrovae.base.nn import module_of
 from pyrovae.plots.figure import is_figure, new_figure, save_figure
 from pyrovae.train.gradients import DReGIWAE, StickingTheLandingELBO, guide_parameter_ids
 from pyrovae.train.objective import DifferentiableRenyiELBO
@@ -171,7 +172,7 @@ def _main(argv=None) -> int:
 
 def main(argv=None) -> int:
     """The script's exit status; bad input is one line on stderr and status 2
-    (:func:`pyrovae.boundary.run_main`)."""
+    (:func:`pyrovae.base.boundary.run_main`)."""
     return run_main("gradient_snr", lambda: _main(argv))
 
 

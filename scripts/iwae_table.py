@@ -29,9 +29,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pyrovae import config, io
-from pyrovae.boundary import run_main
-from pyrovae.errors import PyrovaeError
+from pyrovae import config
+from pyrovae.base import io
+from pyrovae.base.boundary import run_main
+from pyrovae.base.errors import PyrovaeError
 from pyrovae.report import markdown
 from pyrovae.sweep import make_plan, run_sweep
 
@@ -190,7 +191,7 @@ def _main(argv=None) -> int:
 
 def main(argv=None) -> int:
     """The script's exit status; bad input is one line on stderr and status 2
-    (:func:`pyrovae.boundary.run_main`)."""
+    (:func:`pyrovae.base.boundary.run_main`)."""
     return run_main("iwae_table", lambda: _main(argv))
 
 

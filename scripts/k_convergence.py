@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from pyrovae import evaluation, io, results
-from pyrovae.boundary import run_main
-from pyrovae.errors import PyrovaeError
+from pyrovae import evaluation, results
+from pyrovae.base import io
+from pyrovae.base.boundary import run_main
+from pyrovae.base.errors import PyrovaeError
 from pyrovae.plots.curves import save_log_px_vs_k
 from pyrovae.plots.figure import is_figure
 
@@ -90,7 +91,7 @@ def _main(argv=None) -> int:
 
 def main(argv=None) -> int:
     """The script's exit status; bad input is one line on stderr and status 2
-    (:func:`pyrovae.boundary.run_main`)."""
+    (:func:`pyrovae.base.boundary.run_main`)."""
     return run_main("k_convergence", lambda: _main(argv))
 
 

@@ -15,9 +15,15 @@ from torch import nn
 
 import pyrovae
 from pyrovae import config, evaluation, run
+from pyrovae.base.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    Interrupted,
+    ModelGuideError,
+)
 from pyrovae.cli import main
 from pyrovae.data import load_dataset
-from pyrovae.errors import CheckpointError, ConfigError, DataError, Interrupted, ModelSpecError
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SMALL = {"num_train": 200, "num_valid": 50, "num_test": 20}
@@ -254,7 +260,7 @@ def test_fit_refuses_a_guide_that_does_not_fit_the_model_before_training(sprites
                                                                          names, message):
     guide = OtherEncoder(names)
     before = [p.detach().clone() for p in guide.parameters()]
-    with pytest.raises(ModelSpecError, match=message):
+    with pytest.raises(ModelGuideError, match=message):
         pyrovae.fit(Decoder(), guide, sprites.split("train"), epochs=1, out=tmp_path / "run")
     assert list(tmp_path.iterdir()) == []
     assert all(torch.equal(a, b) for a, b in zip(before, guide.parameters()))
@@ -314,7 +320,7 @@ def test_fit_turns_a_guide_that_cannot_run_into_one_error_before_training(sprite
         def forward(self, x):
             raise RuntimeError("mat1 and mat2 shapes cannot be multiplied\n(long detail)")
 
-    with pytest.raises(ModelSpecError, match=r"^the guide and the model could not run together "
+    with pytest.raises(ModelGuideError, match=r"^the guide and the model could not run together "
                                              r"on the first data points: RuntimeError: mat1 and "
                                              r"mat2 shapes cannot be multiplied \(long detail\)$"):
         pyrovae.fit(Decoder(), Broken(), sprites.split("train"), epochs=1, out=tmp_path / "run")

@@ -3,9 +3,9 @@ traceback only with PYROVAE_DEBUG=1, and a bug still propagates."""
 
 import pytest
 
-from pyrovae.boundary import run_main
+from pyrovae.base.boundary import run_main
 from pyrovae.cli import main
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 
 def raising(error):
     def body():

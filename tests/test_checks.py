@@ -3,9 +3,9 @@ import pyro.distributions as dist
 import pytest
 import torch
 
+from pyrovae.base.errors import ConfigError, DataError
 from pyrovae.checks import check_fits, observed_sites_on
 from pyrovae.data import DataInfo
-from pyrovae.errors import ConfigError, DataError
 from pyrovae.registry import get_model
 
 

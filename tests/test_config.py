@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 
 from pyrovae import config
+from pyrovae.base.errors import ConfigError
 from pyrovae.data import dataset_names
-from pyrovae.errors import ConfigError
 from pyrovae.sweep.points import resolve
 
 REPO = Path(__file__).resolve().parents[1]

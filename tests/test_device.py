@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from pyrovae.device import resolve_device
-from pyrovae.errors import ConfigError
+from pyrovae.base.device import resolve_device
+from pyrovae.base.errors import ConfigError
 
 
 def test_auto_and_named_devices():

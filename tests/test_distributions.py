@@ -3,8 +3,8 @@ import pyro.distributions as dist
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-import pyrovae.distributions as pyrovae_dist
-from pyrovae.distributions import (
+import pyrovae.base.distributions as pyrovae_dist
+from pyrovae.base.distributions import (
     DiagonalNormalMixture,
     IndependentBernoulli,
     IndependentNormal,

@@ -7,8 +7,8 @@ import torch
 
 import pyrovae
 from pyrovae import config, evaluation, results, run
+from pyrovae.base.errors import ConfigError
 from pyrovae.cli import main
-from pyrovae.errors import ConfigError
 from pyrovae.metrics.scores import METRIC_NAMES
 
 TINY = {

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pyrovae import config, run
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 from pyrovae.factor_scores import (
     check_dataset,
     check_metrics,

@@ -1,9 +1,9 @@
-"""The output policy (pyrovae.io.check_output) and the CSV header reader."""
+"""The output policy (pyrovae.base.io.check_output) and the CSV header reader."""
 
 import pytest
 
-from pyrovae import io
-from pyrovae.errors import ConfigError
+from pyrovae.base import io
+from pyrovae.base.errors import ConfigError
 
 
 def test_new_files_and_directories_may_be_written(tmp_path):

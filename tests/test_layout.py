@@ -1,7 +1,7 @@
 """The package's layout: one installed import name, and imports that only go down the layers.
 
 The layers, bottom first (a module may import its own layer and those below it, never above):
-utilities; data, estimators and the parts of the declarative model; models; guides; the registry;
+utilities (``pyrovae/base/``, ``_compat.py``); data, estimators and the parts of the declarative model; models; guides; the registry;
 the config; training; a run; its evaluation; sweeps, reports and figures; the command line and the
 public API (``pyrovae/__init__.py``).
 """
@@ -17,9 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 FOLDERS = {"pyrovae": REPO / "pyrovae", "pyrovae.models": REPO / "models",
            "pyrovae.guides": REPO / "guides"}
 LAYERS = [
-    ("pyrovae._compat", "pyrovae.errors", "pyrovae.boundary", "pyrovae.options", "pyrovae.io", "pyrovae.device", "pyrovae.distributions",
-     "pyrovae.nn", "pyrovae.versions", "pyrovae.protocols"),
-    ("pyrovae.data", "pyrovae.infer", "pyrovae.metrics", "pyrovae.spec", "pyrovae.results"),
+    ("pyrovae._compat", "pyrovae.base.errors", "pyrovae.base.boundary", "pyrovae.base.options", "pyrovae.base.io", "pyrovae.base.device", "pyrovae.base.distributions",
+     "pyrovae.base.nn", "pyrovae.base.versions", "pyrovae.base.protocols"),
+    ("pyrovae.data", "pyrovae.infer", "pyrovae.metrics", "pyrovae.blocks", "pyrovae.results"),
+    ("pyrovae.spec",),
     ("pyrovae.models",),
     ("pyrovae.guides",),
     ("pyrovae.registry",),

@@ -5,8 +5,8 @@ import torch
 from pyro.infer import config_enumerate
 from torch import nn
 
-from pyrovae.errors import ConfigError
-from pyrovae.nn import GatedDense, activation, hidden_mlp, mlp, module_of
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.nn import GatedDense, activation, hidden_mlp, mlp, module_of
 
 
 def test_a_gated_layer_multiplies_a_linear_map_by_a_sigmoid_gate():

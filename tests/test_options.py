@@ -3,10 +3,18 @@ from typing import Literal
 
 import pytest
 
-from pyrovae import options, registry
-from pyrovae.errors import ConfigError
-from pyrovae.options import NonNegativeFloat, PositiveInt, Widths, check, check_options, describe
-from pyrovae.spec import checks
+from pyrovae import registry
+from pyrovae.base import options
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.options import (
+    NonNegativeFloat,
+    PositiveInt,
+    Widths,
+    check,
+    check_options,
+    describe,
+)
+from pyrovae.blocks import fields
 
 
 def _factories():
@@ -138,8 +146,8 @@ def test_describe_and_check():
         check("x", "c", Literal["a", "b"])
 
 
-def test_spec_checks_use_the_same_messages():
+def test_field_checks_use_the_same_messages():
     with pytest.raises(ConfigError, match=r"^f must be a whole number >= 1; got 0\.$"):
-        checks.positive_int("f", 0)
-    assert checks.int_list("f", [3, 4]) == (3, 4)
+        fields.positive_int("f", 0)
+    assert fields.int_list("f", [3, 4]) == (3, 4)
     assert options.suggest("tanhh", ["tanh", "relu"]) == " Did you mean 'tanh'?"

@@ -1,8 +1,8 @@
 import pytest
 
 from pyrovae import registry
-from pyrovae.options import check_options
-from pyrovae.errors import ConfigError
+from pyrovae.base.options import check_options
+from pyrovae.base.errors import ConfigError
 
 
 def test_builtins_registered_and_unknown_suggests():

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from pyrovae import report
+from pyrovae.base.errors import ConfigError
 from pyrovae.cli import main
-from pyrovae.errors import ConfigError
 
 
 def results() -> pd.DataFrame:

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from pyrovae import results
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 
 APPENDS = 150
 

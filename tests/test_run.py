@@ -6,8 +6,8 @@ import torch
 from pyro import poutine
 
 from pyrovae import config, run
+from pyrovae.base.errors import CheckpointError, ConfigError, DataError, TrainingError
 from pyrovae.cli import main
-from pyrovae.errors import CheckpointError, ConfigError, DataError, TrainingError
 from pyrovae.train import checkpoint
 from pyrovae.train.params import Parameters
 

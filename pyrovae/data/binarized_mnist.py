@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pyrovae.base.errors import DataError
 from pyrovae.data.cache import cache_path, load_cached, save_cached, source_key
 from pyrovae.data.dataset import Dataset
 from pyrovae.data.download import fetch
 from pyrovae.data.paths import DATA_DIR_SETTINGS, absent_dir, find_file, writable_dir
-from pyrovae.errors import DataError
 
 NAME = "binarized_mnist"
 BASE_URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import torch
 
+from pyrovae.base.io import atomic_write
 from pyrovae.data.paths import CACHE_DIR_ENV
-from pyrovae.io import atomic_write
 
 CACHE_FORMAT = 1
 

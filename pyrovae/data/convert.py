@@ -6,7 +6,7 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.data import Dataset as TorchDataset
 
-from pyrovae.errors import DataError
+from pyrovae.base.errors import DataError
 
 
 def _stack(items, what: str) -> tuple[torch.Tensor, ...]:

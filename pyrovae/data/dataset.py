@@ -6,10 +6,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from pyrovae.base.errors import DataError
+from pyrovae.base.options import suggest
 from pyrovae.data.factors import WITH_FACTORS, Factor
 from pyrovae.data.splitting import spread_indices
-from pyrovae.errors import DataError
-from pyrovae.options import suggest
 
 MISSING_LABEL = -1  # the label of an unlabelled point in a partly labelled split
 

@@ -7,7 +7,7 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-from pyrovae.io import atomic_write
+from pyrovae.base.io import atomic_write
 
 TIMEOUT_S = 10.0
 

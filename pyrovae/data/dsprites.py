@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pyrovae.base.errors import ConfigError, DataError
+from pyrovae.base.options import PositiveInt
 from pyrovae.data.dataset import Dataset
 from pyrovae.data.factors import categorical
 from pyrovae.data.paths import DATA_DIR_SETTINGS
-from pyrovae.errors import ConfigError, DataError
-from pyrovae.options import PositiveInt
 
 NAME = "dsprites"
 FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pyrovae.errors import DataError
+from pyrovae.base.errors import DataError
 
 UNSIGNED_BYTE = 0x08
 

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import torch
 
+from pyrovae.base.errors import ConfigError, DataError
 from pyrovae.data.dataset import MISSING_LABEL, Dataset
-from pyrovae.errors import ConfigError, DataError
 
 
 def keep_labels(dataset: Dataset, num_labelled: int, seed: int) -> Dataset:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.options import check_options, suggest
 from pyrovae.data import binarized_mnist, dsprites, mnist, sprites, tensor_file
 from pyrovae.data.dataset import Dataset
 from pyrovae.data.labelled import keep_labels
 from pyrovae.data.paths import default_cache_dir, default_data_dir
 from pyrovae.data.validate import validate_dataset
-from pyrovae.errors import ConfigError
-from pyrovae.options import check_options, suggest
 
 # Each loader is ``load(data_dir, cache_dir, seed, *, <options>) -> Dataset``; its keyword-only
 # parameters are the options the dataset accepts.

@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pyrovae.base.errors import DataError
 from pyrovae.data.dataset import Dataset
 from pyrovae.data.idx import read_idx
 from pyrovae.data.paths import DATA_DIR_SETTINGS, absent_dir, find_file, writable_dir
 from pyrovae.data.splitting import split_indices
 from pyrovae.data.validate import is_binary
-from pyrovae.errors import DataError
 
 NAME = "mnist"
 TRAIN_IMAGES, TRAIN_LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pyrovae.base.options import PositiveInt
 from pyrovae.data.dataset import Dataset
 from pyrovae.data.factors import Factor
 from pyrovae.data.shapes import SHAPES
-from pyrovae.options import PositiveInt
 
 NAME = "sprites"
 FACTOR_NAMES = ("shape", "scale", "rotation", "pos_x", "pos_y")

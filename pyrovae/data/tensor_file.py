@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pyrovae import io
+from pyrovae.base import io
+from pyrovae.base.errors import ConfigError, DataError
 from pyrovae.data.dataset import Dataset
 from pyrovae.data.factors import categorical
 from pyrovae.data.splitting import split_indices
 from pyrovae.data.validate import check_finite, is_binary
-from pyrovae.errors import ConfigError, DataError
 
 NAME = "file"
 SPLITS = ("train", "valid", "test")

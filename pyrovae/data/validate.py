@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from pyrovae.base.errors import DataError
 from pyrovae.data.dataset import MISSING_LABEL, Dataset
-from pyrovae.errors import DataError
 
 
 def is_binary(x: torch.Tensor) -> bool:

@@ -18,7 +18,7 @@ import numbers
 import torch
 from tqdm.auto import tqdm
 
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 from pyrovae.infer import batching, rng
 from pyrovae.infer.hmc import adapt_step_size, hmc_step
 from pyrovae.infer.latents import Layout, check_continuous
@@ -167,7 +167,7 @@ def anneal_tiles(model, guide, args, kwargs, *, num_chains, steps, leapfrog, ste
     :func:`evaluations`. A model with latent sites outside the data plate is annealed one data
     point at a time: each point's chains move their own copy of those sites.
 
-    :raises ModelSpecError: a latent site is discrete, or as ``log_px``.
+    :raises ModelGuideError: a latent site is discrete, or as ``log_px``.
     """
     x = batching.data_tensor(args, kwargs)
     num_data = x.shape[0]

@@ -25,7 +25,7 @@ import torch
 from torch.nn.utils.rnn import PackedSequence
 from torch.utils.data import DataLoader, IterableDataset
 
-from pyrovae.errors import ConfigError, DataError
+from pyrovae.base.errors import ConfigError, DataError
 from pyrovae.infer.batching import data_tensor, map_rows, ranges, slice_args
 
 

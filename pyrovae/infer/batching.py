@@ -13,7 +13,7 @@ from typing import Any, Iterator
 
 import torch
 
-from pyrovae.errors import ConfigError, DataError, PyrovaeError
+from pyrovae.base.errors import ConfigError, DataError, PyrovaeError
 
 #: Elements of one data-shaped tensor (particles x data points x event) a tile aims at: 16M
 #: floats, 64 MB in float32. Models hold a few such tensors at once.

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 import pyro.poutine as poutine
 import torch
 
-from pyrovae.errors import ModelSpecError
+from pyrovae.base.errors import ModelGuideError
+from pyrovae.base.nn import program_device
 from pyrovae.infer import ais, batching, rng
 from pyrovae.infer.importance import LogPxResult, log_px, summarize
 from pyrovae.infer.modes import in_eval_mode
 from pyrovae.infer.sites import sample_sites
-from pyrovae.nn import program_device
 
 
 @dataclass
@@ -74,7 +74,7 @@ class BDMCResult:
 
 def _device(*programs) -> torch.device:
     """The device of the parameters of the first program with any
-    (:func:`pyrovae.nn.program_device`); CPU where none has parameters."""
+    (:func:`pyrovae.base.nn.program_device`); CPU where none has parameters."""
     return next((d for d in map(program_device, programs) if d is not None), torch.device("cpu"))
 
 
@@ -89,7 +89,7 @@ def _check_simulates(model, num_points: int, kwargs: dict) -> None:
         signature.bind(batch_size=num_points, **kwargs)
     except TypeError:
         name = getattr(model, "__qualname__", type(model).__name__)
-        raise ModelSpecError(
+        raise ModelGuideError(
             f"bdmc simulates data with model(batch_size={num_points}), but {name}{signature} "
             f"cannot be called so: give the model a keyword batch_size and let x default to "
             f"None (def model(x=None, batch_size=None)), sampling x when it is None and "
@@ -101,7 +101,7 @@ def simulate(model, num_points: int, **kwargs) -> tuple[torch.Tensor, dict]:
     """``(x, values)``: ``model(batch_size=num_points, **kwargs)`` run forward, its return value
     ``x`` and the values of its sample sites by name (the latents that generated ``x``).
 
-    :raises ModelSpecError: the model cannot be called as ``model(batch_size=num_points)``, or
+    :raises ModelGuideError: the model cannot be called as ``model(batch_size=num_points)``, or
         does not return a tensor of ``num_points`` rows.
     """
     _check_simulates(model, num_points, kwargs)
@@ -109,7 +109,7 @@ def simulate(model, num_points: int, **kwargs) -> tuple[torch.Tensor, dict]:
         trace = poutine.trace(model).get_trace(batch_size=num_points, **kwargs)
     x = trace.nodes["_RETURN"]["value"]
     if not isinstance(x, torch.Tensor) or x.dim() == 0 or x.shape[0] != num_points:
-        raise ModelSpecError(
+        raise ModelGuideError(
             f"bdmc simulates data with model(batch_size={num_points}), which must return the "
             f"sampled x as a tensor of {num_points} rows; it returned "
             f"{type(x).__name__}{'' if not isinstance(x, torch.Tensor) else tuple(x.shape)}."
@@ -155,7 +155,7 @@ def bdmc(
     :param target_accept: acceptance rate the pilot runs tune toward (``None``: no pilot).
     :param kwargs: extra keyword arguments of the model and guide.
     :returns: a :class:`BDMCResult`.
-    :raises ModelSpecError: as :func:`simulate` and ``log_px``.
+    :raises ModelGuideError: as :func:`simulate` and ``log_px``.
 
     The modules of model and guide run in eval mode (:func:`~pyrovae.infer.modes.in_eval_mode`).
     """

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 from pyrovae.infer import ais, batches, batching, rng
 from pyrovae.infer.modes import in_eval_mode
 from pyrovae.infer.particles import check_layout
@@ -137,7 +137,7 @@ def log_px(
         (:func:`~pyrovae.infer.tiles.choose_layout`). The layout used is the result's
         ``layout``. AIS runs its chains vectorized.
     :param kwargs: extra keyword arguments of the model and guide.
-    :raises ModelSpecError: the model and guide do not fit the protocol or each other; for AIS,
+    :raises ModelGuideError: the model and guide do not fit the protocol or each other; for AIS,
         a latent site is discrete.
 
     The model's and guide's modules run in eval mode (:func:`~pyrovae.infer.modes.in_eval_mode`):

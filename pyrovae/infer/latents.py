@@ -13,7 +13,7 @@ import math
 import torch
 from torch.distributions import biject_to
 
-from pyrovae.errors import ModelSpecError
+from pyrovae.base.errors import ModelGuideError
 from pyrovae.infer.sites import latent_sites, plate_dim, reduce_per_datapoint
 
 
@@ -31,7 +31,7 @@ class _Site:
         try:
             self.u_shape = tuple(transform.inverse_shape(torch.Size(self.shape)))
         except (NotImplementedError, ValueError) as e:
-            raise ModelSpecError(
+            raise ModelGuideError(
                 f"latent site '{name}' has a support ({transform.codomain}) whose bijection "
                 f"{type(transform).__name__} gives no unconstrained shape ({e}): AIS cannot "
                 f"move it; use method='is'."
@@ -43,12 +43,12 @@ class _Site:
 def check_continuous(trace) -> None:
     """Refuse discrete latent sites.
 
-    :raises ModelSpecError: naming the first discrete latent site.
+    :raises ModelGuideError: naming the first discrete latent site.
     """
     for name, site in latent_sites(trace).items():
         fn = site["fn"]
         if fn.support.is_discrete or getattr(fn, "has_enumerate_support", False):
-            raise ModelSpecError(
+            raise ModelGuideError(
                 f"latent site '{name}' is discrete ({type(fn).__name__}): annealed importance "
                 f"sampling moves continuous latents only. Use method='is' for this model, or "
                 f"sum the site out in the model."

@@ -11,7 +11,7 @@ import torch
 from pyro.distributions.util import scale_and_mask
 from torch.distributions import kl_divergence
 
-from pyrovae.errors import ConfigError, ModelSpecError
+from pyrovae.base.errors import ConfigError, ModelGuideError
 from pyrovae.infer import batching, rng
 from pyrovae.infer.particles import check_layout, repeated
 from pyrovae.infer.sites import (
@@ -193,7 +193,7 @@ def _unit_sites(trace, data_plate: str) -> tuple[dict, tuple[str, ...]]:
     """Continuous latent sites of a guide trace inside ``data_plate``, and the others."""
     plates = {f.name for site in sample_sites(trace).values() for f in site["cond_indep_stack"]}
     if data_plate not in plates:
-        raise ModelSpecError(
+        raise ModelGuideError(
             f"the guide has no plate named '{data_plate}' (its plates: "
             f"{', '.join(repr(p) for p in sorted(plates)) or 'none'}); pass data_plate=<name>."
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from functools import wraps
 
-from pyrovae.nn import module_of
+from pyrovae.base.nn import module_of
 
 
 @contextmanager

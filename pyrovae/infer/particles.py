@@ -22,7 +22,7 @@ from __future__ import annotations
 import pyro.poutine as poutine
 import torch
 
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 from pyrovae.infer.batching import map_rows
 from pyrovae.infer.sites import latent_sites, plate_dim
 
@@ -33,7 +33,7 @@ TOLERANCE = 1e-4
 
 
 def check_layout(particles) -> None:
-    """Raise :class:`~pyrovae.errors.ConfigError` unless ``particles`` is None or one of
+    """Raise :class:`~pyrovae.base.errors.ConfigError` unless ``particles`` is None or one of
     :data:`LAYOUTS`."""
     if particles is not None and particles not in LAYOUTS:
         raise ConfigError(f"particles must be one of {', '.join(LAYOUTS)} (or None: checked on "

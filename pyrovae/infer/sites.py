@@ -17,7 +17,7 @@ from pyro.distributions.util import scale_and_mask
 from pyro.infer.util import torch_sum
 from pyro.poutine.util import site_is_subsample
 
-from pyrovae.errors import ModelSpecError
+from pyrovae.base.errors import ModelGuideError
 
 
 def sample_sites(trace) -> dict:
@@ -173,7 +173,7 @@ def find_data_plate(model_trace, num_data: int, program: str = "model") -> str:
     (whose size :func:`check_structure` then finds wrong). With ``program="guide"``, the same
     over a guide trace's latent sites.
 
-    :raises ModelSpecError: no plate fits, or several do (naming them, and ``data_plate=``).
+    :raises ModelGuideError: no plate fits, or several do (naming them, and ``data_plate=``).
     """
     fits, around = {}, {}
     sites = observed_sites(model_trace) if program == "model" else latent_sites(model_trace)
@@ -196,12 +196,12 @@ def find_data_plate(model_trace, num_data: int, program: str = "model") -> str:
     plates = sorted({f.name for s in sample_sites(model_trace).values()
                      for f in s["cond_indep_stack"]})
     if not fits:
-        raise ModelSpecError(
+        raise ModelGuideError(
             f"the {program} has no plate over its {num_data} data points around its {kind} "
             f"sites (its plates: {_quote(plates) or 'none'}). {advice} inside "
             f"`with pyro.plate('data', N):`."
         )
-    raise ModelSpecError(
+    raise ModelGuideError(
         f"several plates of the {program} have the size of the data ({_quote(fits)}): say "
         f"which is the data plate with data_plate=<name>."
     )
@@ -213,7 +213,7 @@ def check_structure(model_trace, guide_trace, data_plate: str | None,
     ``None``) against the protocol and return its :class:`Structure`; ``data_plate=None``
     finds the data plate (:func:`find_data_plate`).
 
-    :raises ModelSpecError: the model has no plate ``data_plate``; it observes no site; an
+    :raises ModelGuideError: the model has no plate ``data_plate``; it observes no site; an
         observed site does not match the plate's size; the plate's size is not the number of
         data points; the guide misses a latent site of the model or samples a site the model
         does not have; a latent site is inside ``data_plate`` in one program and outside it in
@@ -226,13 +226,13 @@ def check_structure(model_trace, guide_trace, data_plate: str | None,
     plates = sorted({f.name for s in model_sites.values() for f in s["cond_indep_stack"]})
     if data_plate not in plates:
         has = f"its plates are {_quote(plates)}" if plates else "it opens no plate"
-        raise ModelSpecError(
+        raise ModelGuideError(
             f"the model has no plate named '{data_plate}' ({has}). Sample the per-datapoint "
             f"sites inside `with pyro.plate('{data_plate}', N):`, or pass data_plate=<name>."
         )
 
     if not observed:
-        raise ModelSpecError(
+        raise ModelGuideError(
             f"the model observes nothing, so there is no log p(x): observe the data with "
             f"`pyro.sample(name, distribution, obs=x)` inside "
             f"`with pyro.plate('{data_plate}', N):`."
@@ -242,7 +242,7 @@ def check_structure(model_trace, guide_trace, data_plate: str | None,
         if frame is None:
             if site["infer"].get("is_auxiliary", False):
                 continue
-            raise ModelSpecError(
+            raise ModelGuideError(
                 f"observed site '{name}' is outside plate '{data_plate}': observe the data "
                 f"inside `with pyro.plate('{data_plate}', N):`."
             )
@@ -253,13 +253,13 @@ def check_structure(model_trace, guide_trace, data_plate: str | None,
         if size is None or size < 0:  # an unsized plate, pyro.plate("data"): sized by the data
             size = entries
         if entries is not None and entries != size:
-            raise ModelSpecError(
+            raise ModelGuideError(
                 f"observed site '{name}' has {entries} entries along plate "
                 f"'{data_plate}' (dim {frame.dim}) but the plate has size {size}: the "
                 f"observed data do not match the plate."
             )
         if size is not None and size != num_data:
-            raise ModelSpecError(
+            raise ModelGuideError(
                 f"plate '{data_plate}' has size {size} at observed site '{name}' but "
                 f"the data have {num_data} rows: open the plate with size x.shape[0]."
             )
@@ -269,13 +269,13 @@ def check_structure(model_trace, guide_trace, data_plate: str | None,
         guide_latent = latent_sites(guide_trace)
         missing = [n for n in latent if n not in guide_latent]
         if missing:
-            raise ModelSpecError(
+            raise ModelGuideError(
                 f"the guide does not sample latent site(s) {_quote(missing)} of the model: "
                 f"sample each of the model's latent sites in the guide."
             )
         extra = [n for n in guide_latent if n not in latent]
         if extra:
-            raise ModelSpecError(
+            raise ModelGuideError(
                 f"the guide samples site(s) {_quote(extra)} that the model does not have: "
                 f"the model's latent sites are {_quote(latent) or 'none'}."
             )
@@ -284,7 +284,7 @@ def check_structure(model_trace, guide_trace, data_plate: str | None,
             in_guide = plate_frame(guide_latent[name], data_plate) is not None
             if in_model != in_guide:
                 where = ("inside", "outside") if in_model else ("outside", "inside")
-                raise ModelSpecError(
+                raise ModelGuideError(
                     f"latent site '{name}' is {where[0]} plate '{data_plate}' in the model but "
                     f"{where[1]} it in the guide."
                 )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 from pyrovae.infer.psis import pareto_khat, psis_tail_length
 
 

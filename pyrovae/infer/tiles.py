@@ -17,7 +17,7 @@ import pyro
 import pyro.poutine as poutine
 import torch
 
-from pyrovae.errors import ConfigError, ModelSpecError
+from pyrovae.base.errors import ConfigError, ModelGuideError
 from pyrovae.infer import batches, batching, rng
 from pyrovae.infer.batches import first_tensor
 from pyrovae.infer.particles import (
@@ -172,7 +172,7 @@ def iter_tiles(
     :param particles: force a layout (``"vectorized"``, ``"batch"`` or ``"loop"``) instead of
         checking.
     :raises DataError: the data hold NaN or Inf, or the pair cannot run on the arguments.
-    :raises ModelSpecError: the pair does not follow the protocol (see ``check_structure``),
+    :raises ModelGuideError: the pair does not follow the protocol (see ``check_structure``),
         ``particles="batch"`` with a latent site outside the data plate, or ``keep_traces``
         where the vectorized layout is not faithful.
     """
@@ -207,7 +207,7 @@ def iter_tiles(
                                proposal, data_plate, rng.tile_seed(base, 0), device)
             data_plate = structure.data_plate
             if particles == "batch" and structure.global_latents:
-                raise ModelSpecError(_global_latents(structure))
+                raise ModelGuideError(_global_latents(structure))
             layout = particles
             if layout is None and keep_traces:
                 fault = layout_fault(model, guide, batch_args, batch_kwargs, proposal,
@@ -216,7 +216,7 @@ def iter_tiles(
                 if fault is not None:
                     what = keep_traces if isinstance(keep_traces, str) else "keep_traces " \
                         "keeps the traces of one vectorized run"
-                    raise ModelSpecError(f"{what}, but {fault}: {_VECTORIZED_ADVICE}.")
+                    raise ModelGuideError(f"{what}, but {fault}: {_VECTORIZED_ADVICE}.")
                 layout = "vectorized"
             if layout is None:
                 layout, reason = choose_layout(

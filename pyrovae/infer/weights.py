@@ -41,7 +41,7 @@ def log_weights(
     :param particle_chunk: particles per tile (default: see :mod:`pyrovae.infer.batching`).
     :param kwargs: extra keyword arguments of the model and guide.
     :returns: float64 tensor ``[K, N]`` on the data's device.
-    :raises ModelSpecError: the model and guide do not fit the protocol or each other.
+    :raises ModelGuideError: the model and guide do not fit the protocol or each other.
     """
     args = batching.unpacked(args)
     x = batching.data_tensor(args, kwargs)

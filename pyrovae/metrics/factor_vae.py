@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 from pyrovae.metrics.inputs import check_count, check_inputs, generator, varying
 from pyrovae.metrics.votes import check_groups, same_factor_batches
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from pyrovae.errors import ConfigError, DataError
+from pyrovae.base.errors import ConfigError, DataError
 
 
 def check_inputs(codes: torch.Tensor, factors: torch.Tensor, *, min_codes: int = 1,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from pyrovae.errors import DataError
+from pyrovae.base.errors import DataError
 
 
 def check_groups(factors: torch.Tensor, what: str) -> None:

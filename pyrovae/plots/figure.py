@@ -6,7 +6,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from pyrovae import io
+from pyrovae.base import io
 
 
 def new_figure(width: float = 6.0, height: float = 4.0) -> Figure:

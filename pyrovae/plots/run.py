@@ -10,7 +10,7 @@ import pyro
 import torch
 
 from pyrovae import evaluation
-from pyrovae.options import PositiveInt, Seed, check
+from pyrovae.base.options import PositiveInt, Seed, check
 from pyrovae.pictures import as_images, save_pictures
 from pyrovae.plots.curves import save_log_px_vs_k, save_training_curves
 from pyrovae.plots.grids import (factor_labels, pick_pairs, save_interpolations, save_traversals,

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pyrovae import io, report
-from pyrovae.errors import ConfigError
+from pyrovae import report
+from pyrovae.base import io
+from pyrovae.base.errors import ConfigError
 from pyrovae.plots.figure import is_figure, new_figure, save_figure
 
 

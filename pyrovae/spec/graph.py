@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 
 
 @dataclass(frozen=True)

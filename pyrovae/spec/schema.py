@@ -16,13 +16,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from pyrovae.errors import ConfigError
-from pyrovae.nn import ACTIVATION_CHOICES
-from pyrovae.spec import checks
-from pyrovae.spec.decoders import DECODERS
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.nn import ACTIVATION_CHOICES
+from pyrovae.blocks import fields
+from pyrovae.blocks.decoders import DECODERS
+from pyrovae.blocks.likelihoods import LIKELIHOODS
+from pyrovae.blocks.priors import CONDITIONAL_PRIORS, DEFAULT_COMPONENTS, PRIORS
 from pyrovae.spec.graph import LatentGraph
-from pyrovae.spec.likelihoods import LIKELIHOODS
-from pyrovae.spec.priors import CONDITIONAL_PRIORS, DEFAULT_COMPONENTS, PRIORS
 
 CONDITIONING = ("none", "label")
 
@@ -33,7 +33,7 @@ class Latent:
 
     :param name: its sample-site name.
     :param dim: dimension.
-    :param prior: a key of :data:`~pyrovae.spec.priors.PRIORS` for a top group; a group
+    :param prior: a key of :data:`~pyrovae.blocks.priors.PRIORS` for a top group; a group
         ``given`` others has the conditional Normal prior ``"normal"``.
     :param components: :math:`K` of a ``mixture`` or ``vamp`` prior (default 10 and 500).
     :param given: names of the groups its prior is conditioned on (``z2 -> z1``: z1 is given
@@ -61,7 +61,7 @@ class Decoder:
 
     :param kind: ``mlp`` or ``conv`` (square 1- or 3-channel images: 28, 32, 64 pixels).
     :param hidden: MLP widths (default ``[200, 200]`` for mlp, none before a conv stack).
-    :param activation: one of :data:`pyrovae.nn.ACTIVATION_CHOICES`.
+    :param activation: one of :data:`pyrovae.base.nn.ACTIVATION_CHOICES`.
     :param channels: conv only, channels per upsampling stage from the smallest grid up.
     """
 
@@ -75,7 +75,7 @@ class Decoder:
 class Likelihood:
     """:math:`p(x \\mid z)`.
 
-    :param kind: a key of :data:`~pyrovae.spec.likelihoods.LIKELIHOODS`.
+    :param kind: a key of :data:`~pyrovae.blocks.likelihoods.LIKELIHOODS`.
     :param scale: ``normal`` only: ``"learned"`` (per data value) or a fixed positive number.
     """
 
@@ -112,7 +112,7 @@ class ModelSpec:
 
         :raises ConfigError: naming the field and its valid choices.
         """
-        checks.known_keys("model", options, [f.name for f in dataclasses.fields(cls)])
+        fields.known_keys("model", options, [f.name for f in dataclasses.fields(cls)])
         if "latents" not in options:
             raise ConfigError('model.latents is missing: give the latent groups, e.g. '
                               'latents = [{ name = "z", dim = 50 }].')
@@ -129,7 +129,7 @@ class ModelSpec:
             latents=parsed,
             decoder=_decoder(_table(options.get("decoder", {}), "kind")),
             likelihood=_likelihood(_table(options.get("likelihood", {}), "kind")),
-            conditioning=checks.choice("model.conditioning", options.get("conditioning", "none"),
+            conditioning=fields.choice("model.conditioning", options.get("conditioning", "none"),
                                        CONDITIONING),
         )
 
@@ -150,18 +150,18 @@ def _table(value, key: str) -> dict:
 
 
 def _latent(where: str, table) -> Latent:
-    checks.known_keys(where, table, [f.name for f in dataclasses.fields(Latent)])
-    name = checks.required(where, table, "name")
+    fields.known_keys(where, table, [f.name for f in dataclasses.fields(Latent)])
+    name = fields.required(where, table, "name")
     if not isinstance(name, str) or not name.isidentifier() or name == "x":
         raise ConfigError(f"{where}.name must be an identifier other than 'x', got {name!r}.")
-    dim = checks.positive_int(f"{where}.dim", checks.required(where, table, "dim"))
-    given = checks.names(f"{where}.given", table.get("given", ()))
+    dim = fields.positive_int(f"{where}.dim", fields.required(where, table, "dim"))
+    given = fields.names(f"{where}.given", table.get("given", ()))
     prior = table.get("prior", "normal")
     if given:
-        checks.choice(f"{where}.prior (latent '{name}' is given {', '.join(given)}, so its prior "
+        fields.choice(f"{where}.prior (latent '{name}' is given {', '.join(given)}, so its prior "
                       f"is a conditional Normal)", prior, CONDITIONAL_PRIORS)
     else:
-        checks.choice(f"{where}.prior", prior, list(PRIORS))
+        fields.choice(f"{where}.prior", prior, list(PRIORS))
         for key in ("hidden", "activation"):
             if key in table:
                 raise ConfigError(f"{where}.{key} sets the network of a conditional prior, but "
@@ -172,36 +172,36 @@ def _latent(where: str, table) -> Latent:
             raise ConfigError(f"{where}.components applies only to the priors "
                               f"{', '.join(DEFAULT_COMPONENTS)}; latent '{name}' has prior "
                               f"'{prior}'.")
-        checks.positive_int(f"{where}.components", components)
+        fields.positive_int(f"{where}.components", components)
     elif prior in DEFAULT_COMPONENTS and not given:
         components = DEFAULT_COMPONENTS[prior]
     hidden = table.get("hidden")
     activation = table.get("activation")
     if activation is not None:
-        checks.choice(f"{where}.activation", activation, list(ACTIVATION_CHOICES))
+        fields.choice(f"{where}.activation", activation, list(ACTIVATION_CHOICES))
     return Latent(name, dim, prior, components, given,
-                  None if hidden is None else checks.int_list(f"{where}.hidden", hidden),
+                  None if hidden is None else fields.int_list(f"{where}.hidden", hidden),
                   activation)
 
 
 def _decoder(table) -> Decoder:
-    checks.known_keys("model.decoder", table, [f.name for f in dataclasses.fields(Decoder)])
-    kind = checks.choice("model.decoder.kind", table.get("kind", "mlp"), list(DECODERS))
+    fields.known_keys("model.decoder", table, [f.name for f in dataclasses.fields(Decoder)])
+    kind = fields.choice("model.decoder.kind", table.get("kind", "mlp"), list(DECODERS))
     hidden, channels = table.get("hidden"), table.get("channels")
     if channels is not None and kind != "conv":
         raise ConfigError("model.decoder.channels applies only to decoder kind 'conv'.")
     return Decoder(
         kind,
-        None if hidden is None else checks.int_list("model.decoder.hidden", hidden),
-        checks.choice("model.decoder.activation", table.get("activation", "tanh"),
+        None if hidden is None else fields.int_list("model.decoder.hidden", hidden),
+        fields.choice("model.decoder.activation", table.get("activation", "tanh"),
                       list(ACTIVATION_CHOICES)),
-        None if channels is None else checks.int_list("model.decoder.channels", channels),
+        None if channels is None else fields.int_list("model.decoder.channels", channels),
     )
 
 
 def _likelihood(table) -> Likelihood:
-    checks.known_keys("model.likelihood", table, [f.name for f in dataclasses.fields(Likelihood)])
-    kind = checks.choice("model.likelihood.kind", table.get("kind", "bernoulli"),
+    fields.known_keys("model.likelihood", table, [f.name for f in dataclasses.fields(Likelihood)])
+    kind = fields.choice("model.likelihood.kind", table.get("kind", "bernoulli"),
                          list(LIKELIHOODS))
     scale = table.get("scale", "learned")
     if "scale" in table and kind != "normal":

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 from pyrovae.sweep.plan import ExecutorSettings
 from pyrovae.sweep.work import Failure, Task, failure, run_task
 

@@ -39,12 +39,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.options import NonNegativeInt, PositiveFloat, PositiveInt, Seed, check, suggest
 from pyrovae.config import read_toml
-from pyrovae.errors import ConfigError
 from pyrovae.evaluation import EvalSettings
 from pyrovae.factor_scores import check_dataset, check_metrics
 from pyrovae.factor_scores import estimators as metric_estimators
-from pyrovae.options import NonNegativeInt, PositiveFloat, PositiveInt, Seed, check, suggest
 from pyrovae.results import RUN_COLUMNS, SUMMARY_COLUMNS
 from pyrovae.sweep.points import Point, expand
 

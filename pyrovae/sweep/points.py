@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pyrovae import config
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 
 
 @dataclass

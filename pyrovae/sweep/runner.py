@@ -15,8 +15,8 @@ from contextlib import closing
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from pyrovae import io
-from pyrovae.errors import ConfigError, Interrupted
+from pyrovae.base import io
+from pyrovae.base.errors import ConfigError, Interrupted
 from pyrovae.results import check_appendable
 from pyrovae.sweep import table
 from pyrovae.sweep.cluster import check_executor, in_submitit, parallel

@@ -8,7 +8,7 @@ import dataclasses
 from pathlib import Path
 
 from pyrovae import config, run
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 from pyrovae.train import checkpoint
 
 

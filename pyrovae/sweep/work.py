@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from pyrovae import evaluation, factor_scores, io
+from pyrovae import evaluation, factor_scores
+from pyrovae.base import io
 from pyrovae.sweep.plan import SweepEvaluation
 from pyrovae.sweep.points import Point, column_value
 from pyrovae.sweep.training import train_or_reuse

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from pyrovae import io
+from pyrovae.base import io
 from pyrovae.train import checkpoint
 from pyrovae.train.distributed import SINGLE, World
 from pyrovae.train.params import Parameters

@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from pyrovae import io
+from pyrovae.base import io
+from pyrovae.base.errors import CheckpointError
 from pyrovae.config import differences
-from pyrovae.errors import CheckpointError
 from pyrovae.train.params import Parameters
 
 FORMAT = "pyrovae-checkpoint/2"  # /1 recorded only model, guide and data shape in its identity

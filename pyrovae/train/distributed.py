@@ -33,7 +33,7 @@ import pyro
 import torch
 import torch.distributed as dist
 
-from pyrovae.errors import ConfigError, TrainingError
+from pyrovae.base.errors import ConfigError, TrainingError
 from pyrovae.infer.batches import InMemory
 from pyrovae.infer.rng import tile_seed
 
@@ -117,7 +117,7 @@ class World:
     @contextmanager
     def answering(self):
         """Run the block; in several processes, a collective step in it that timed out waiting
-        for the others becomes a :class:`~pyrovae.errors.TrainingError` saying which stopped
+        for the others becomes a :class:`~pyrovae.base.errors.TrainingError` saying which stopped
         answering."""
         yield
 
@@ -248,7 +248,7 @@ class ProcessGroup(World):
 
     def barrier(self) -> None:
         """Under ``gloo``, waits for at most :func:`timeout`; then a
-        :class:`~pyrovae.errors.TrainingError` names the ranks that did not come."""
+        :class:`~pyrovae.base.errors.TrainingError` names the ranks that did not come."""
         with self.answering():
             if dist.get_backend() == "gloo":
                 dist.monitored_barrier(timeout=timeout(), wait_all_ranks=True)

@@ -35,7 +35,7 @@ from pyro import poutine
 from pyro.infer.util import get_dependent_plate_dims
 
 from pyrovae._compat import elbo_traces, in_particle_plate
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 from pyrovae.infer.particles import replay_trace
 from pyrovae.infer.sites import latent_sites, site_log_prob
 from pyrovae.train.autograd import leaves

@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn
 
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 
 
 def _he(layer: nn.Linear) -> None:

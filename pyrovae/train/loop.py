@@ -12,8 +12,8 @@ import torch
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 from tqdm.auto import tqdm
 
+from pyrovae.base.errors import TrainingError
 from pyrovae.config import TrainConfig
-from pyrovae.errors import TrainingError
 from pyrovae.infer.batches import Batches
 from pyrovae.train import core
 from pyrovae.train.core import TrainState

@@ -16,9 +16,9 @@ from pyro.poutine.messenger import Messenger
 from torch import nn
 
 from pyrovae._compat import elbo_traces, fast_path_refusal, guess_max_plate_nesting
+from pyrovae.base.nn import buffers_kept, module_of
 from pyrovae.infer.batches import cuda_devices
 from pyrovae.infer.sites import site_log_prob
-from pyrovae.nn import buffers_kept, module_of
 from pyrovae.train import fast
 
 

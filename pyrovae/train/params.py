@@ -18,8 +18,8 @@ from pyro import poutine
 from pyro.infer import Trace_ELBO
 from torch import nn
 
+from pyrovae.base.nn import buffers_kept, module_of
 from pyrovae.infer.batches import cuda_devices
-from pyrovae.nn import buffers_kept, module_of
 from pyrovae.train.autograd import leaves
 
 

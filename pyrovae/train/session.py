@@ -16,13 +16,13 @@ from typing import Callable, Sequence
 import pandas as pd
 import torch
 
-from pyrovae import io
+from pyrovae.base import io
+from pyrovae.base.errors import CheckpointError, ConfigError
+from pyrovae.base.nn import module_of
 from pyrovae.config import TrainConfig
-from pyrovae.errors import CheckpointError, ConfigError
 from pyrovae.infer.batches import Batches, InMemory, Streamed
 from pyrovae.infer.modes import eval_mode
 from pyrovae.infer.tiles import CHECKED_PARTICLES, vectorized_fault
-from pyrovae.nn import module_of
 from pyrovae.train import checkpoint, distributed
 from pyrovae.train.callbacks import Checkpoints, EpochLine, KeepBest, UserCallbacks
 from pyrovae.train.core import TrainState

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import torch
 
+from pyrovae.base.errors import ConfigError
 from pyrovae.checks import observed_sites_on
-from pyrovae.errors import ConfigError
 from pyrovae.infer import rate_distortion, rng
 from pyrovae.pictures import as_images, make_grid, prior_means, reconstruction_means
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from pyrovae.base.errors import DataError
 from pyrovae.data import binarized_mnist, load_dataset
 from pyrovae.data.cache import cache_path, save_cached, source_key
-from pyrovae.errors import DataError
 
 SPLITS = ("train", "valid", "test")
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from pyrovae.base.errors import DataError
 from pyrovae.data.convert import as_tensors
-from pyrovae.errors import DataError
 
 X, Y = torch.arange(12.0).reshape(6, 2), torch.arange(6)
 

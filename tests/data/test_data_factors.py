@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from pyrovae.base.errors import ConfigError, DataError
 from pyrovae.data import Factor, load_dataset
 from pyrovae.data.dsprites import FILE
-from pyrovae.errors import ConfigError, DataError
 
 
 def test_factor_classes_bin_a_continuous_range_and_round_indices():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pyrovae.data import load_dataset
-from pyrovae.errors import ConfigError, DataError
+from pyrovae.base.errors import ConfigError, DataError
 
 
 THREE = {"train": np.zeros((2, 2)), "valid": np.zeros((1, 2)), "test": np.zeros((1, 2))}

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from pyrovae.base.errors import ConfigError, DataError
 from pyrovae.data import (
     Dataset,
     dataset_names,
@@ -13,7 +14,6 @@ from pyrovae.data import (
     load_dataset,
 )
 from pyrovae.data.validate import validate_dataset
-from pyrovae.errors import ConfigError, DataError
 
 
 def small(**changes):

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
+from pyrovae.base.errors import DataError
 from pyrovae.data import load_dataset, mnist
-from pyrovae.errors import DataError
 
 
 def write_idx(path, array):

@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
+from pyrovae.base.errors import ConfigError
 from pyrovae.data import load_dataset
 from pyrovae.data.shapes import SHAPES
-from pyrovae.errors import ConfigError
 
 SMALL = {"num_train": 300, "num_valid": 100, "num_test": 100}
 

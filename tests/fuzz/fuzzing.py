@@ -8,7 +8,7 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-from pyrovae.errors import PyrovaeError
+from pyrovae.base.errors import PyrovaeError
 
 ENCODINGS = ("latin-1", "utf-16", "cp1252", "utf-32")
 

@@ -7,7 +7,7 @@ import pyrovae
 from pyrovae.data import DataInfo
 from pyrovae.guides.spec_encoder import make_spec_encoder
 from pyrovae.models.spec import build
-from pyrovae.spec.families import IAF
+from pyrovae.blocks.families import IAF
 
 D, d, S = 5, 2, 0.5
 

@@ -16,7 +16,7 @@ import torch
 from infer_toys import Chain, ChainGuide, ChainPosterior, Mixture, MixtureGuide, exact_ppca, ppca
 
 from pyrovae import bdmc
-from pyrovae.errors import ModelSpecError
+from pyrovae.base.errors import ModelGuideError
 from pyrovae.guides.ppca import PPCAPosterior
 from pyrovae.infer import LogPxResult, log_px
 from pyrovae.infer.ais import evaluations, sigmoid_schedule
@@ -315,9 +315,9 @@ def test_bdmc_with_the_exact_posterior_has_no_gap():
 def test_discrete_latent_is_refused_clearly():
     model = Mixture()
     x = torch.randn(5, 2, dtype=D)
-    with pytest.raises(ModelSpecError, match="latent site 'c' is discrete .*method='is'"):
+    with pytest.raises(ModelGuideError, match="latent site 'c' is discrete .*method='is'"):
         log_px(model, MixtureGuide(model), x, method="ais", steps=2)
-    with pytest.raises(ModelSpecError, match="latent site 'c' is discrete"):
+    with pytest.raises(ModelGuideError, match="latent site 'c' is discrete"):
         bdmc(model, MixtureGuide(model), 5, steps=2)
 
 
@@ -384,7 +384,7 @@ def tutorial_guide(x):
 
 
 def test_bdmc_refuses_a_model_that_cannot_simulate_in_one_line():
-    with pytest.raises(ModelSpecError, match=r"bdmc simulates data with model\(batch_size=4\), "
+    with pytest.raises(ModelGuideError, match=r"bdmc simulates data with model\(batch_size=4\), "
                                              r"but tutorial_model\(x\) cannot be called so") as info:
         bdmc(tutorial_model, tutorial_guide, 4, steps=2)
     assert "\n" not in str(info.value)

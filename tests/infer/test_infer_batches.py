@@ -10,7 +10,7 @@ from torch.nn.utils.rnn import pack_sequence
 from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 import pyrovae
-from pyrovae.errors import ConfigError, DataError
+from pyrovae.base.errors import ConfigError, DataError
 from pyrovae.infer.batches import InMemory, Streamed, arguments, first_tensor, moved, source
 
 from pyrovae.guides.ppca import PPCAPosterior

@@ -1,4 +1,4 @@
-"""ModelSpecError messages name the plate or site at fault."""
+"""ModelGuideError messages name the plate or site at fault."""
 
 import pyro
 import pyro.distributions as dist
@@ -7,7 +7,7 @@ import torch
 from infer_toys import Chain, ChainGuide, ppca
 
 from pyrovae.guides.ppca import PPCAPosterior
-from pyrovae.errors import ConfigError, DataError, ModelSpecError
+from pyrovae.base.errors import ConfigError, DataError, ModelGuideError
 from pyrovae.infer import active_units, log_px, rate_distortion
 
 
@@ -23,14 +23,14 @@ def test_the_data_plate_is_found_or_named():
 
     found = log_px(model, guide, torch.zeros(4), num_samples=3)
     assert found.data_plate == "batch" and found.value.shape == (4,)
-    with pytest.raises(ModelSpecError, match="no plate named 'data'.*'batch'"):
+    with pytest.raises(ModelGuideError, match="no plate named 'data'.*'batch'"):
         log_px(model, guide, torch.zeros(4), num_samples=3, data_plate="data")
 
     def unplated(x):
         z = pyro.sample("z", dist.Normal(0.0, 1.0))
         pyro.sample("x", dist.Normal(z, 1.0).expand([4]).to_event(1), obs=x)
 
-    with pytest.raises(ModelSpecError, match="no plate over its 4 data points"):
+    with pytest.raises(ModelGuideError, match="no plate over its 4 data points"):
         log_px(unplated, lambda x: pyro.sample("z", dist.Normal(0.0, 1.0)), torch.zeros(4),
                num_samples=3)
 
@@ -38,7 +38,7 @@ def test_the_data_plate_is_found_or_named():
 def test_guide_misses_a_latent_site():
     model = Chain()
     x = torch.zeros(5, 4, dtype=torch.float64)
-    with pytest.raises(ModelSpecError, match="does not sample latent site.*'z2'"):
+    with pytest.raises(ModelGuideError, match="does not sample latent site.*'z2'"):
         log_px(model, ChainGuide(model, sites=("z1",)), x, num_samples=3)
 
 
@@ -51,7 +51,7 @@ def test_guide_samples_a_site_the_model_lacks():
             pyro.sample("z", exact.posterior_dist(x))
             pyro.sample("extra", dist.Normal(torch.zeros(x.shape[0], dtype=x.dtype), 1.0))
 
-    with pytest.raises(ModelSpecError, match="'extra'.*model does not have"):
+    with pytest.raises(ModelGuideError, match="'extra'.*model does not have"):
         rate_distortion(model, guide, x, num_samples=3)
 
 
@@ -65,7 +65,7 @@ def test_observed_data_do_not_match_the_plate():
         with pyro.plate("data", 7):
             pyro.sample("z", dist.Normal(0.0, 1.0))
 
-    with pytest.raises(ModelSpecError, match=r"'x' has 10 entries.*plate has size 7"):
+    with pytest.raises(ModelGuideError, match=r"'x' has 10 entries.*plate has size 7"):
         log_px(model, guide, torch.zeros(10, 1), num_samples=3)
 
 
@@ -74,7 +74,7 @@ def test_plate_size_differs_from_the_number_of_rows():
         with pyro.plate("data", 7):
             pyro.sample("x", dist.Normal(0.0, 1.0), obs=x[:7])
 
-    with pytest.raises(ModelSpecError, match="size 7 .*10 rows"):
+    with pytest.raises(ModelGuideError, match="size 7 .*10 rows"):
         log_px(model, None, torch.zeros(10), num_samples=3, proposal="prior")
 
 
@@ -84,13 +84,13 @@ def test_latent_site_outside_the_plate_in_the_guide_only():
     def guide(x):
         pyro.sample("z", dist.Normal(torch.zeros(x.shape[0], 2, dtype=x.dtype), 1.0).to_event(2))
 
-    with pytest.raises(ModelSpecError, match="'z' is inside plate 'data' in the model but outside"):
+    with pytest.raises(ModelGuideError, match="'z' is inside plate 'data' in the model but outside"):
         log_px(model, guide, x, num_samples=3)
 
 
 def test_active_units_need_the_guide_data_plate():
     model, x = ppca(num_data=5)
-    with pytest.raises(ModelSpecError, match="guide has no plate named 'batch'.*'data'"):
+    with pytest.raises(ModelGuideError, match="guide has no plate named 'batch'.*'data'"):
         active_units(PPCAPosterior(model), x, data_plate="batch")
 
 
@@ -126,7 +126,7 @@ def test_a_model_that_observes_nothing_has_no_log_px():
             pyro.sample("z", dist.Normal(torch.zeros(x.shape[0]), 1.0))
 
     for proposal, guide in (("guide", model), ("prior", None)):
-        with pytest.raises(ModelSpecError, match="the model observes nothing, so there is no "
+        with pytest.raises(ModelGuideError, match="the model observes nothing, so there is no "
                                                  "log p\\(x\\): observe the data with `pyro"):
             log_px(model, guide, torch.zeros(4), num_samples=3, proposal=proposal)
 

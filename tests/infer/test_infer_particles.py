@@ -11,7 +11,7 @@ from torch import nn
 
 from pyrovae import log_px
 from pyrovae.infer import active_units, rate_distortion
-from pyrovae.errors import ModelSpecError
+from pyrovae.base.errors import ModelGuideError
 from pyrovae.infer import particles
 
 
@@ -148,7 +148,7 @@ def test_the_batch_layout_is_refused_with_a_latent_outside_the_data_plate():
         pyro.sample("scale", dist.LogNormal(0.0, 0.5))
 
     x = torch.randn(5)
-    with pytest.raises(ModelSpecError, match="outside the data plate"):
+    with pytest.raises(ModelGuideError, match="outside the data plate"):
         log_px(model, guide, x, num_samples=10, particles="batch")
     assert log_px(model, guide, x, num_samples=10).layout == "vectorized"
 
@@ -240,10 +240,10 @@ def test_estimators_that_need_vectorized_particles_refuse_a_program_that_mixes_t
     one line instead of scored over the batch."""
     model, guide, x = _softmax_pair()
     pyro.set_rng_seed(0)
-    with pytest.raises(ModelSpecError, match=r"^AIS \(and BDMC\) runs its chains in one "
+    with pytest.raises(ModelGuideError, match=r"^AIS \(and BDMC\) runs its chains in one "
                                              r"vectorized run, but the vectorized layout's log"):
         log_px(model, guide, x, method="ais", num_samples=4, steps=3)
-    with pytest.raises(ModelSpecError, match="^analytic_kl reads the distributions of one"):
+    with pytest.raises(ModelGuideError, match="^analytic_kl reads the distributions of one"):
         rate_distortion(model, guide, x, num_samples=4, analytic_kl=True)
     well_written = SoftmaxModel(normalize_dim=-1)
     assert log_px(well_written, guide, x, method="ais", num_samples=4, steps=3).value.shape == (8,)

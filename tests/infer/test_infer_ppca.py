@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pyrovae.data import DataInfo
-from pyrovae.errors import DataError, ModelSpecError
+from pyrovae.base.errors import DataError, ModelGuideError
 from pyrovae.guides.ppca import PPCAPosterior, make_ppca_posterior
 from pyrovae.models.ppca import PPCA, make_ppca
 from pyrovae.registry import get_guide, get_model
@@ -26,7 +26,7 @@ def test_factories_are_registered():
 def test_factories_reject_what_does_not_fit():
     with pytest.raises(DataError, match="flatten"):
         make_ppca(DataInfo(event_shape=(1, 28, 28), binary=True))
-    with pytest.raises(ModelSpecError, match="'ppca' model"):
+    with pytest.raises(ModelGuideError, match="'ppca' model"):
         make_ppca_posterior(torch.nn.Linear(2, 2), DataInfo(event_shape=(2,), binary=False))
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from pyro import poutine
 
-from pyrovae.errors import ModelSpecError
+from pyrovae.base.errors import ModelGuideError
 from pyrovae.infer.sites import (
     find_data_plate,
     observed_sites,
@@ -114,9 +114,9 @@ def test_the_data_plate_is_found_by_its_size_whatever_its_name():
     assert find_data_plate(_observing([("documents", 4, -2), ("words", 3, -1)]), 4) == \
         "documents"
     assert find_data_plate(_observing([("data", None, -2)]), 4) == "data"  # unsized
-    with pytest.raises(ModelSpecError, match="several plates .*'a', 'b'.*data_plate="):
+    with pytest.raises(ModelGuideError, match="several plates .*'a', 'b'.*data_plate="):
         find_data_plate(_observing([("a", 4, -2), ("b", 4, -1)], (4, 4)), 4)
     # the only plate there, though of the wrong size: check_structure says what is wrong
     assert find_data_plate(_observing([("documents", 4, -2)]), 5) == "documents"
-    with pytest.raises(ModelSpecError, match="no plate over its 5 data points"):
+    with pytest.raises(ModelGuideError, match="no plate over its 5 data points"):
         find_data_plate(_observing([("documents", 4, -2), ("words", 3, -1)]), 5)

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from pyrovae.errors import ConfigError, DataError
+from pyrovae.base.errors import ConfigError, DataError
 from pyrovae.metrics import beta_vae_score, dci, factor_vae_score, importance_matrix, mig, sap
 from pyrovae.metrics.dci import dci_from_importance
 from pyrovae.metrics.votes import distinct_offsets, same_factor_batches

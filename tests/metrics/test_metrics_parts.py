@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from pyrovae.errors import DataError
+from pyrovae.base.errors import DataError
 from pyrovae.metrics import discretize, entropy, mig, mutual_info
 from pyrovae.metrics.dci import dci, importance_matrix
 from pyrovae.metrics.stumps import fit_stumps

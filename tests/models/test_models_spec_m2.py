@@ -11,7 +11,7 @@ from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 import pyrovae
 from pyrovae import config, evaluation, run
 from pyrovae.data import DataInfo, load_dataset
-from pyrovae.errors import ConfigError, DataError
+from pyrovae.base.errors import ConfigError, DataError
 from pyrovae.guides.m2 import make_m2_encoder
 from pyrovae.guides.spec_encoder import make_spec_encoder
 from pyrovae.models.m2 import make_m2

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 from pyrovae.plots import plot_sweep
 
 

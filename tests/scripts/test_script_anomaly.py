@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pyrovae.errors import PyrovaeError
+from pyrovae.base.errors import PyrovaeError
 
 TINY = ["--source", "sprites", "--pool", "300", "--holdout", "0", "--epochs", "1",
         "--num-samples", "10", "--score-size", "80", "--valid-size", "40",

@@ -1,4 +1,4 @@
-"""Every script's main ends bad input as one line and exit status 2 (pyrovae.boundary)."""
+"""Every script's main ends bad input as one line and exit status 2 (pyrovae.base.boundary)."""
 
 from pathlib import Path
 

@@ -4,7 +4,7 @@ import pytest
 
 from pyrovae import config, run
 from pyrovae.data import DataInfo
-from pyrovae.errors import ConfigError, ModelSpecError
+from pyrovae.base.errors import ConfigError, ModelGuideError
 from pyrovae.guides.spec_encoder import make_spec_encoder, make_spec_pair
 from pyrovae.models.spec import build
 from pyrovae.spec import ModelSpec
@@ -102,7 +102,7 @@ def test_guide_errors():
                                           r"latent 'z'.*Choose one of: diag, full"):
         make_spec_pair(BINARY, vamp, {"family": "iaf"})
     from pyrovae.models.vae import make_vae
-    with pytest.raises(ModelSpecError, match="derives its encoders from a 'spec' model"):
+    with pytest.raises(ModelGuideError, match="derives its encoders from a 'spec' model"):
         make_spec_encoder(make_vae(BINARY), BINARY)
 
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sweep_toys import comparable, flaky_sweep, one_point, sweep_process, write_sweep
 
+from pyrovae.base.errors import Interrupted
 from pyrovae.cli import main
-from pyrovae.errors import Interrupted
 from pyrovae.results import RUN_COLUMNS, SUMMARY_COLUMNS
 from pyrovae.sweep import load_plan, run_sweep
 

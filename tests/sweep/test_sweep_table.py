@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 from pyrovae.sweep import table
 
 

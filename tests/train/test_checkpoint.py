@@ -1,7 +1,7 @@
 import pytest
 
 from pyrovae import config, evaluation, run
-from pyrovae.errors import CheckpointError
+from pyrovae.base.errors import CheckpointError
 from pyrovae.train import checkpoint
 
 TINY = {

@@ -14,8 +14,8 @@ import torch
 from ddp_pairs import data, one_step, pair, score_points
 
 import pyrovae
+from pyrovae.base.errors import ConfigError
 from pyrovae.cli import main
-from pyrovae.errors import ConfigError
 from pyrovae.train import distributed
 from pyrovae.train.distributed import ProcessGroup, World
 

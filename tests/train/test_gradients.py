@@ -14,7 +14,7 @@ from pyro.infer import config_enumerate
 from torch import nn
 
 import pyrovae
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 from pyrovae.train.gradients import DReGIWAE, StickingTheLandingELBO
 from pyrovae.train.objective import DifferentiableRenyiELBO
 

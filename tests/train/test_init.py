@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from pyrovae.data import DataInfo
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 from pyrovae.models.spec import build
 from pyrovae.models.vae import make_vae
 from pyrovae.train.init import init_linear, init_output_bias

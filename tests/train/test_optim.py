@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
+from pyrovae.base.errors import ConfigError
 from pyrovae.config import TrainConfig
-from pyrovae.errors import ConfigError
 from pyrovae.train.optim import AdamNormGrad, make_optimizer, make_schedule, staged_lr
 
 BURDA = [[3**i, 1e-3 * 10 ** (-i / 7)] for i in range(8)]

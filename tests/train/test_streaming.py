@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, IterableDataset
 
 import pyrovae
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 
 
 class Model(nn.Module):

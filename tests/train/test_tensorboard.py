@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pyrovae import config, run
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 
 TINY = {
     "data": {"name": "sprites", "num_train": 200, "num_valid": 50, "num_test": 20},

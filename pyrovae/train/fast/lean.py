@@ -41,8 +41,8 @@ from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import prune_subsample_sites, site_is_subsample
 
 from pyrovae._compat import global_module_hooks, module_hook_kinds, pyro_handlers_active
+from pyrovae.base.nn import buffers, buffers_kept, module_of
 from pyrovae.infer.sites import site_log_prob
-from pyrovae.nn import buffers, buffers_kept, module_of
 from pyrovae.train.fast.replay import signature
 from pyrovae.train.fast.replayer import Replayer
 

@@ -9,8 +9,8 @@ import torch
 from pyro.nn import PyroModule
 from torch.utils.checkpoint import checkpoint
 
+from pyrovae.base.nn import mlp
 from pyrovae.data import DataInfo
-from pyrovae.nn import mlp
 from pyrovae.registry import get_guide, get_model
 
 INFO = DataInfo((1, 28, 28), binary=True)

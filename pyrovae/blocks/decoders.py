@@ -7,9 +7,9 @@ import math
 import torch
 from torch import nn
 
-from pyrovae.errors import ConfigError
-from pyrovae.nn import activation, mlp
-from pyrovae.spec.tensors import flatten_batch
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.nn import activation, mlp
+from pyrovae.blocks.tensors import flatten_batch
 
 CONV_CHANNELS = (1, 3)
 CONV_SIZES = (28, 32, 64)

@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 
 
 @contextmanager

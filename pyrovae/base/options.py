@@ -22,7 +22,7 @@ import typing
 from dataclasses import dataclass
 from typing import Annotated, Any, Callable, Literal, Union, get_args, get_origin
 
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from pyro.distributions.transforms import ConditionalAffineAutoregressive
 from pyro.nn import ConditionalAutoRegressiveNN
 from torch import nn
 
-from pyrovae.distributions import LATENT_SCALE_FLOOR, independent_normal
-from pyrovae.errors import ConfigError
+from pyrovae.base.distributions import LATENT_SCALE_FLOOR, independent_normal
+from pyrovae.base.errors import ConfigError
 
 SCALES = ("softplus", "exp")
 

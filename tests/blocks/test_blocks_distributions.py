@@ -1,4 +1,4 @@
-"""The spec's distributions: discretized logistic, mixture prior, VampPrior."""
+"""The building blocks' distributions: discretized logistic, mixture prior, VampPrior."""
 
 import math
 from pathlib import Path
@@ -7,15 +7,14 @@ import pyro
 import pyro.distributions as dist
 import pytest
 import torch
+from pyrovae.guides.spec_encoder import make_spec_pair
 
 from pyrovae import config, evaluation, log_px, run
+from pyrovae.base.distributions import DiagonalNormalMixture
+from pyrovae.blocks import DiscretizedLogistic, priors
+from pyrovae.blocks.discretized_logistic import grid
+from pyrovae.blocks.priors import MixturePrior
 from pyrovae.data import DataInfo
-from pyrovae.distributions import DiagonalNormalMixture
-from pyrovae.guides.spec_encoder import make_spec_pair
-from pyrovae.spec import DiscretizedLogistic
-from pyrovae.spec.discretized_logistic import grid
-from pyrovae.spec import priors
-from pyrovae.spec.priors import MixturePrior
 
 GRID = torch.arange(256, dtype=torch.float64) / 255
 

@@ -13,13 +13,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyrovae.distributions import (
+from pyrovae.base.distributions import (
     DATA_SCALE_FLOOR,
     independent_bernoulli,
     independent_normal,
 )
-from pyrovae.errors import ConfigError
-from pyrovae.spec.discretized_logistic import DiscretizedLogistic
+from pyrovae.base.errors import ConfigError
+from pyrovae.blocks.discretized_logistic import DiscretizedLogistic
 
 # the data mean a Bernoulli output bias is set to stays this far from 0 and 1
 OUTPUT_MEAN_CLIP = 1e-3
@@ -110,7 +110,7 @@ class Normal(LikelihoodModule):
 class DiscretizedLogisticLikelihood(LikelihoodModule):
     r""":math:`x_i \sim \mathrm{DiscretizedLogistic}(\eta_{i,1}, \max(\eta_{i,2}, -7))` on the
     8-bit grid :math:`\{0, \ldots, 255\}/255`; see
-    :class:`~pyrovae.spec.discretized_logistic.DiscretizedLogistic`."""
+    :class:`~pyrovae.blocks.discretized_logistic.DiscretizedLogistic`."""
 
     num_params = 2
 

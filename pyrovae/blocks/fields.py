@@ -1,9 +1,10 @@
-"""Validating the fields of a spec: each error names the field and the valid choices."""
+"""Checking the fields of a model's or a guide's settings: each error names the field and
+the valid choices."""
 
 from __future__ import annotations
 
-from pyrovae.errors import ConfigError
-from pyrovae.options import PositiveInt, Widths, check, choice, suggest
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.options import PositiveInt, Widths, check, choice, suggest
 
 __all__ = ["choice", "int_list", "known_keys", "names", "positive_int", "required"]
 

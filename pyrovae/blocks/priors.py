@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pyrovae.distributions import LATENT_SCALE_FLOOR, DiagonalNormalMixture, independent_normal
-from pyrovae.errors import ModelSpecError
-from pyrovae.nn import mlp
+from pyrovae.base.distributions import LATENT_SCALE_FLOOR, DiagonalNormalMixture, independent_normal
+from pyrovae.base.errors import ModelGuideError
+from pyrovae.base.nn import mlp
 
 SOFTPLUS_ONE = math.log(math.e - 1.0)  # softplus(SOFTPLUS_ONE) = 1
 
@@ -49,7 +49,7 @@ class LearnedNormal(nn.Module):
 def mixture_dist(logits: torch.Tensor, components: dist.Distribution, n: int):
     r""":math:`\sum_k \pi_k\, p_k(z)`, :math:`\pi = \operatorname{softmax}(\text{logits})`, for
     ``components`` with batch shape ``[K]``, expanded to batch shape ``[n]``: a
-    :class:`~pyrovae.distributions.DiagonalNormalMixture` when the components are diagonal
+    :class:`~pyrovae.base.distributions.DiagonalNormalMixture` when the components are diagonal
     Normals on vectors, else Pyro's ``MixtureSameFamily``."""
     if (isinstance(components, torch.distributions.Independent)
             and components.reinterpreted_batch_ndims == 1
@@ -109,7 +109,7 @@ class VampPrior(nn.Module):
 
     def dist(self, n: int, like: torch.Tensor) -> dist.Distribution:
         if self.encoder is None:
-            raise ModelSpecError(
+            raise ModelGuideError(
                 "a VampPrior is a mixture of the guide's posteriors at its pseudo-inputs, so the "
                 "model is built together with its guide: use guide 'spec_encoder' (the default)."
             )

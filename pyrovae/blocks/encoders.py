@@ -1,5 +1,5 @@
 """Amortized encoders: a network reading a data point (or latent samples) and a posterior
-family (:mod:`pyrovae.spec.families`) on top, :math:`u \\mapsto q(z \\mid u)`. The guides
+family (:mod:`pyrovae.blocks.families`) on top, :math:`u \\mapsto q(z \\mid u)`. The guides
 :mod:`pyrovae.guides.mlp_normal`, :mod:`pyrovae.guides.spec_encoder` and
 :mod:`pyrovae.guides.m2` are made of them."""
 
@@ -9,9 +9,9 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from pyrovae.nn import hidden_mlp
-from pyrovae.spec.decoders import ConvFeatures
-from pyrovae.spec.tensors import cat_features
+from pyrovae.base.nn import hidden_mlp
+from pyrovae.blocks.decoders import ConvFeatures
+from pyrovae.blocks.tensors import cat_features
 
 
 class FlatFeatures(nn.Module):
@@ -38,7 +38,7 @@ FEATURES = {
 
 class GroupEncoder(nn.Module):
     r""":math:`q(z \mid u, y) = \text{family}(\mathrm{MLP}([f(u), y]))` for one latent group,
-    where :math:`f` is :class:`FlatFeatures` or :class:`~pyrovae.spec.decoders.ConvFeatures`.
+    where :math:`f` is :class:`FlatFeatures` or :class:`~pyrovae.blocks.decoders.ConvFeatures`.
 
     :param features: the network :math:`f` (with an ``out_dim``).
     :param label_dim: size of the one-hot label, 0 without.

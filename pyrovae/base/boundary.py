@@ -2,7 +2,7 @@
 bad input and the errors the system gives for it end as one line on stderr and an exit status,
 never as a traceback.
 
-Our errors (:class:`~pyrovae.errors.PyrovaeError`) and the expected ones of files (``OSError``:
+Our errors (:class:`~pyrovae.base.errors.PyrovaeError`) and the expected ones of files (``OSError``:
 a missing, unreadable or unwritable path; ``UnicodeError``: a file that is not text) exit with
 2 (an error's own ``exit_code`` where it has one); Ctrl-C with 130. With ``PYROVAE_DEBUG=1`` in
 the environment the traceback is printed before that line. Any other exception is a bug and
@@ -16,7 +16,7 @@ import sys
 import traceback
 from typing import Callable
 
-from pyrovae.errors import PyrovaeError
+from pyrovae.base.errors import PyrovaeError
 
 #: The errors that bad input gives besides ours: a path that is missing, unreadable, unwritable or
 #: of the wrong kind, and a file that does not decode.

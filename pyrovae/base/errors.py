@@ -26,7 +26,7 @@ class TrainingError(PyrovaeError, RuntimeError):
     """Training cannot go on (for example the loss became NaN)."""
 
 
-class ModelSpecError(PyrovaeError, ValueError):
+class ModelGuideError(PyrovaeError, ValueError):
     """A model and guide do not fit together (missing site, missing plate, bad shape)."""
 
 

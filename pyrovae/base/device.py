@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from pyrovae.errors import ConfigError
+from pyrovae.base.errors import ConfigError
 
 
 def resolve_device(name: str = "auto") -> torch.device:

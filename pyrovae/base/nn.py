@@ -10,8 +10,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from pyrovae.errors import ConfigError
-from pyrovae.options import suggest
+from pyrovae.base.errors import ConfigError
+from pyrovae.base.options import suggest
 
 ACTIVATIONS = {
     "tanh": nn.Tanh,
