@@ -25,6 +25,7 @@ from pyrovae.results import SUMMARY_COLUMNS
 from pyrovae.train import checkpoint, distributed
 from pyrovae.train.params import Parameters, collect
 
+#: The particle counts K of an evaluation's rows unless told otherwise.
 DEFAULT_KS = (1, 10, 100, 1000, 5000)
 #: What ``estimator`` may name: importance sampling alone, or with AIS rows, or with AIS and
 #: BDMC rows.
@@ -231,7 +232,7 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     chains, ``steps`` its annealing steps; per data point: ``ais_log_px``, ``ais_stderr``,
     ``ais_ess``, ``acceptance``); with ``"bdmc"`` rows ``bdmc_lower`` and ``bdmc_upper`` follow
     it, the mean forward and reverse AIS bounds on as many points simulated from the model
-    (:func:`~pyrovae.infer.bdmc`), whose gap bounds the error of AIS with these settings. The
+    (:func:`~pyrovae.infer.bdmc_bounds`), whose gap bounds the error of AIS with these settings. The
     ``steps`` column is empty on the other rows.
 
     :param names: the ``run``, ``model``, ``guide``, ``dataset`` and ``split`` columns.

@@ -28,7 +28,8 @@ from pyrovae.results import SUMMARY_COLUMNS
 #: Name -> the metrics (row estimators) it stands for, as ``--metrics`` and a sweep's
 #: ``evaluate.metrics`` take them.
 METRIC_SETS = {"disentanglement": METRIC_NAMES}
-ACTIVE_VARIANCE = 0.01  # a unit is active when its posterior means vary more (Burda et al.)
+#: A unit is active when its posterior means vary more than this (Burda et al.).
+ACTIVE_VARIANCE = 0.01
 
 
 def check_metrics(names, option: str = "--metrics") -> tuple[str, ...]:

@@ -153,6 +153,9 @@ def parse_columns(text: str) -> list[tuple[str, str, str]]:
     """``"LABEL=ESTIMATOR[:VALUE],..."`` as (label, estimator, value column) triples, e.g.
     ``"KL=is_log_px:kl"`` -> ``("KL", "is_log_px", "kl")``.
 
+    >>> parse_columns("log p(x)=is_log_px,KL=is_log_px:kl")
+    [('log p(x)', 'is_log_px', 'mean'), ('KL', 'is_log_px', 'kl')]
+
     :raises ConfigError: an item is not of that form, or a label repeats.
     """
     columns = []

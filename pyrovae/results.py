@@ -124,6 +124,7 @@ def append_rows(path: str | Path, rows: pd.DataFrame, *, unless_present: Sequenc
 
     :param unless_present: key columns: a row whose values in them (as text) equal those of a
         row already in the file is not appended.
+
     A file written before some :data:`ADDED_COLUMNS` gets them, empty in its rows.
 
     :returns: the number of rows appended.

@@ -46,7 +46,7 @@ def run_main(prog: str, body: Callable[[], int | None], *,
     None).
 
     :param prog: the name the error line starts with, e.g. ``"pyrovae train"``.
-    :param interrupted: what a Ctrl-C prints after ``prog: ``.
+    :param interrupted: what a Ctrl-C prints, after ``prog`` and a colon.
     """
     try:
         code = body()

@@ -60,12 +60,14 @@ class Example:
     example: str
 
 
+#: An integer of at least 1.
 PositiveInt = Annotated[int, AtLeast(1)]
 NonNegativeInt = Annotated[int, AtLeast(0)]
 PositiveFloat = Annotated[float, AtLeast(0, strict=True)]
 NonNegativeFloat = Annotated[float, AtLeast(0)]
 #: A seed of every random stream: ``pyro.set_rng_seed`` seeds numpy too, which takes 32 bits.
 Seed = Annotated[int, AtLeast(0), AtMost(2**32 - 1)]
+#: A list of layer widths, each at least 1.
 Widths = Annotated[list[PositiveInt], Example("layer widths", "[200, 200]")]
 
 

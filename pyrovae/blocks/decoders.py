@@ -134,6 +134,7 @@ def make_decoder(kind: str, in_dim: int, event_shape, num_params: int, hidden, a
     return DECODERS[kind](in_dim, event_shape, num_params, hidden, act, channels)
 
 
+#: name -> the decoder class: latents (and a label) -> likelihood parameters.
 DECODERS = {
     "mlp": lambda in_dim, shape, p, hidden, act, channels: MLPDecoder(
         in_dim, shape, p, (200, 200) if hidden is None else hidden, act

@@ -29,7 +29,7 @@ class FlatFeatures(nn.Module):
         return x.flatten(-self.rank) if self.rank > 1 else x
 
 
-# name -> factory(input_shape, channels, activation) of the network reading a data point
+#: name -> factory(input_shape, channels, activation) of the network reading a data point.
 FEATURES = {
     "mlp": lambda shape, channels, act: FlatFeatures(shape),
     "conv": lambda shape, channels, act: ConvFeatures(shape, channels, act),

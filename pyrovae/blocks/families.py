@@ -13,6 +13,7 @@ from torch import nn
 from pyrovae.base.distributions import LATENT_SCALE_FLOOR, independent_normal
 from pyrovae.base.errors import ConfigError
 
+#: How a family turns an encoder output into a positive scale.
 SCALES = ("softplus", "exp")
 
 
@@ -148,4 +149,5 @@ class IAF(nn.Module):
         return dist.TransformedDistribution(base, [step.condition(context) for step in self.steps])
 
 
+#: name -> the posterior family of the derived guide.
 FAMILIES = {"diag": DiagNormal, "full": FullCovNormal, "iaf": IAF}

@@ -118,6 +118,7 @@ class DiscretizedLogisticLikelihood(LikelihoodModule):
         return DiscretizedLogistic(loc, log_scale.clamp(min=LOG_SCALE_MIN))
 
 
+#: name -> the likelihood p(x | eta) of a decoder's output, by name.
 LIKELIHOODS = {
     "bernoulli": Bernoulli,
     "continuous_bernoulli": ContinuousBernoulli,

@@ -90,7 +90,7 @@ class VampPrior(nn.Module):
 
     The pseudo-inputs are this module's parameters. The encoder is the guide's: the model and
     its ``spec_encoder`` guide are built together
-    (:func:`pyrovae.guides.spec_encoder.make_spec_pair`), which sets :attr:`encoder` to the
+    (:func:`pyrovae.guides.spec_encoder.make_spec_pair`), which sets ``encoder`` to the
     guide's encoder of this latent group, a submodule of both.
 
     :param dim: dimension of :math:`z`.
@@ -137,7 +137,7 @@ class ConditionalNormal(nn.Module):
         return independent_normal(loc, F.softplus(raw_scale) + LATENT_SCALE_FLOOR, 1)
 
 
-# name -> factory(dim, components, input_shape) of a top group's prior
+#: name -> factory(dim, components, input_shape) of a top group's prior.
 PRIORS = {
     "normal": lambda dim, components, input_shape: StandardNormal(dim),
     "learned_normal": lambda dim, components, input_shape: LearnedNormal(dim),
@@ -145,5 +145,5 @@ PRIORS = {
     "vamp": lambda dim, components, input_shape: VampPrior(dim, components, input_shape),
 }
 DEFAULT_COMPONENTS = {"mixture": 10, "vamp": 500}
-# Priors a group given other groups may name: its prior is a conditional Normal.
+#: Priors a group given other groups may name: its prior is a conditional Normal.
 CONDITIONAL_PRIORS = ("normal",)

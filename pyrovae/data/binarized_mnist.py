@@ -16,6 +16,7 @@ from pyrovae.data.download import fetch
 from pyrovae.data.paths import DATA_DIR_SETTINGS, absent_dir, find_file, writable_dir
 
 NAME = "binarized_mnist"
+#: Where Larochelle's files of the split are published.
 BASE_URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
 SPLITS = ("train", "valid", "test")
 NUM_ROWS = {"train": 50000, "valid": 10000, "test": 10000}  # one image per row

@@ -11,7 +11,8 @@ from pyrovae.base.options import suggest
 from pyrovae.data.factors import WITH_FACTORS, Factor
 from pyrovae.data.splitting import spread_indices
 
-MISSING_LABEL = -1  # the label of an unlabelled point in a partly labelled split
+#: The label of an unlabelled point in a partly labelled split.
+MISSING_LABEL = -1
 
 
 @dataclass
@@ -48,7 +49,7 @@ class Dataset:
     def split(self, name: str) -> torch.Tensor:
         """The data tensor of split ``name``.
 
-        :param name: a key of :attr:`splits`, e.g. ``"train"``.
+        :param name: a key of ``splits``, e.g. ``"train"``.
         :raises DataError: the dataset has no such split.
         """
         if name not in self.splits:

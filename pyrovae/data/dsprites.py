@@ -16,8 +16,10 @@ from pyrovae.data.factors import categorical
 from pyrovae.data.paths import DATA_DIR_SETTINGS
 
 NAME = "dsprites"
+#: The file of the dSprites release that the loader reads.
 FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 URL = "https://github.com/google-deepmind/dsprites-dataset"
+#: The generative factors, in the order of the release's latent classes.
 FACTOR_NAMES = ("color", "shape", "scale", "orientation", "pos_x", "pos_y")
 FACTOR_SIZES = (1, 3, 6, 40, 32, 32)
 KEYS = ("imgs", "latents_classes")

@@ -14,6 +14,7 @@ from pyrovae.data.factors import Factor
 from pyrovae.data.shapes import SHAPES
 
 NAME = "sprites"
+#: The generative factors, the columns of :func:`sample_factors`.
 FACTOR_NAMES = ("shape", "scale", "rotation", "pos_x", "pos_y")
 CANVAS = 28
 MAX_RADIUS = 10.0  # pixels: radius of the disc holding a shape of scale 1

@@ -6,7 +6,7 @@ batch of data points, a chunk of particles; :mod:`.tiles`), so memory is bounded
 number of particles, and never needs a site's name.
 """
 
-from pyrovae.infer.bdmc import BDMCResult, bdmc
+from pyrovae.infer.bdmc_bounds import BDMCResult, bdmc
 from pyrovae.infer.importance import LogPxResult, log_px
 from pyrovae.infer.metrics import ActiveUnits, RateDistortion, active_units, rate_distortion
 from pyrovae.infer.weights import log_weights

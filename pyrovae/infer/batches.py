@@ -108,7 +108,7 @@ class InMemory:
     """Per-point tensors held in memory: the data ``x`` first (or ``x=``), and every tensor
     argument whose first dim is ``N`` with it; other arguments go to every batch unchanged.
 
-    :param batch_size: data points per batch of :meth:`__iter__`.
+    :param batch_size: data points per batch of ``__iter__``.
     """
 
     streamed = False

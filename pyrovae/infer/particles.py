@@ -26,6 +26,8 @@ from pyrovae.base.errors import ConfigError
 from pyrovae.infer.batching import map_rows
 from pyrovae.infer.sites import latent_sites, plate_dim
 
+#: How the particles of a tile run: in one particle plate, folded into the data batch, or one
+#: at a time.
 LAYOUTS = ("vectorized", "batch", "loop")
 #: Two log weights agree when they differ by at most this times (1 + their magnitude): float32
 #: rounding of a sum of thousands of terms stays far below it, a softmax over the wrong dim not.

@@ -28,7 +28,13 @@ def _splitmix64(value: int) -> int:
 
 
 def tile_seed(base_seed: int, *position: int) -> int:
-    """A 63-bit seed that depends only on ``base_seed`` and the tile ``position`` integers."""
+    """A 63-bit seed that depends only on ``base_seed`` and the tile ``position`` integers.
+
+    >>> tile_seed(0, 1, 2) == tile_seed(0, 1, 2) != tile_seed(0, 2, 1)
+    True
+    >>> 0 <= tile_seed(7) < 2**63
+    True
+    """
     value = _splitmix64(base_seed)
     for p in position:
         value = _splitmix64(value ^ (p & _MASK64))

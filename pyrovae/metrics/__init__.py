@@ -6,7 +6,7 @@ discrete or binned factors) and draws only from a local generator seeded by its 
 """
 
 from pyrovae.metrics.beta_vae import beta_vae_score
-from pyrovae.metrics.dci import dci, importance_matrix
+from pyrovae.metrics.dci_metric import dci, importance_matrix
 from pyrovae.metrics.discrete import (
     discretize,
     entropy,
@@ -14,8 +14,8 @@ from pyrovae.metrics.discrete import (
     mutual_info_matrix,
 )
 from pyrovae.metrics.factor_vae import factor_vae_score
-from pyrovae.metrics.mig import mig
-from pyrovae.metrics.sap import sap, single_code_scores
+from pyrovae.metrics.mig_metric import mig
+from pyrovae.metrics.sap_metric import sap, single_code_scores
 from pyrovae.metrics.scores import METRIC_NAMES, disentanglement
 
 __all__ = [

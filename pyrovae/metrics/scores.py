@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 
 from pyrovae.metrics.beta_vae import beta_vae_score
-from pyrovae.metrics.dci import dci
+from pyrovae.metrics.dci_metric import dci
 from pyrovae.metrics.factor_vae import factor_vae_score
 from pyrovae.metrics.inputs import check_inputs
-from pyrovae.metrics.mig import mig
-from pyrovae.metrics.sap import sap
+from pyrovae.metrics.mig_metric import mig
+from pyrovae.metrics.sap_metric import sap
 
 #: The metrics :func:`disentanglement` computes, in order (the ``estimator`` of their rows).
 METRIC_NAMES = ("mig", "beta_vae_score", "factor_vae_score", "dci_disentanglement",

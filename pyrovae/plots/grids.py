@@ -1,5 +1,5 @@
 """Image grids of the latent space: traversals of each latent dimension and interpolations
-between pairs of inputs, decoded through the model (see :mod:`.latents`)."""
+between pairs of inputs, decoded through the model (see :mod:`pyrovae.plots.latents`)."""
 
 from __future__ import annotations
 

@@ -34,6 +34,7 @@ from pyrovae.base.errors import ConfigError
 from pyrovae.sweep.plan import ExecutorSettings
 from pyrovae.sweep.work import Failure, Task, failure, run_task
 
+#: Where a sweep's points may run: in this process's children, or as SLURM jobs.
 EXECUTORS = ("local", "slurm")
 
 

@@ -122,7 +122,11 @@ class SweepPlan:
 
 
 def flatten(table: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"model": {"latent_dim": v}}`` -> ``{"model.latent_dim": v}`` (TOML dotted keys)."""
+    """``{"model": {"latent_dim": v}}`` -> ``{"model.latent_dim": v}`` (TOML dotted keys).
+
+    >>> flatten({"model": {"latent_dim": 10, "decoder": {"hidden": [200]}}, "seed": 0})
+    {'model.latent_dim': 10, 'model.decoder.hidden': [200], 'seed': 0}
+    """
     out = {}
     for key, value in table.items():
         if isinstance(value, dict):

@@ -117,6 +117,7 @@ def run_sweep(plan: SweepPlan, *, jobs: int = 1, data_dir=None, device=None,
         come back to the one CSV as with ``jobs``.
     :param dry_run: only report what would run.
     :param log: where progress lines go.
+
     A point that fails (any exception, or its worker process dies) is logged in one line and
     gets no rows; the other points run on, and a re-run runs it again.
 

@@ -122,6 +122,7 @@ class World:
         yield
 
 
+#: This process alone.
 SINGLE = World()
 
 

@@ -118,7 +118,13 @@ def make_elbo(loss: str, num_particles: int = 1, replay: bool = True, vectorize:
 
 
 def objective_name(loss: str, num_particles: int, beta: float) -> str:
-    """What the training column measures: ``elbo``, ``iwae_k5``, ``elbo_beta0.5``, ..."""
+    """What the training column measures: ``elbo``, ``iwae_k5``, ``elbo_beta0.5``, ...
+
+    >>> objective_name("trace_elbo", 1, 1.0), objective_name("iwae", 5, 1.0)
+    ('elbo', 'iwae_k5')
+    >>> objective_name("trace_elbo", 1, 0.5)
+    'elbo_beta0.5'
+    """
     name = f"iwae_k{num_particles}" if loss == "iwae" else "elbo"
     return name if beta == 1.0 else f"{name}_beta{beta:g}"
 

@@ -140,6 +140,7 @@ def train_pair(model, guide, train: Sequence[torch.Tensor] | Batches,
 
     A fresh start first sets the initial values ``t.init`` and ``t.output_bias`` ask for
     (:mod:`pyrovae.train.init`); a resumed run takes its values from the checkpoint.
+
     :raises ConfigError: ``resume`` without a checkpoint of this run, or with fewer epochs than
         it completed.
     :raises CheckpointError: ``resume`` where ``best.pt`` is damaged, another run's, or missing

@@ -8,7 +8,7 @@ import torch
 
 from pyrovae.base.errors import ConfigError, DataError
 from pyrovae.metrics import beta_vae_score, dci, factor_vae_score, importance_matrix, mig, sap
-from pyrovae.metrics.dci import dci_from_importance
+from pyrovae.metrics.dci_metric import dci_from_importance
 from pyrovae.metrics.votes import distinct_offsets, same_factor_batches
 
 SIZES = (3, 6, 40, 32)

@@ -8,7 +8,7 @@ import torch
 
 from pyrovae.base.errors import DataError
 from pyrovae.metrics import discretize, entropy, mig, mutual_info
-from pyrovae.metrics.dci import dci, importance_matrix
+from pyrovae.metrics.dci_metric import dci, importance_matrix
 from pyrovae.metrics.stumps import fit_stumps
 from pyrovae.metrics.votes import same_factor_batches
 

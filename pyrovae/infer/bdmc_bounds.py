@@ -155,7 +155,7 @@ def bdmc(
     :param target_accept: acceptance rate the pilot runs tune toward (``None``: no pilot).
     :param kwargs: extra keyword arguments of the model and guide.
     :returns: a :class:`BDMCResult`.
-    :raises ModelGuideError: as :func:`simulate` and ``log_px``.
+    :raises ModelGuideError: as :func:`pyrovae.infer.bdmc_bounds.simulate` and ``log_px``.
 
     The modules of model and guide run in eval mode (:func:`~pyrovae.infer.modes.in_eval_mode`).
     """

@@ -1,4 +1,5 @@
-"""The two examples of the README's "Define a new model", trained and evaluated by the CLI."""
+"""The examples of the user guide's "Define a model" page (docs/guide/define_model.md), trained
+and evaluated by the CLI."""
 
 import re
 from pathlib import Path
@@ -8,20 +9,20 @@ import pytest
 
 from pyrovae.cli import main
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "guide" / "define_model.md"
 
 
-def readme_block(first_line: str) -> str:
-    """The README code block whose first line starts with ``first_line``."""
-    for block in re.findall(r"```(?:toml|python)\n(.*?)```", README.read_text(), re.S):
+def page_block(first_line: str) -> str:
+    """The page's code block whose first line starts with ``first_line``."""
+    for block in re.findall(r"```(?:toml|python)\n(.*?)```", PAGE.read_text(), re.S):
         if block.startswith(first_line):
             return block
-    raise AssertionError(f"README has no code block starting with {first_line!r}")
+    raise AssertionError(f"{PAGE.name} has no code block starting with {first_line!r}")
 
 
-TOML_MODEL = readme_block("# hvae_mog.toml")
-PYTHON_MODEL = readme_block("# my_vae.py")
-PYTHON_CONFIG = readme_block("# my_vae.toml")
+TOML_MODEL = page_block("# hvae_mog.toml")
+PYTHON_MODEL = page_block("# my_vae.py")
+PYTHON_CONFIG = page_block("# my_vae.toml")
 
 TINY = ["--set", "data.name=sprites", "--set", "data.num_train=100", "--set", "data.num_valid=20",
         "--set", "data.num_test=10", "--set", "train.epochs=1"]
