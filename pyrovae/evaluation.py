@@ -250,77 +250,119 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     mode (:func:`~pyrovae.infer.modes.in_eval_mode`).
     """
     settings = _settings(settings, values)
-    num_samples, ks, seed, batch_size = (settings.num_samples, settings.ks, settings.seed,
-                                         settings.batch_size)
-    estimator = settings.estimator
-    seed_given = seed
-    if estimator == "bdmc" and len(tensors) > 1:
+    if settings.estimator == "bdmc" and len(tensors) > 1:
         raise ConfigError("--estimator bdmc simulates data from the model alone, and this model "
                           "takes other arguments (labels) too: use --estimator ais.")
     suffix = "_given_y" if given_y else ""
     device = program_device(model) or program_device(guide) or tensors[0].device
-    tensors = tuple(t.to(device) for t in tensors)
+    full = tuple(t.to(device) for t in tensors)
     labels = None if labels is None else labels.to(device)
-    n_all, full = tensors[0].shape[0], tensors
+    n_all = full[0].shape[0]
     world = distributed.current()
     # this rank scores its share of the points (all of them in one process), with its own draws
     mine = world.shard(torch.arange(n_all, device=device))
-    tensors = tuple(t[mine] for t in tensors)
+    tensors = tuple(t[mine] for t in full)
     labels = None if labels is None else labels[mine]
     index = mine.cpu() if index is None else torch.as_tensor(index)[mine.cpu()]
-    seed = world.rank_seed(seed)
-    n = tensors[0].shape[0]
+    seed = world.rank_seed(settings.seed)
     start = time.perf_counter()
+    found = _importance(model, guide, tensors, full, settings, seed, device, quiet, world)
+    estimates = _importance_estimates(found, settings.ks, settings.num_samples, suffix)
+    annealed = None
+    if settings.estimator != "is":
+        annealed = _annealed(model, guide, tensors, settings, seed, device, quiet)
+        estimates.append((f"ais_log_px{suffix}", settings.chains, annealed.value, settings.steps))
+    if settings.estimator == "bdmc":
+        estimates += _bdmc_estimates(model, guide, tensors[0].shape[0], settings, seed, device,
+                                     quiet)
+    seconds = time.perf_counter() - start
+    predictions = _predictions(guide, tensors[0], labels, settings.batch_size)
+    if predictions is not None:
+        known = labels >= 0
+        estimates.append(("accuracy", 1, (predictions[known] == labels[known]).double()))
+    common = {
+        "device": str(device), **names, "seed": settings.seed, "n": n_all,
+        "kl": float(world.gathered(found.rate).double().mean()),
+        "reconstruction": float(world.gathered(found.recon).double().mean()),
+        "active_units": math.nan if found.units.count is None else
+        world.from_main(found.units.count),
+        "seconds": max(world.gather(seconds)),
+        "particles": ",".join(sorted({p.layout for p in found.parts})),
+        **versions(),
+    }
+    summary = _summary_rows([(name, k, world.gathered(v), *rest)
+                             for name, k, v, *rest in estimates], common)
+    per_point = _per_point_rows(found, index, labels, predictions, annealed, suffix, common,
+                                settings.num_samples)
+    return summary, pd.concat(world.gather(per_point), ignore_index=True)
+
+
+@dataclasses.dataclass
+class _Importance:
+    """Importance sampling on this rank's points: each batch's :class:`LogPxResult` (``parts``),
+    the rate and reconstruction per point, and the active units (of all points)."""
+
+    parts: list[LogPxResult]
+    rate: torch.Tensor
+    recon: torch.Tensor
+    units: object
+
+
+def _importance(model, guide, tensors, full, settings: EvalSettings, seed, device, quiet,
+                world) -> _Importance:
+    """:func:`~pyrovae.infer.log_px` and :func:`~pyrovae.infer.rate_distortion` batch by batch,
+    every draw from ``seed`` (the caller's random streams are left as they were); the first
+    batch chooses the particle layout (``log_px`` checks it) and the others keep it."""
+    n, size = tensors[0].shape[0], settings.batch_size
     parts, rates = [], []
-    # every draw comes from the seed, and the caller's random streams are left as they were
-    with rng.seeded(seed, device), tqdm(total=n, desc=f"log p(x), K={num_samples}", unit="point",
+    with rng.seeded(seed, device), tqdm(total=n, desc=f"log p(x), K={settings.num_samples}",
+                                        unit="point",
                                         disable=True if quiet or not world.main else None) as bar:
-        for lo in range(0, n, batch_size):
-            batch = tuple(t[lo:lo + batch_size] for t in tensors)
-            # the first batch chooses the particle layout (log_px checks it), the others keep it
+        for lo in range(0, n, size):
+            batch = tuple(t[lo:lo + size] for t in tensors)
             layout = parts[0].layout if parts else None
-            parts.append(log_px(model, guide, *batch, num_samples=num_samples, ks=ks,
-                                particles=layout))
-            rates.append(rate_distortion(model, guide, *batch, num_samples=min(num_samples, 100),
+            parts.append(log_px(model, guide, *batch, num_samples=settings.num_samples,
+                                ks=settings.ks, particles=layout))
+            rates.append(rate_distortion(model, guide, *batch,
+                                         num_samples=min(settings.num_samples, 100),
                                          particles=parts[0].layout,
                                          data_plate=parts[0].data_plate))
             bar.update(batch[0].shape[0])
         units = active_units(guide, *full, data_plate=parts[0].data_plate)  # on each rank alike
-    value = torch.cat([p.value for p in parts])
-    rate = torch.cat([r.rate for r in rates])
-    recon = -torch.cat([r.distortion for r in rates])
-    estimates = [(f"is_log_px{suffix}", num_samples, value)]
-    estimates += [(f"iwae{suffix}", k, torch.cat([p.iwae[k] for p in parts])) for k in ks]
-    estimates += [(f"elbo{suffix}", 1, torch.cat([p.elbo for p in parts]))]
-    annealed = None
-    if estimator != "is":
-        annealed = _annealed(model, guide, tensors, settings, seed, device, quiet)
-        chains, steps = settings.chains, settings.steps
-        estimates += [(f"ais_log_px{suffix}", chains, annealed.value, steps)]
-    if estimator == "bdmc":
-        with rng.seeded(rng.tile_seed(seed, 2), device):  # as many points as this rank scores
-            bounds = bdmc(model, guide, n, num_chains=chains, **settings.annealing,
-                          batch_size=batch_size, progress=not quiet)
-        estimates += [("bdmc_lower", chains, bounds.lower, steps),
-                      ("bdmc_upper", chains, bounds.upper, steps)]
-    seconds = time.perf_counter() - start
-    predictions = None
-    if isinstance(guide, Classifier) and labels is not None:
-        predictions = torch.cat([guide.predict(tensors[0][lo:lo + batch_size])
-                                 for lo in range(0, n, batch_size)])
-        known = labels >= 0
-        estimates += [("accuracy", 1, (predictions[known] == labels[known]).double())]
-    estimates = [(name, k, world.gathered(values), *rest)
-                 for name, k, values, *rest in estimates]
-    rate_all, recon_all = world.gathered(rate), world.gathered(recon)
-    seconds = max(world.gather(seconds))
-    common = {
-        "device": str(device), **names, "seed": seed_given, "n": n_all,
-        "kl": float(rate_all.double().mean()), "reconstruction": float(recon_all.double().mean()),
-        "active_units": math.nan if units.count is None else world.from_main(units.count),
-        "seconds": seconds, "particles": ",".join(sorted({p.layout for p in parts})),
-        **versions(),
-    }
+    return _Importance(parts, torch.cat([r.rate for r in rates]),
+                       -torch.cat([r.distortion for r in rates]), units)
+
+
+def _importance_estimates(found: _Importance, ks, num_samples: int, suffix: str) -> list[tuple]:
+    """The ``(estimator, K, per-point values)`` of importance sampling: log p(x), the IWAE bound
+    for each k, the ELBO."""
+    parts = found.parts
+    return [(f"is_log_px{suffix}", num_samples, torch.cat([p.value for p in parts])),
+            *((f"iwae{suffix}", k, torch.cat([p.iwae[k] for p in parts])) for k in ks),
+            (f"elbo{suffix}", 1, torch.cat([p.elbo for p in parts]))]
+
+
+def _bdmc_estimates(model, guide, n: int, settings: EvalSettings, seed, device,
+                    quiet) -> list[tuple]:
+    """The BDMC bounds on ``n`` points simulated from the model (as many as this rank scores),
+    seeded with ``rng.tile_seed(seed, 2)``, as ``(estimator, chains, values, steps)``."""
+    with rng.seeded(rng.tile_seed(seed, 2), device):
+        bounds = bdmc(model, guide, n, num_chains=settings.chains, **settings.annealing,
+                      batch_size=settings.batch_size, progress=not quiet)
+    return [("bdmc_lower", settings.chains, bounds.lower, settings.steps),
+            ("bdmc_upper", settings.chains, bounds.upper, settings.steps)]
+
+
+def _predictions(guide, x: torch.Tensor, labels, batch_size: int) -> torch.Tensor | None:
+    """The guide's class predictions of ``x`` when it is a classifier and labels are given."""
+    if not isinstance(guide, Classifier) or labels is None:
+        return None
+    return torch.cat([guide.predict(x[lo:lo + batch_size]) for lo in range(0, len(x), batch_size)])
+
+
+def _summary_rows(estimates: list[tuple], common: dict) -> pd.DataFrame:
+    """One summary row per ``(estimator, K, values[, steps])``: the mean of the values over the
+    points and its standard error, beside the ``common`` columns."""
     rows = []
     for name, k, values, *steps in estimates:
         mean, stderr = _mean_and_stderr(values)
@@ -328,8 +370,14 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
                      "n": values.numel(), "mean": mean, "stderr_of_mean": stderr})
     summary = pd.DataFrame(rows)
     summary["steps"] = summary["steps"].astype("Int64")
-    summary = summary[SUMMARY_COLUMNS]
-    per_point = pd.concat([p.to_frame() for p in parts], ignore_index=True)
+    return summary[SUMMARY_COLUMNS]
+
+
+def _per_point_rows(found: _Importance, index, labels, predictions, annealed, suffix: str,
+                    common: dict, num_samples: int) -> pd.DataFrame:
+    """This rank's per-point rows: index, label and prediction, importance sampling's columns,
+    AIS's, the rate and reconstruction, and the run's seed, split and name."""
+    per_point = pd.concat([p.to_frame() for p in found.parts], ignore_index=True)
     per_point.insert(0, "index", index.tolist())
     per_point = per_point.rename(columns={"log_px": f"log_px{suffix}"})
     if labels is not None:
@@ -341,10 +389,9 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
         per_point["ais_stderr"] = annealed.stderr.cpu().numpy()
         per_point["ais_ess"] = annealed.ess.cpu().numpy()
         per_point["acceptance"] = annealed.acceptance.cpu().numpy()
-    per_point["kl"] = rate.cpu().numpy()
-    per_point["reconstruction"] = recon.cpu().numpy()
+    per_point["kl"] = found.rate.cpu().numpy()
+    per_point["reconstruction"] = found.recon.cpu().numpy()
     for key in ("seed", "split", "run"):
         per_point.insert(0, key, common[key])
     per_point["K"] = num_samples
-    per_point = pd.concat(world.gather(per_point), ignore_index=True)
-    return summary, per_point
+    return per_point
