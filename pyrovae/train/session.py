@@ -107,6 +107,35 @@ def _resumed(ckpt_path: Path, best_path: Path, identity: dict, parameters: Param
     return state
 
 
+def _check_sources(train: Batches, valid: Batches | None, t: TrainConfig, world) -> None:
+    """Refuse, before any work, data that ``t`` and the processes cannot train on: a batch
+    smaller than the number of processes, a streamed source in several processes, the data
+    mean of a streamed source."""
+    if world.active and t.batch_size < world.size:
+        raise ConfigError(f"train.batch_size = {t.batch_size} gives some of the {world.size} "
+                          f"processes no points; give a batch of at least {world.size}.")
+    if world.active and any(s is not None and s.streamed for s in (train, valid)):
+        raise ConfigError(f"a streamed DataLoader trains in one process, not {world.size}: give "
+                          f"the data as tensors, or train without torchrun.")
+    if t.output_bias == "data_mean" and train.streamed:
+        raise ConfigError("output_bias = \"data_mean\" needs the training data in memory, not "
+                          "a streamed DataLoader: leave it at \"default\".")
+
+
+def _after_epoch(run_dir, identity, parameters, optimizer, schedule, seed, record, world,
+                 callbacks, epochs: int | None) -> list:
+    """The callbacks after :class:`KeepBest`: checkpoints (with a run directory), the user's,
+    and the epoch's line (``epochs`` given: not quiet)."""
+    out = []
+    if run_dir is not None:
+        out.append(Checkpoints(run_dir, identity, parameters, optimizer, schedule, seed=seed,
+                               record=record, world=world))
+    out.append(UserCallbacks(callbacks, world))
+    if epochs is not None:
+        out.append(EpochLine(epochs, world))
+    return out
+
+
 def train_pair(model, guide, train: Sequence[torch.Tensor] | Batches,
                valid: Sequence[torch.Tensor] | Batches | None,
                t: TrainConfig, *, identity: dict, seed: int, run_dir: Path | None = None,
@@ -156,15 +185,7 @@ def train_pair(model, guide, train: Sequence[torch.Tensor] | Batches,
     if valid is not None and not isinstance(valid, (InMemory, Streamed)):
         valid = InMemory(tuple(v.to(device) for v in valid), {}, t.eval_batch_size)
     world = distributed.current()
-    if world.active and t.batch_size < world.size:
-        raise ConfigError(f"train.batch_size = {t.batch_size} gives some of the {world.size} "
-                          f"processes no points; give a batch of at least {world.size}.")
-    if world.active and any(s is not None and s.streamed for s in (train, valid)):
-        raise ConfigError(f"a streamed DataLoader trains in one process, not {world.size}: give "
-                          f"the data as tensors, or train without torchrun.")
-    if t.output_bias == "data_mean" and train.streamed:
-        raise ConfigError("output_bias = \"data_mean\" needs the training data in memory, not "
-                          "a streamed DataLoader: leave it at \"default\".")
+    _check_sources(train, valid, t, world)
     if not resume:  # before any run of the pair: a model that cannot take them says so first
         init_linear([m for m in (module_of(model), module_of(guide)) if m is not None], t.init)
         if t.output_bias == "data_mean":
@@ -201,13 +222,8 @@ def train_pair(model, guide, train: Sequence[torch.Tensor] | Batches,
         for name, text in (files or {}).items():
             io.write_text(Path(run_dir) / name, text)
     best = KeepBest(parameters)
-    after_epoch = [best]
-    if run_dir is not None:
-        after_epoch.append(Checkpoints(run_dir, identity, parameters, optimizer, schedule,
-                                       seed=seed, record=record, world=world))
-    after_epoch.append(UserCallbacks(callbacks, world))
-    if not quiet:
-        after_epoch.append(EpochLine(t.epochs, world))
+    after_epoch = [best, *_after_epoch(run_dir, identity, parameters, optimizer, schedule, seed,
+                                       record, world, callbacks, None if quiet else t.epochs)]
     with world.answering():
         state = fit(objective, optimizer, schedule, train, valid, t, named, state=state,
                     callbacks=after_epoch, dynamic_binarize=dynamic_binarize, quiet=quiet,
