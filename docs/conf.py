@@ -4,12 +4,15 @@ Build it with ``sphinx-build -W docs docs/_build/html`` (the gallery runs its ex
 ``-D plot_gallery=0`` to skip them).
 """
 
+import logging
 import os
 import warnings
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # the gallery's examples share the machine
 # sphinx-autodoc-typehints 3.6 calls an API that Sphinx 9 deprecates, once per docstring
 warnings.filterwarnings("ignore", message=".*set_application.*is deprecated")
+# Pyro logs each of its guesses of max_plate_nesting at INFO: noise in a build log
+logging.getLogger("pyro").setLevel(logging.WARNING)
 
 import pyrovae  # noqa: E402
 
