@@ -11,10 +11,11 @@ import warnings
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # the gallery's examples share the machine
 # sphinx-autodoc-typehints 3.6 calls an API that Sphinx 9 deprecates, once per docstring
 warnings.filterwarnings("ignore", message=".*set_application.*is deprecated")
-# Pyro logs each of its guesses of max_plate_nesting at INFO: noise in a build log
-logging.getLogger("pyro").setLevel(logging.WARNING)
 
 import pyrovae  # noqa: E402
+
+# importing Pyro sets its logger to INFO, which prints each guess of max_plate_nesting: noise
+logging.getLogger("pyro").setLevel(logging.WARNING)
 
 project = "pyrovae"
 author = "the pyrovae authors"

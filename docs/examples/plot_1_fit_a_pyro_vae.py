@@ -53,7 +53,7 @@ fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.plot(result.history["epoch"], result.history["train_objective"], "o-", label="train ELBO")
 ax.plot(result.history["epoch"], result.history["valid_elbo"], "s-", label="valid ELBO")
 ax.set(xlabel="epoch", ylabel="nats per image")
-ax.legend()
+_ = ax.legend()
 
 # %%
 # The test log-likelihood by importance sampling with K = 500 particles from the guide, per

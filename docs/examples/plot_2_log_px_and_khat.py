@@ -1,11 +1,11 @@
-"""
+r"""
 Score a model you wrote: log p(x) and its k-hat
 ===============================================
 
-:func:`pyrovae.log_px` estimates :math:`\\log p(x)` per data point by importance sampling from
+:func:`pyrovae.log_px` estimates :math:`\log p(x)` per data point by importance sampling from
 the guide. It finds the data plate by its size, checks the particle layout on your program
 (here a decoder that normalizes with ``softmax(dim=1)``, which vectorized particles would
-silently break) and reports the Pareto :math:`\\hat k` of each point's weights: above 0.7 the
+silently break) and reports the Pareto :math:`\hat k` of each point's weights: above 0.7 the
 estimate is not to be trusted (Vehtari et al.).
 """
 
@@ -65,5 +65,5 @@ left.set(xlabel="log p(x) per document (nats)", ylabel="documents")
 right.scatter(estimate.value.numpy(), estimate.khat.numpy(), s=8)
 right.axhline(0.7, color="tab:red", linestyle="--", label="k-hat = 0.7")
 right.set(xlabel="log p(x)", ylabel="Pareto k-hat")
-right.legend()
+_ = right.legend()
 fig.tight_layout()

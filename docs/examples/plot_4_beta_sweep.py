@@ -1,11 +1,11 @@
-"""
+r"""
 A beta sweep: the rate-distortion trade-off and latent traversals
 =================================================================
 
 ``pyrovae sweep`` trains a grid of configs and seeds and evaluates each into one CSV (resumable:
-rerun it and finished points are reused). Here the KL weight :math:`\\beta` of a small VAE on the
+rerun it and finished points are reused). Here the KL weight :math:`\beta` of a small VAE on the
 sprites takes three values; the report's trade-off table and figure show log p(x) falling and the
-KL (rate) shrinking as :math:`\\beta` grows, and ``pyrovae plot`` draws a run's traversals.
+KL (rate) shrinking as :math:`\beta` grows, and ``pyrovae plot`` draws a run's traversals.
 """
 
 import tempfile
@@ -61,7 +61,7 @@ figure, table = plot_sweep(work / "results.csv", by="train.beta",
                            columns="log p(x)=is_log_px,KL=is_log_px:kl,reconstruction=is_log_px:reconstruction")
 plt.figure(figsize=(7, 4))
 plt.imshow(Image.open(figure))
-plt.axis("off")
+_ = plt.axis("off")
 
 # %%
 # The traversals of the beta = 16 run: each row moves one latent dimension over [-3, 3].
@@ -70,4 +70,4 @@ run_dir = next(p for p in (work / "runs").iterdir()
 main(["plot", str(run_dir)])
 plt.figure(figsize=(7, 5))
 plt.imshow(Image.open(run_dir / "traversals.png"), cmap="gray")
-plt.axis("off")
+_ = plt.axis("off")

@@ -1,11 +1,11 @@
-"""
+r"""
 Semi-supervised M2 with few labels
 ==================================
 
 Kingma et al.'s M2 model treats the class label as a latent variable where it is unknown: the
 zoo's ``m2`` config keeps a class-balanced subset of the training labels (``data.num_labelled``),
 and ``trace_enum_elbo`` sums the unknown labels out by enumeration. The evaluation reports
-log p(x) and the test accuracy of the guide's classifier :math:`\\arg\\max_y q(y \\mid x)`.
+log p(x) and the test accuracy of the guide's classifier :math:`\arg\max_y q(y \mid x)`.
 """
 
 import tempfile
