@@ -10,7 +10,6 @@ import pandas as pd
 import torch
 
 from pyrovae import checks, config, evaluation, run
-from pyrovae.base import io
 from pyrovae.base.device import resolve_device
 from pyrovae.base.errors import ConfigError, DataError, Interrupted, TrainingError
 from pyrovae.base.nn import module_of, program_device
@@ -126,12 +125,8 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
     cfg = config.from_dict({"seed": seed, "train": train_options})
     t = cfg.train
     run_dir = None if out is None else Path(out)
-    if run_dir is not None:
-        io.check_output(run_dir, "out", directory=True)
-    has_run = run_dir is not None and (run_dir / "checkpoint.pt").is_file()
-    if has_run and not resume:
-        raise ConfigError(f"{run_dir} already holds a run; continue it with resume=True, or give "
-                          f"another out.")
+    has_run = run_dir is not None and session.claim_run_dir(
+        run_dir, resume, what="out", continue_with="resume=True", new_with="give another out")
     if resume and not has_run:
         raise ConfigError(f"resume=True continues the run in out, but {run_dir} holds no "
                           f"checkpoint: give the out of an earlier fit, or leave resume out.")

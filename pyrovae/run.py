@@ -17,7 +17,6 @@ import pyro
 import torch
 
 from pyrovae import checks, config, registry
-from pyrovae.base import io
 from pyrovae.base.device import fits_on, resolve_device
 from pyrovae.base.errors import (
     CheckpointError,
@@ -208,11 +207,10 @@ def train(cfg: config.Config, run_dir, *, resume: bool = False, quiet: bool = Fa
     :raises Interrupted: Ctrl-C; the message says which checkpoint to resume.
     """
     run_dir = Path(run_dir)
-    io.check_output(run_dir, "the run directory", directory=True)
+    session.claim_run_dir(run_dir, resume, what="the run directory",
+                          continue_with=f"--resume {run_dir}",
+                          new_with="write a new run with another --out")
     distributed.join(resolve_device(device or cfg.device))
-    if not resume and (run_dir / "checkpoint.pt").exists():
-        raise ConfigError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, "
-                          f"or write a new run with another --out.")
     try:
         return _train(cfg, run_dir, resume=resume, quiet=quiet, data_dir=data_dir, device=device)
     except KeyboardInterrupt:

@@ -107,6 +107,24 @@ def _resumed(ckpt_path: Path, best_path: Path, identity: dict, parameters: Param
     return state
 
 
+def claim_run_dir(run_dir: Path, resume: bool, *, what: str, continue_with: str,
+                  new_with: str) -> bool:
+    """Check, before any work, that ``run_dir`` may hold this run: it can be written
+    (:func:`pyrovae.base.io.check_output`), and it holds no run unless ``resume``. The messages
+    use the caller's words: ``what`` names the directory (``"out"``), ``continue_with`` how to
+    continue the run it holds, ``new_with`` how to write a new one instead.
+
+    :returns: whether ``run_dir`` holds a run (a checkpoint).
+    :raises ConfigError: it cannot be written, or holds a run and ``resume`` is false.
+    """
+    io.check_output(run_dir, what, directory=True)
+    has_run = (run_dir / "checkpoint.pt").is_file()
+    if has_run and not resume:
+        raise ConfigError(f"{run_dir} already holds a run; continue it with {continue_with}, or "
+                          f"{new_with}.")
+    return has_run
+
+
 def _check_sources(train: Batches, valid: Batches | None, t: TrainConfig, world) -> None:
     """Refuse, before any work, data that ``t`` and the processes cannot train on: a batch
     smaller than the number of processes, a streamed source in several processes, the data
