@@ -90,9 +90,16 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
         Its dataset must have a length, the ``N`` that scales each batch's loss.
     :param valid: validation data in the same forms: the valid ELBO of each epoch, the best
         epoch and early stopping. None: the best epoch is the last.
-    :param epochs, batch_size, loss, num_particles, optimizer, lr, beta: the ``[train]``
-        options of a config (see :class:`pyrovae.config.TrainConfig`); ``options`` takes the
-        others (``patience``, ``lr_schedule``, ``kl_warmup_epochs``, ``clip_norm``, ...).
+    :param epochs: passes over the training data.
+    :param batch_size: data points per step.
+    :param loss: ``trace_elbo``, ``meanfield_elbo``, ``trace_enum_elbo`` or ``iwae``.
+    :param num_particles: samples per data point (the IWAE bound's K).
+    :param optimizer: ``adam``, ``clipped_adam`` or ``adam_normgrad``.
+    :param lr: learning rate.
+    :param beta: weight of the latent sites' terms (1 is the ELBO).
+    :param options: the other ``[train]`` options of a config (``patience``, ``lr_schedule``,
+        ``kl_warmup_epochs``, ``clip_norm``, ``gradient``, ...); every one is described by
+        :class:`pyrovae.config.TrainConfig`.
     :param out: a run directory for ``checkpoint.pt``, ``best.pt`` and ``history.csv``
         (written after every epoch); None keeps everything in memory.
     :param resume: continue the run in ``out`` from its checkpoint (same settings; ``epochs``
