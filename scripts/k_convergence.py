@@ -4,7 +4,7 @@ For each K in ``--ks``: the IWAE-K bound :math:`\\mathbb E[\\log \\frac1K \\sum_
 estimated from one evaluation with the largest K (the average over its disjoint groups of K
 samples: ``estimator = iwae``), and the importance-sampled estimate of log p(x) with K samples
 from an evaluation of its own (``estimator = is_log_px``), whose expectation is that bound; plus
-the ELBO. Rows have the columns of ``pyrovae evaluate`` (README, "Results CSV schema"); the
+the ELBO. Rows have the columns of ``pyrovae evaluate`` (docs/guide/csv_schema.md); the
 plot shows both curves.
 
     python scripts/k_convergence.py runs/bmnist100 --data-dir ../shared/data --limit 500
