@@ -5,7 +5,7 @@ Each row of a table is one config of ``configs/papers/`` that names its source t
 protocol; the script trains it as a sweep point (:mod:`pyrovae.sweep`: a finished run is
 reused, an interrupted one resumed, rows already in the CSV kept), scores the weights of the
 best validation ELBO by importance sampling with K = 5000 on the test split, and writes the
-sweep CSV and a Markdown table: ours (mean, standard error, epochs, wall time) beside the
+sweep CSV and a Markdown table: ours (mean, standard error, epochs, wall time, device) beside the
 published negative log-likelihood and the gap.
 
     python scripts/reproduce.py --table vampprior --data-dir ../shared/data
@@ -20,7 +20,9 @@ rewrites the table between the README's markers ``<!-- reproduce:TABLE -->`` and
 ``<!-- /reproduce:TABLE -->``. The last line printed is one JSON object. ``--summary`` trains
 nothing: it prints one JSON object per line for each finished row of the CSVs in ``--out`` (a row
 that ran its published protocol to the end: budget 1, every test point the paper scored,
-K = 5000).
+K = 5000); with ``--table`` and ``--readme`` it first rewrites that table (its Markdown file and
+the README block) from the CSV as it stands, so a row finished elsewhere reaches the README
+without running anything.
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ TABLES = {
     ),
 }
 NUM_SAMPLES = 5000
+# whole numbers of a summary line (floats in a table where another row is not scored)
+COUNTS = ("seeds", "test_points", "epochs", "schedule_epochs", "best_epoch", "K")
 MIN_PATIENCE = 5  # a shortened patience below this stops on noise
 
 
@@ -149,12 +153,13 @@ def summarize(table: pd.DataFrame, rows, num_samples: int) -> pd.DataFrame:
                 "ours_elbo": -elbo["mean"].mean() if len(elbo) else float("nan"),
                 "seeds": len(nll), "test_points": int(is_rows["n"].iloc[0]),
                 "epochs": int(is_rows["epochs"].max()),
+                "schedule_epochs": published_epochs(row),
                 "best_epoch": int(is_rows["best_epoch"].max()),
                 "wall_hours": is_rows["train_seconds"].mean() / 3600,
                 # trained, not asked for: rounding to whole epochs and early stopping differ
                 "budget": float(is_rows["epochs"].mean()) / published_epochs(row),
                 "budget_asked": float(is_rows["budget"].iloc[0]), "K": num_samples,
-                "dataset": is_rows["dataset"].iloc[0],
+                "dataset": is_rows["dataset"].iloc[0], "device": is_rows["device"].iloc[0],
             })
         lines.append(line)
     return pd.DataFrame(lines)
@@ -169,8 +174,8 @@ def finished(summary: pd.DataFrame, rows, num_samples: int = NUM_SAMPLES) -> lis
     for line in summary.to_dict("records"):
         if (not pd.isna(line.get("ours", math.nan)) and line["budget_asked"] == 1
                 and line["test_points"] == protocol[line["model"]] and line["K"] == num_samples):
-            done.append({k: None if isinstance(v, float) and math.isnan(v) else v
-                         for k, v in line.items()})
+            done.append({k: None if isinstance(v, float) and math.isnan(v)
+                         else int(v) if k in COUNTS else v for k, v in line.items()})
     return done
 
 
@@ -183,13 +188,17 @@ def table_markdown(summary: pd.DataFrame) -> str:
             "model (source)": f"{line['model']} ({line['source']})",
             "published": line["published"],
             "target": f"<= {line['target']:.1f}",
-            "ours": f"{line['ours']:.2f} ± {line['stderr']:.2f}" if run else "not run",
+            "ours": f"{line['ours']:.2f} ± {line['stderr']:.2f}" if run else "not scored yet",
             "gap": f"{line['gap']:+.2f}" if run else "",
             "ours, -ELBO": f"{line['ours_elbo']:.2f}" if run else "",
-            "epochs (best)": f"{line['epochs']} ({line['best_epoch']})" if run else "",
+            # a row with a NaN (another row not scored) holds its integers as floats
+            "epochs of schedule (best)": (f"{int(line['epochs'])} of "
+                                          f"{int(line['schedule_epochs'])} "
+                                          f"({int(line['best_epoch'])})") if run else "",
             "budget": f"{line['budget']:.3g}" if run else "",
-            "test points": f"{line['test_points']:,}" if run else "",
+            "test points": f"{int(line['test_points']):,}" if run else "",
             "training time": f"{line['wall_hours']:.2f} h" if run else "",
+            "device": line["device"] if run else "",
         })
     return markdown(pd.DataFrame(shown), fixed=["published"])
 
@@ -205,9 +214,12 @@ def note(summary: pd.DataFrame) -> str:
     return (f"Negative test log-likelihood in nats on {values('dataset')}, importance sampling "
             f"with K = {values('K')} from the guide on {values('test_points')} test points (± "
             f"is the standard error across seeds, or across test points for one seed); gap = "
-            f"ours - published (positive is worse); -ELBO of the same weights. Budget: the "
-            f"fraction of the published schedule trained (epochs, learning-rate stages, warm-up "
-            f"and patience scaled alike); training time on the machine that ran it.\n")
+            f"ours - published (positive is worse); -ELBO of the same weights; epochs trained of "
+            f"the published schedule's, and the best validation ELBO's epoch, whose weights "
+            f"are scored (fewer than the schedule at budget 1: early stopping stopped it). "
+            f"Budget: the fraction of the published schedule trained (epochs, learning-rate "
+            f"stages, warm-up and patience scaled alike); training time on the device that "
+            f"ran it.\n")
 
 
 def replace_block(text: str, name: str, block: str) -> str:
@@ -217,7 +229,7 @@ def replace_block(text: str, name: str, block: str) -> str:
     :raises PyrovaeError: the markers are missing.
     """
     start, end = f"<!-- reproduce:{name} -->", f"<!-- /reproduce:{name} -->"
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
     if not pattern.search(text):
         raise PyrovaeError(f"the README has no '{start}' ... '{end}' block; add the two markers "
                            f"where the table goes.")
@@ -255,6 +267,22 @@ def pick(rows, item: str) -> Row:
     return rows[int(item) - 1]
 
 
+def write_tables(out: Path, name: str, num_samples: int, readme: str | None) -> pd.DataFrame:
+    """Write table ``name``'s Markdown (``out/NAME.md``, and the block of ``readme`` when
+    given) from its CSV ``out/NAME.csv`` as it stands, print it, and return its summary."""
+    csv, rows = out / f"{name}.csv", TABLES[name]
+    table = pd.read_csv(csv) if csv.is_file() else pd.DataFrame(
+        {c: [] for c in ("row", "split", "estimator", "K", "budget")})
+    summary = summarize(table, rows, num_samples)
+    text = table_markdown(summary) + "\n" + note(summary)
+    io.write_text(out / f"{name}.md", text)
+    if readme:
+        path = Path(readme)
+        io.write_text(path, replace_block(path.read_text(encoding="utf-8"), name, text))
+    print(text)
+    return summary
+
+
 def print_finished(out: Path, tables) -> int:
     """Print one JSON line per finished row of the ``tables`` whose CSVs are in ``out``."""
     lines = []
@@ -278,7 +306,8 @@ def _main(argv=None) -> int:
                         help="which published table to reproduce (required but with --summary)")
     parser.add_argument("--summary", action="store_true",
                         help="train nothing: print one JSON line per finished row (budget 1, "
-                             "every test point, K = 5000) of the CSVs in --out")
+                             "every test point, K = 5000) of the CSVs in --out; with --table "
+                             "and --readme, also rewrite that table from its CSV")
     parser.add_argument("--budget", type=float, default=1.0,
                         help="fraction of the published schedule to train (default 1)")
     parser.add_argument("--rows", help="comma-separated row numbers (1-based) to run; default all")
@@ -294,12 +323,18 @@ def _main(argv=None) -> int:
     parser.add_argument("--data-dir")
     parser.add_argument("--device")
     args = parser.parse_args(argv)
-    if args.summary:
-        return print_finished(Path(args.out), [args.table] if args.table else sorted(TABLES))
-    if args.table is None:
-        parser.error("--table is required (but with --summary)")
     out = Path(args.out)
-    csv, md = out / f"{args.table}.csv", out / f"{args.table}.md"
+    if args.summary and args.readme and args.table is None:
+        parser.error("--summary --readme needs --table: the README block to rewrite")
+    if args.table is None and not args.summary:
+        parser.error("--table is required (but with --summary)")
+    if args.readme:
+        check_readme(Path(args.readme), args.table)
+    if args.summary:
+        if args.readme:
+            io.check_output(out / f"{args.table}.md", "the Markdown table", ours=is_table)
+            write_tables(out, args.table, args.num_samples, args.readme)
+        return print_finished(out, [args.table] if args.table else sorted(TABLES))
     rows = TABLES[args.table]
     failed = 0
     if not (0 < args.budget <= 1):
@@ -310,23 +345,14 @@ def _main(argv=None) -> int:
                            f"got '{args.seeds}'.")
     args.seeds = sorted({int(s) for s in args.seeds.split(",")})
     chosen = rows if not args.rows else [pick(rows, item) for item in args.rows.split(",")]
-    io.check_output(md, "the Markdown table", ours=is_table)
-    if args.readme:
-        check_readme(Path(args.readme), args.table)
+    io.check_output(out / f"{args.table}.md", "the Markdown table", ours=is_table)
     for row in chosen:
-        plan = make_plan(sweep_for(row, args), source=f"reproduce ({row.label})", out=csv,
+        plan = make_plan(sweep_for(row, args), source=f"reproduce ({row.label})",
+                         out=out / f"{args.table}.csv",
                          runs_dir=out / "runs" / Path(row.config).stem)
         report = run_sweep(plan, data_dir=args.data_dir, device=args.device)
         failed += len(report["failed"])
-    table = pd.read_csv(csv) if csv.is_file() else pd.DataFrame(
-        {c: [] for c in ("row", "split", "estimator", "K", "budget")})
-    summary = summarize(table, rows, args.num_samples)
-    text = table_markdown(summary) + "\n" + note(summary)
-    io.write_text(md, text)
-    if args.readme:
-        readme = Path(args.readme)
-        io.write_text(readme, replace_block(readme.read_text(encoding="utf-8"), args.table, text))
-    print(text)
+    summary = write_tables(out, args.table, args.num_samples, args.readme)
     records = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
                for r in summary.to_dict("records")]
     print(json.dumps({"table": args.table, "failed": failed, "rows": records}, default=float))

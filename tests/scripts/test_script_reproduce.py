@@ -53,7 +53,7 @@ def test_reproduce_trains_scores_and_writes_the_table_into_the_readme(script, tm
     assert text.startswith("before\n<!-- reproduce:vampprior -->\n| model (source) |")
     assert text.endswith("<!-- /reproduce:vampprior -->\nafter\n") and "old" not in text
     assert f"| {first['ours']:.2f} ± {first['stderr']:.2f} | {first['gap']:+.2f} |" in text
-    assert "not run" in text and (tmp_path / "out" / "vampprior.md").is_file()
+    assert "not scored yet" in text and (tmp_path / "out" / "vampprior.md").is_file()
 
     assert reproduce.main(args) == 0  # a re-run reuses the run and its rows
     assert "0 to run" in capsys.readouterr().out
@@ -177,7 +177,51 @@ def test_the_budget_shown_is_the_one_trained(script):
     table = pd.DataFrame({
         "row": row.label, "split": "test", "estimator": ["is_log_px", "elbo"], "K": [6, 1],
         "budget": 0.0001, "mean": [-90.0, -95.0], "stderr_of_mean": 1.0, "n": 8,
-        "epochs": 1, "best_epoch": 1, "train_seconds": 3.0, "dataset": "binarized_mnist"})
+        "epochs": 1, "best_epoch": 1, "train_seconds": 3.0, "dataset": "binarized_mnist",
+        "device": "cpu"})
     line = reproduce.summarize(table, [row], 6).iloc[0]
     assert line["budget"] == pytest.approx(1 / published) and line["budget_asked"] == 0.0001
     assert published * 0.0001 < 1  # asked for less than the one epoch trained
+
+
+def test_a_table_with_an_unscored_row_shows_whole_epochs_and_points(script):
+    reproduce = script("reproduce")
+    first, second = reproduce.TABLES["vampprior"]
+    table = pd.DataFrame({
+        "row": first.label, "split": "test", "estimator": ["is_log_px", "elbo"],
+        "K": [5000, 1], "budget": 1.0, "mean": [-85.6, -91.2], "stderr_of_mean": 0.2,
+        "n": 10_000, "epochs": 362, "best_epoch": 312, "train_seconds": 7000.0,
+        "dataset": "binarized_mnist", "device": "cpu"})
+    text = reproduce.table_markdown(reproduce.summarize(table, [first, second], 5000))
+    scored = next(r for r in text.splitlines() if r.startswith(f"| {first.label}"))
+    schedule = reproduce.published_epochs(first)
+    assert f"| 362 of {schedule} (312) |" in scored and "| 10,000 |" in scored
+    assert scored.endswith("| 1.94 h | cpu |")
+    unscored = next(r for r in text.splitlines() if r.startswith(f"| {second.label}"))
+    assert "not scored yet" in unscored
+
+
+def test_summary_rewrites_the_readme_block_from_the_csv_without_training(script, tmp_path,
+                                                                         capsys):
+    reproduce = script("reproduce")
+    first = reproduce.TABLES["vampprior"][0]
+    out = tmp_path / "out"
+    out.mkdir()
+    pd.DataFrame({
+        "row": first.label, "split": "test", "estimator": ["is_log_px", "elbo"],
+        "K": [5000, 1], "budget": 1.0, "mean": [-85.6, -91.2], "stderr_of_mean": 0.2,
+        "n": 10_000, "epochs": 362, "best_epoch": 312, "train_seconds": 7000.0,
+        "dataset": "binarized_mnist", "device": "cpu"}).to_csv(out / "vampprior.csv", index=False)
+    readme = tmp_path / "README.md"
+    readme.write_text("a\n<!-- reproduce:vampprior -->\nold\n<!-- /reproduce:vampprior -->\nb\n")
+    assert reproduce.main(["--summary", "--table", "vampprior", "--readme", str(readme),
+                           "--out", str(out)]) == 0
+    text = readme.read_text()
+    assert "old" not in text and "| 85.60 ± 0.20 | +0.03 |" in text
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["ours"] == 85.6 and line["test_points"] == 10_000 and line["epochs"] == 362
+    assert isinstance(line["epochs"], int) and isinstance(line["test_points"], int)
+    assert sorted(p.name for p in out.iterdir()) == ["vampprior.csv", "vampprior.md"]
+    with pytest.raises(SystemExit) as stop:  # which block to rewrite is not said
+        reproduce.main(["--summary", "--readme", str(readme), "--out", str(out)])
+    assert stop.value.code == 2
