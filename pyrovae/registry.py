@@ -48,12 +48,15 @@ _BUILTIN_MODELS = {
     "spec": ("pyrovae.models.spec:make_spec_model", "spec_encoder",
              "pyrovae.guides.spec_encoder:make_spec_pair"),
     "m2": ("pyrovae.models.m2:make_m2", "m2_encoder", None),
+    "hvae": ("pyrovae.models.hvae:make_hvae", "hvae_encoder",
+             "pyrovae.guides.hvae:make_hvae_pair"),
 }
 _BUILTIN_GUIDES = {
     "mlp_normal": "pyrovae.guides.mlp_normal:make_mlp_normal",
     "ppca_posterior": "pyrovae.guides.ppca:make_ppca_posterior",
     "spec_encoder": "pyrovae.guides.spec_encoder:make_spec_encoder",
     "m2_encoder": "pyrovae.guides.m2:make_m2_encoder",
+    "hvae_encoder": "pyrovae.guides.hvae:make_hvae_encoder",
 }
 _MODELS: dict[str, Entry] = {}
 _GUIDES: dict[str, Entry] = {}

@@ -89,9 +89,9 @@ class VampPrior(nn.Module):
     :math:`u_k` and the guide's own encoder :math:`q_\phi`.
 
     The pseudo-inputs are this module's parameters. The encoder is the guide's: the model and
-    its ``spec_encoder`` guide are built together
-    (:func:`pyrovae.guides.spec_encoder.make_spec_pair`), which sets ``encoder`` to the
-    guide's encoder of this latent group, a submodule of both.
+    its default guide are built together (:func:`pyrovae.guides.spec_encoder.make_spec_pair`,
+    :func:`pyrovae.guides.hvae.make_hvae_pair`), which sets ``encoder`` to the guide's encoder
+    of this latent group, a submodule of both.
 
     :param dim: dimension of :math:`z`.
     :param components: :math:`K`.
@@ -111,7 +111,8 @@ class VampPrior(nn.Module):
         if self.encoder is None:
             raise ModelGuideError(
                 "a VampPrior is a mixture of the guide's posteriors at its pseudo-inputs, so the "
-                "model is built together with its guide: use guide 'spec_encoder' (the default)."
+                "model is built together with its guide: use the model's default guide "
+                "('spec_encoder' for 'spec', 'hvae_encoder' for 'hvae')."
             )
         logits = self.pseudo_inputs.new_zeros(self.pseudo_inputs.shape[0])
         return mixture_dist(logits, self.encoder(self.pseudo_inputs), n)

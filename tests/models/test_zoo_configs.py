@@ -22,7 +22,7 @@ TINY = ["data.name=sprites", "data.num_train=60", "data.num_valid=20", "data.num
 def test_the_zoo_is_complete():
     names = {p.stem for p in ZOO}
     assert {"vae_bernoulli", "vae_gaussian", "beta_vae", "cvae", "m2", "iwae_two_layer",
-            "vamp_prior", "gmm_prior", "conv_vae", "vae_full_cov", "vae_iaf"} <= names
+            "vamp_prior", "gmm_prior", "conv_vae", "vae_full_cov", "vae_iaf", "hvae_vamp"} <= names
 
 
 @pytest.mark.parametrize("path", ZOO, ids=lambda p: p.stem)

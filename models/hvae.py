@@ -1,0 +1,116 @@
+"""Tomczak and Welling's two-level hierarchical VAE (HVAE): both latent layers generate the
+data, and a learned prior (a VampPrior) sits on the top one.
+
+.. code-block:: toml
+
+    [model]
+    name = "hvae"
+    z1_dim = 40
+    z2_dim = 40
+    hidden = 300
+    activation = "gated"
+    prior = "vamp"
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import pyro
+import pyro.distributions as dist
+import torch
+from torch import nn
+
+from pyrovae.base.nn import Activation, hidden_mlp
+from pyrovae.base.options import PositiveInt, choice
+from pyrovae.blocks.families import DiagNormal
+from pyrovae.blocks.likelihoods import LIKELIHOODS
+from pyrovae.blocks.priors import DEFAULT_COMPONENTS, PRIORS
+from pyrovae.blocks.tensors import cat_features
+from pyrovae.data.info import DataInfo
+
+#: Tomczak and Welling clip every log-variance of their networks to this interval.
+LOGVAR_CLIP = (-6.0, 2.0)
+
+
+class TwoLevelVAE(nn.Module):
+    r"""The generative model of Tomczak and Welling's (2018) HVAE,
+
+    .. math:: p(x, z_1, z_2) = p(z_2)\, p(z_1 \mid z_2)\, p(x \mid z_1, z_2),
+
+    with sample sites ``z2``, ``z1``, ``x`` in that order. :math:`p(z_2)` is a top-group prior
+    of :data:`~pyrovae.blocks.priors.PRIORS` (``vamp``: the guide's :math:`q(z_2 \mid u_k)` at
+    learned pseudo-inputs, so the model is built with its guide,
+    :func:`pyrovae.guides.hvae.make_hvae_pair`). :math:`p(z_1 \mid z_2)` is a diagonal Normal
+    whose mean and log-variance (clipped to :data:`LOGVAR_CLIP`) are linear in two hidden
+    layers of :math:`z_2`. The decoder reads both latents: one hidden layer of each, a joint
+    hidden layer of the two, then the likelihood's parameters.
+
+    :param event_shape: shape of one data point.
+    :param z1_dim: dimension of :math:`z_1` (the bottom latent).
+    :param z2_dim: dimension of :math:`z_2` (the top latent).
+    :param hidden: width of every hidden layer.
+    :param activation: ``gated`` (their networks) or a pointwise activation.
+    :param likelihood: a key of :data:`~pyrovae.blocks.likelihoods.LIKELIHOODS`.
+    :param prior: a key of :data:`~pyrovae.blocks.priors.PRIORS`.
+    :param components: number of mixture components (``vamp``: pseudo-inputs).
+    """
+
+    def __init__(self, event_shape, z1_dim, z2_dim, hidden, activation, likelihood, prior,
+                 components):
+        super().__init__()
+        self.event_shape = tuple(event_shape)
+        self.z1_dim, self.z2_dim = int(z1_dim), int(z2_dim)
+        self.hidden, self.activation = int(hidden), activation  # the guide's defaults
+        self.prior = PRIORS[prior](self.z2_dim, components, self.event_shape)
+        self.p_z1 = nn.Sequential(hidden_mlp([self.z2_dim, hidden, hidden], activation),
+                                  DiagNormal(hidden, self.z1_dim, "exp", LOGVAR_CLIP))
+        self.likelihood = LIKELIHOODS[likelihood](self.event_shape)
+        self.from_z1 = hidden_mlp([self.z1_dim, hidden], activation)
+        self.from_z2 = hidden_mlp([self.z2_dim, hidden], activation)
+        self.joint = hidden_mlp([2 * hidden, hidden], activation)
+        self.out = nn.Linear(hidden, self.likelihood.num_params * math.prod(self.event_shape))
+
+    def likelihood_dist(self, z1: torch.Tensor, z2: torch.Tensor) -> dist.Distribution:
+        r""":math:`p(x \mid z_1, z_2)`, with event shape ``event_shape``."""
+        h = self.joint(cat_features(self.from_z1(z1), self.from_z2(z2)))
+        shape = (*h.shape[:-1], self.likelihood.num_params, *self.event_shape)
+        return self.likelihood(self.out(h).view(shape))
+
+    @torch.no_grad()
+    def init_output_bias(self, mean: torch.Tensor) -> None:
+        """Set the output bias so that the likelihood's mean at it is ``mean``, the training
+        data's mean point (``train.output_bias = "data_mean"``)."""
+        self.out.bias.copy_(self.likelihood.output_bias(mean).reshape(-1))
+
+    def forward(self, x=None, *, batch_size=None):
+        n = x.shape[0] if x is not None else batch_size
+        like = x if x is not None else self.out.weight
+        with pyro.plate("data", n):
+            z2 = pyro.sample("z2", self.prior.dist(n, like))
+            z1 = pyro.sample("z1", self.p_z1(z2))
+            return pyro.sample("x", self.likelihood_dist(z1, z2), obs=x)
+
+
+def make_hvae(
+    data: DataInfo,
+    z1_dim: PositiveInt = 40,
+    z2_dim: PositiveInt = 40,
+    hidden: PositiveInt = 300,
+    activation: Activation = "gated",
+    likelihood: Literal[("auto", *LIKELIHOODS)] = "auto",
+    prior: Literal[tuple(PRIORS)] = "vamp",
+    components: PositiveInt | None = None,
+) -> TwoLevelVAE:
+    """Two-level HVAE of Tomczak and Welling (2018) for ``data``; ``likelihood = "auto"`` is a
+    Bernoulli for binary data, a Normal with a learned scale otherwise; ``components`` defaults
+    to 500 for ``vamp`` and 10 for ``mixture``."""
+    choice("model.likelihood", likelihood, ("auto", *LIKELIHOODS))
+    choice("model.prior", prior, tuple(PRIORS))
+    if likelihood == "auto":
+        likelihood = "bernoulli" if data.binary else "normal"
+    if components is None:
+        components = DEFAULT_COMPONENTS.get(prior, 1)
+    return TwoLevelVAE(data.event_shape, z1_dim, z2_dim, hidden, activation, likelihood, prior,
+                       components)

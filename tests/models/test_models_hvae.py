@@ -1,0 +1,113 @@
+"""Tomczak and Welling's two-level HVAE (``models/hvae.py``) and its top-down guide
+(``guides/hvae.py``): the joint density against a computation by hand, the VampPrior on z2 as
+the guide's own posteriors at the pseudo-inputs, particles, and the pairing errors."""
+
+import math
+
+import pyro
+import pytest
+import torch
+from pyro import poutine
+from torch.distributions import Bernoulli, Normal
+
+import pyrovae
+from pyrovae import config, run
+from pyrovae.base.errors import ModelGuideError
+from pyrovae.data.info import DataInfo
+from pyrovae.guides.hvae import make_hvae_encoder, make_hvae_pair
+
+DATA = DataInfo(event_shape=(4, 5), binary=True)
+SMALL = {"z1_dim": 3, "z2_dim": 2, "hidden": 6, "likelihood": "bernoulli"}
+
+
+def gated(layer, h):
+    return layer.h(h) * torch.sigmoid(layer.g(h))
+
+
+def normal_head(head, h):
+    """Mean and standard deviation of a DiagNormal head, from its linear layer by hand."""
+    loc, logvar = head.linear(h).split(head.dim, dim=-1)
+    return loc, torch.exp(0.5 * logvar.clamp(-6.0, 2.0))
+
+
+def pair(prior, seed=0, **options):
+    torch.manual_seed(seed)
+    return make_hvae_pair(DATA, {**SMALL, "prior": prior, **options}, {})
+
+
+def test_the_joint_density_is_the_papers_factorisation():
+    model, guide = pair("normal")
+    x = torch.bernoulli(torch.full((7, 4, 5), 0.3))
+    pyro.set_rng_seed(1)
+    guide_trace = poutine.trace(guide).get_trace(x)
+    trace = poutine.trace(poutine.replay(model, guide_trace)).get_trace(x)
+    z1, z2 = guide_trace.nodes["z1"]["value"], guide_trace.nodes["z2"]["value"]
+    # p(z2) p(z1 | z2) p(x | z1, z2), recomposed from the layers
+    h = z2
+    for layer in model.p_z1[0]:
+        h = gated(layer, h)
+    loc1, scale1 = normal_head(model.p_z1[1], h)
+    joint = gated(model.joint[0], torch.cat([gated(model.from_z1[0], z1),
+                                             gated(model.from_z2[0], z2)], -1))
+    logits = model.out(joint).view(7, 4, 5)
+    expected = (Normal(0.0, 1.0).log_prob(z2).sum(-1) + Normal(loc1, scale1).log_prob(z1).sum(-1)
+                + Bernoulli(logits=logits).log_prob(x).flatten(1).sum(-1))
+    trace.compute_log_prob()
+    got = sum(trace.nodes[s]["log_prob"] for s in ("z2", "z1", "x"))
+    torch.testing.assert_close(got, expected)
+    # q(z2 | x) q(z1 | x, z2), recomposed likewise
+    h = x.flatten(1)
+    for layer in guide.q_z2[1]:
+        h = gated(layer, h)
+    loc2, scale2 = normal_head(guide.q_z2[2], h)
+    h = torch.cat([gated(guide.x_features[1][0], x.flatten(1)), gated(guide.z2_features[0], z2)],
+                  -1)
+    loc1q, scale1q = normal_head(guide.q_z1[1], gated(guide.q_z1[0][0], h))
+    guide_trace.compute_log_prob()
+    torch.testing.assert_close(
+        guide_trace.nodes["z2"]["log_prob"] + guide_trace.nodes["z1"]["log_prob"],
+        Normal(loc2, scale2).log_prob(z2).sum(-1) + Normal(loc1q, scale1q).log_prob(z1).sum(-1))
+
+
+def test_the_vampprior_is_the_guides_posterior_at_the_pseudo_inputs():
+    model, guide = pair("vamp", components=5)
+    assert model.prior.encoder is guide.q_z2  # one set of parameters
+    shared = {id(p) for p in model.parameters()} & {id(p) for p in guide.parameters()}
+    assert shared == {id(p) for p in guide.q_z2.parameters()}
+    z2 = torch.randn(9, 2)
+    q = guide.q_z2(model.prior.pseudo_inputs)  # batch [5]
+    by_hand = (Normal(q.base_dist.loc, q.base_dist.scale).log_prob(z2[:, None]).sum(-1)
+               .logsumexp(-1) - math.log(5))
+    torch.testing.assert_close(model.prior.dist(9, z2).log_prob(z2), by_hand)
+
+
+def test_log_px_runs_the_particles_vectorized():
+    model, guide = pair("vamp", components=3)
+    x = torch.bernoulli(torch.full((6, 4, 5), 0.4))
+    pyro.set_rng_seed(0)
+    result = pyrovae.log_px(model, guide, x, num_samples=40)
+    assert result.layout == "vectorized"  # the layout check found nothing to fall back from
+    assert torch.isfinite(result.value).all() and result.value.shape == (6,)
+
+
+def test_the_guide_belongs_to_an_hvae_and_a_vampprior_needs_its_pair():
+    with pytest.raises(ModelGuideError, match="guide 'hvae_encoder' samples the latents z2 and z1"):
+        make_hvae_encoder(torch.nn.Linear(2, 2), DATA)
+    cfg = config.from_dict({"data": {"name": "sprites", "num_train": 20, "num_valid": 10,
+                                     "num_test": 4},
+                            "model": {"name": "hvae", **SMALL, "prior": "vamp", "components": 3},
+                            "guide": {"name": "mlp_normal", "latent_dim": 2, "site": "z2"}})
+    with pytest.raises(ModelGuideError, match="'hvae_encoder' for 'hvae'"):
+        built = run.build(cfg)
+        built.model(built.data.split("test"))
+
+
+def test_the_default_guide_follows_the_model_and_trains(tmp_path):
+    cfg = config.from_dict({"data": {"name": "sprites", "num_train": 40, "num_valid": 20,
+                                     "num_test": 4},
+                            "model": {"name": "hvae", **SMALL, "activation": "tanh"},
+                            "train": {"epochs": 2, "batch_size": 20}})
+    result = run.train(cfg, tmp_path, quiet=True)
+    guide = result.built.guide
+    assert isinstance(guide.z2_features[1], torch.nn.Tanh)  # the model's activation
+    assert result.history["valid_elbo"].map(math.isfinite).all()
