@@ -46,6 +46,7 @@ from pyrovae import config, run
 from pyrovae.base.boundary import run_main
 from pyrovae.infer.modes import eval_mode
 from pyrovae.infer.tiles import CHECKED_PARTICLES, tile_plan, vectorized_fault
+from pyrovae.models.hvae import TwoLevelVAE
 from pyrovae.blocks.priors import ConditionalNormal, LearnedNormal, MixturePrior, StandardNormal, \
     VampPrior
 
@@ -55,6 +56,7 @@ CONFIGS = [
     "configs/papers/burda_iwae_k50.toml",
     "configs/papers/tomczak_vampprior.toml",
     "configs/papers/tomczak_hvae_vampprior.toml",
+    "configs/papers/tomczak_hvae_paper.toml",
     "configs/zoo/gmm_prior.toml",
     "configs/zoo/vamp_prior.toml",
     "configs/zoo/iwae_two_layer.toml",
@@ -79,23 +81,51 @@ def mixture_log_prob(z, logits, locs, scales):
 
 class HandWritten:
     """The log weights :math:`\\log p(x, z) - \\log q(z \\mid x)` of a built pair, written against
-    its modules' layers: a ``vae`` model with an ``mlp_normal`` guide, or a ``spec`` model with
-    its ``spec_encoder`` guide (diagonal Normal posteriors, MLP decoder, Bernoulli data)."""
+    its modules' layers: a ``vae`` model with an ``mlp_normal`` guide, a ``spec`` model with
+    its ``spec_encoder`` guide, or an ``hvae`` model with its ``hvae_encoder`` (diagonal Normal
+    posteriors, MLP decoder, Bernoulli data)."""
 
     def __init__(self, model, guide):
         self.model, self.guide = model, guide
         self.spec = hasattr(model, "graph")
 
     @staticmethod
-    def posterior(encoder, inputs):
-        """``(loc, scale)`` of a :class:`~pyrovae.blocks.encoders.GroupEncoder` at ``inputs``."""
-        head = encoder.head
-        loc, raw = head.linear(encoder.trunk(encoder.features(inputs))).split(head.dim, -1)
+    def normal(head, h):
+        """``(loc, scale)`` of a :class:`~pyrovae.blocks.families.DiagNormal` head at ``h``."""
+        loc, raw = head.linear(h).split(head.dim, -1)
         if head.scale == "softplus":
             return loc, F.softplus(raw) + 1e-5
         if head.logvar_clip is not None:
             raw = F.hardtanh(raw, *head.logvar_clip)
         return loc, torch.exp(0.5 * raw)
+
+    @classmethod
+    def posterior(cls, encoder, inputs):
+        """``(loc, scale)`` of a :class:`~pyrovae.blocks.encoders.GroupEncoder` at ``inputs``."""
+        return cls.normal(encoder.head, encoder.trunk(encoder.features(inputs)))
+
+    def hvae_log_weights(self, x, particles: int, beta: float):
+        """The two-level HVAE's latent terms and logits: :math:`z_2 \\sim q(z_2 \\mid x)`,
+        :math:`z_1 \\sim q(z_1 \\mid x, z_2)`, then :math:`\\log p(z_2) + \\log p(z_1 \\mid z_2)`."""
+        m, g = self.model, self.guide
+        flat = x.flatten(1)
+        loc2, scale2 = self.normal(g.q_z2[2], g.q_z2[1](flat))
+        z2 = loc2 + scale2 * torch.randn(particles, *loc2.shape, device=x.device)
+        h = torch.cat([g.x_features[1](flat).expand(particles, -1, -1), g.z2_features(z2)], -1)
+        loc1, scale1 = self.normal(g.q_z1[1], g.q_z1[0](h))
+        z1 = loc1 + scale1 * torch.randn_like(loc1)
+        if isinstance(m.prior, VampPrior):
+            locs, scales = self.normal(g.q_z2[2], g.q_z2[1](m.prior.pseudo_inputs.flatten(1)))
+            prior = mixture_log_prob(z2, locs.new_zeros(len(locs)), locs, scales)
+        else:
+            prior = (-0.5 * z2 * z2 - 0.5 * LOG_2PI).sum(-1)
+        ploc, pscale = self.normal(m.p_z1[1], m.p_z1[0](z2))
+        latent = prior + normal_log_prob(z1, ploc, pscale) \
+            - normal_log_prob(z2, loc2, scale2) - normal_log_prob(z1, loc1, scale1)
+        logits = m.out(m.joint(torch.cat([m.from_z1(z1), m.from_z2(z2)], -1)))
+        log_lik = -F.binary_cross_entropy_with_logits(
+            logits, flat.expand(particles, *flat.shape), reduction="none").sum(-1)
+        return log_lik + beta * latent
 
     def prior_log_prob(self, name, z, values):
         prior = self.model.priors[name]
@@ -118,6 +148,8 @@ class HandWritten:
     def log_weights(self, x, particles: int, beta: float = 1.0):
         """``[particles, B]`` log weights (the latent terms times ``beta``) with
         reparameterized draws."""
+        if isinstance(self.model, TwoLevelVAE):
+            return self.hvae_log_weights(x, particles, beta)
         flat = x.flatten(1)
         if not self.spec:
             loc, scale = self.posterior(self.guide.encoder, x)
