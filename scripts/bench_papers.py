@@ -105,8 +105,9 @@ class HandWritten:
         return cls.normal(encoder.head, encoder.trunk(encoder.features(inputs)))
 
     def hvae_log_weights(self, x, particles: int, beta: float):
-        """The two-level HVAE's latent terms and logits: :math:`z_2 \\sim q(z_2 \\mid x)`,
-        :math:`z_1 \\sim q(z_1 \\mid x, z_2)`, then :math:`\\log p(z_2) + \\log p(z_1 \\mid z_2)`."""
+        """``[particles, B]`` log weights of the two-level HVAE: :math:`z_2 \\sim q(z_2 \\mid x)`,
+        :math:`z_1 \\sim q(z_1 \\mid x, z_2)`, then :math:`\\log p(x \\mid z_1, z_2)` plus ``beta``
+        times :math:`\\log p(z_2) + \\log p(z_1 \\mid z_2) - \\log q(z_1, z_2 \\mid x)`."""
         m, g = self.model, self.guide
         flat = x.flatten(1)
         loc2, scale2 = self.normal(g.q_z2[2], g.q_z2[1](flat))
