@@ -145,7 +145,14 @@ def _report(args) -> int:
     check("--digits", args.digits, NonNegativeInt)
     by = [c.strip() for c in args.by.split(",") if c.strip()] if args.by else None
     md = Path(args.md) if args.md else Path(args.results).with_suffix(".md")
+    if (args.readme is None) != (args.block is None):
+        raise ConfigError("--readme and --block go together: the file and the name of its "
+                          "'<!-- report:NAME -->' block to rewrite.")
     _check_outputs({"--md": md}, read={"RESULTS": args.results}, ours={"--md": report.is_report})
+    if args.readme:
+        _check_outputs({"--readme": args.readme}, read={"RESULTS": args.results, "--md": md},
+                       ours={"--readme": lambda path: True})
+        io.check_block(args.readme, f"report:{args.block}", "--readme")
     table = report.read_results(args.results)
     notes = []
     if args.columns:
@@ -154,18 +161,22 @@ def _report(args) -> int:
         wide = report.tradeoff(table, by or ["train.beta"], columns, where=args.where)
         notes = wide.attrs.get("notes", [])
         text = report.tradeoff_markdown(wide, columns, args.digits)
-        caption = (f"Mean ± standard error across seeds in {args.results}, one row per "
-                   f"{', '.join(by or ['train.beta'])} ({report.seed_column(table)} is the seed).")
+        what = "Mean ± standard error across seeds in"
+        rows = f", one row per {', '.join(by or ['train.beta'])}"
     else:
         summary, notes = report.summarize(table, by=by, value=args.value, where=args.where)
         text = report.markdown(summary, digits=args.digits, fixed=["mean", "stderr"])
-        caption = (f"Mean and standard error across seeds of `{args.value}` in {args.results}"
-                   f" ({report.seed_column(table)} is the seed).")
-    io.write_text(md, f"{caption}\n\n{text}")
+        what, rows = f"Mean and standard error across seeds of `{args.value}` in", ""
+    seed = f" ({report.seed_column(table)} is the seed)."
+    io.write_text(md, f"{what} {args.results}{rows}{seed}\n\n{text}")
+    if args.readme:  # the file's name only: a README is read on other machines
+        io.write_block(args.readme, f"report:{args.block}",
+                       f"{what} {Path(args.results).name}{rows}{seed}\n\n{text}")
     for note in notes:
         print(f"note: {note}")
     print(text, end="")
-    print(f"wrote: {md}")
+    print(f"wrote: {md}" + (f" and the '{args.block}' block of {args.readme}" if args.readme
+                            else ""))
     return 0
 
 
@@ -261,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      "per LABEL=ESTIMATOR[:VALUE], e.g. \"log p(x)=is_log_px,"
                                      "KL=is_log_px:kl,MIG=mig\"; "
                                      "'default' for log p(x), KL, MIG and DCI")
+    p.add_argument("--readme", help="Markdown file (e.g. README.md) whose block between "
+                                    "'<!-- report:NAME -->' and '<!-- /report:NAME -->' to "
+                                    "rewrite with the table; with --block NAME")
+    p.add_argument("--block", metavar="NAME", help="the name of that block")
     p.set_defaults(func=_report)
 
     p = sub.add_parser("plot", help="write the figures of a trained run into its directory, or "

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,42 +223,12 @@ def note(summary: pd.DataFrame) -> str:
             f"ran it.\n")
 
 
-def replace_block(text: str, name: str, block: str) -> str:
-    """``text`` with what lies between ``<!-- reproduce:NAME -->`` and ``<!-- /reproduce:NAME
-    -->`` replaced by ``block``.
-
-    :raises PyrovaeError: the markers are missing.
-    """
-    start, end = f"<!-- reproduce:{name} -->", f"<!-- /reproduce:{name} -->"
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
-    if not pattern.search(text):
-        raise PyrovaeError(f"the README has no '{start}' ... '{end}' block; add the two markers "
-                           f"where the table goes.")
-    return pattern.sub(lambda _: f"{start}\n{block}{end}", text)
-
-
 def is_table(path: Path) -> bool:
     """Whether the file at ``path`` is a table this script wrote (it may replace it)."""
     try:
         return path.read_text(encoding="utf-8").startswith("| model (source)")
     except (OSError, UnicodeDecodeError):
         return False
-
-
-def check_readme(readme: Path, name: str) -> None:
-    """Refuse, before any training, a ``--readme`` that is not a UTF-8 file with the block of
-    table ``name``, or that cannot be replaced.
-
-    :raises PyrovaeError: saying which.
-    """
-    if not readme.is_file():
-        raise PyrovaeError(f"--readme '{readme}' does not exist or is not a file.")
-    try:
-        text = readme.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise PyrovaeError(f"--readme '{readme}' is not UTF-8 text.") from None
-    io.check_output(readme, "--readme", ours=lambda path: True)
-    replace_block(text, name, "")
 
 
 def pick(rows, item: str) -> Row:
@@ -279,8 +248,7 @@ def write_tables(out: Path, name: str, num_samples: int, readme: str | None) -> 
     text = table_markdown(summary) + "\n" + note(summary)
     io.write_text(out / f"{name}.md", text)
     if readme:
-        path = Path(readme)
-        io.write_text(path, replace_block(path.read_text(encoding="utf-8"), name, text))
+        io.write_block(readme, f"reproduce:{name}", text)
     print(text)
     return summary
 
@@ -331,7 +299,7 @@ def _main(argv=None) -> int:
     if args.table is None and not args.summary:
         parser.error("--table is required (but with --summary)")
     if args.readme:
-        check_readme(Path(args.readme), args.table)
+        io.check_block(args.readme, f"reproduce:{args.table}", "--readme")
     if args.summary:
         if args.readme:
             io.check_output(out / f"{args.table}.md", "the Markdown table", ours=is_table)

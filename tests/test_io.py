@@ -1,4 +1,5 @@
-"""The output policy (pyrovae.base.io.check_output) and the CSV header reader."""
+"""The output policy (pyrovae.base.io.check_output), the CSV header reader and the rewritten
+blocks of a Markdown file."""
 
 import pytest
 
@@ -55,3 +56,30 @@ def test_csv_header_of_absent_empty_and_undecodable_files(tmp_path):
     (tmp_path / "bin.csv").write_bytes(b"\xff\xfe\x00\x01")
     with pytest.raises(ConfigError, match="is not a CSV text file"):
         io.csv_header(tmp_path / "bin.csv")
+
+
+def test_a_block_is_replaced_between_its_markers_and_nothing_else_changes(tmp_path):
+    text = "intro\n<!-- a -->\nold a\n<!-- /a -->\nmiddle\n<!-- b -->\nold b\n<!-- /b -->\nend\n"
+    replaced = io.replace_block(text, "b", "new b\n")
+    assert replaced == text.replace("old b", "new b")
+    assert io.replace_block(replaced, "b", "old b\n") == text
+    path = tmp_path / "README.md"
+    path.write_text(text)
+    io.check_block(path, "a", "--readme")
+    io.write_block(path, "a", "± new a\n")
+    assert path.read_text(encoding="utf-8") == text.replace("old a", "± new a")
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "does not exist or is not a file"),
+    (b"\xff\xfe not text", "is not UTF-8 text"),
+    (b"<!-- a -->\nonly the start\n", "has no '<!-- a -->' ... '<!-- /a -->' block"),
+    (b"<!-- /a -->\nend before start\n<!-- a -->\n", "has no"),
+])
+def test_a_file_whose_block_cannot_be_rewritten_is_refused(tmp_path, content, message):
+    path = tmp_path / "README.md"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
+        io.check_block(path, "a", "--readme")
+    assert (path.read_bytes() if content is not None else None) == content

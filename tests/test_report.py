@@ -160,3 +160,42 @@ def test_cli_reports_and_plots_the_tradeoff_of_a_sweep(tmp_path, capsys):
     assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert main(["report", str(csv), "--columns", "default"]) == 2  # no DCI rows here
     assert "no rows of estimator 'dci_disentanglement'" in capsys.readouterr().err
+
+
+def test_cli_rewrites_a_readme_block_naming_the_results_file_only(tmp_path, capsys):
+    path = tmp_path / "runs" / "results.csv"
+    path.parent.mkdir()
+    results().to_csv(path, index=False)
+    readme = tmp_path / "README.md"
+    readme.write_text("# title\n<!-- report:table -->\nold\n<!-- /report:table -->\nafter\n")
+    assert main(["report", str(path), "--by", "model", "--where", "estimator=is_log_px",
+                 "--readme", str(readme), "--block", "table"]) == 0
+    assert f"and the 'table' block of {readme}" in capsys.readouterr().out
+    text = readme.read_text()
+    assert text.startswith("# title\n<!-- report:table -->\nMean and standard error across "
+                           "seeds of `mean` in results.csv (train_seed is the seed).\n\n| model |")
+    assert "| vae | test | is_log_px | 3 | -92.00 | 1.15 | 0 1 2 |\n<!-- /report:table -->\nafter\n" \
+        in text
+    assert str(tmp_path) not in text and str(path) in (path.with_suffix(".md")).read_text()
+
+
+@pytest.mark.parametrize("args, readme, message", [
+    (["--block", "table"], None, "--readme and --block go together"),
+    (["--readme", "README.md"], "<!-- report:table -->\n<!-- /report:table -->\n",
+     "--readme and --block go together"),
+    (["--readme", "README.md", "--block", "other"], "<!-- report:table -->\n<!-- /report:table -->\n",
+     "has no '<!-- report:other -->' ... '<!-- /report:other -->' block"),
+    (["--readme", "results.csv", "--block", "table"], None, "is the file of RESULTS"),
+])
+def test_a_readme_block_that_cannot_be_written_is_refused_before_reading(
+        tmp_path, capsys, monkeypatch, args, readme, message):
+    monkeypatch.chdir(tmp_path)
+    results().to_csv(tmp_path / "results.csv", index=False)
+    if readme is not None:
+        (tmp_path / "README.md").write_text(readme)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    monkeypatch.setattr(report, "read_results", lambda path: pytest.fail("read before refusing"))
+    assert main(["report", "results.csv", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before

@@ -44,7 +44,7 @@ def atomic_write(path: str | Path):
 
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
 
 
 def save_torch(obj, path: str | Path) -> None:
@@ -147,6 +147,49 @@ def check_output(path: str | Path, what: str, *, directory: bool = False,
     if ours is None or not ours(path):
         raise ConfigError(f"{what} {path} already exists and is not a file pyrovae wrote there, "
                           f"so it was left as it is. Give a new path, or move that file away.")
+
+
+def replace_block(text: str, name: str, block: str) -> str:
+    r"""``text`` with what lies between the markers ``<!-- NAME -->`` and ``<!-- /NAME -->`` (a
+    block of a Markdown file that a script rewrites) replaced by ``block``; the markers stay.
+
+    >>> replace_block("a\n<!-- t -->\nold\n<!-- /t -->\nb", "t", "new\n")
+    'a\n<!-- t -->\nnew\n<!-- /t -->\nb'
+
+    :raises ConfigError: the markers are missing.
+    """
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.DOTALL)
+    if not pattern.search(text):
+        raise ConfigError(f"the file has no '{start}' ... '{end}' block; add the two markers "
+                          f"where the table goes.")
+    return pattern.sub(lambda _: f"{start}\n{block}{end}", text)
+
+
+def check_block(path: str | Path, name: str, what: str) -> None:
+    """Refuse, before any work, a file whose block ``name`` (:func:`replace_block`) cannot be
+    rewritten: not an existing UTF-8 file, no such block, or not writable.
+
+    :param what: how the path was given, for the message (e.g. ``"--readme"``).
+    :raises ConfigError: saying which.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} '{path}' does not exist or is not a file.")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} '{path}' is not UTF-8 text.") from None
+    check_output(path, what, ours=lambda _: True)
+    try:
+        replace_block(text, name, "")
+    except ConfigError as e:
+        raise ConfigError(f"{what} '{path}': {e}") from None
+
+
+def write_block(path: str | Path, name: str, block: str) -> None:
+    """Rewrite block ``name`` of the file at ``path`` (:func:`replace_block`) atomically."""
+    write_text(path, replace_block(Path(path).read_text(encoding="utf-8"), name, block))
 
 
 def csv_header(path: str | Path) -> list[str] | None:

@@ -144,7 +144,8 @@ def test_a_resumed_row_equals_an_uninterrupted_one(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("no markers here\n", "the README has no '<!-- reproduce:vampprior -->'"),
+    ("no markers here\n",
+     "has no '<!-- reproduce:vampprior -->' ... '<!-- /reproduce:vampprior -->' block"),
     ("<!-- reproduce:iwae_static -->\n<!-- /reproduce:iwae_static -->\n", "has no"),
     (b"\xff\xfe not text", "is not UTF-8 text"),
 ])
