@@ -22,11 +22,12 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
+from pyrovae.base.errors import ConfigError
 from pyrovae.base.nn import Activation, hidden_mlp
 from pyrovae.base.options import PositiveInt, choice
 from pyrovae.blocks.families import DiagNormal
 from pyrovae.blocks.likelihoods import LIKELIHOODS
-from pyrovae.blocks.priors import DEFAULT_COMPONENTS, PRIORS
+from pyrovae.blocks.priors import DEFAULT_COMPONENTS, PRIORS, PSEUDO_INPUTS
 from pyrovae.blocks.tensors import cat_features
 from pyrovae.data.info import DataInfo
 
@@ -55,15 +56,17 @@ class TwoLevelVAE(nn.Module):
     :param likelihood: a key of :data:`~pyrovae.blocks.likelihoods.LIKELIHOODS`.
     :param prior: a key of :data:`~pyrovae.blocks.priors.PRIORS`.
     :param components: number of mixture components (``vamp``: pseudo-inputs).
+    :param pseudo_inputs: ``vamp`` only, one of :data:`~pyrovae.blocks.priors.PSEUDO_INPUTS`.
     """
 
     def __init__(self, event_shape, z1_dim, z2_dim, hidden, activation, likelihood, prior,
-                 components):
+                 components, pseudo_inputs="free"):
         super().__init__()
         self.event_shape = tuple(event_shape)
         self.z1_dim, self.z2_dim = int(z1_dim), int(z2_dim)
         self.hidden, self.activation = int(hidden), activation  # the guide's defaults
-        self.prior = PRIORS[prior](self.z2_dim, components, self.event_shape)
+        options = {"pseudo_inputs": pseudo_inputs} if prior == "vamp" else {}
+        self.prior = PRIORS[prior](self.z2_dim, components, self.event_shape, **options)
         self.p_z1 = nn.Sequential(hidden_mlp([self.z2_dim, hidden, hidden], activation),
                                   DiagNormal(hidden, self.z1_dim, "exp", LOGVAR_CLIP))
         self.likelihood = LIKELIHOODS[likelihood](self.event_shape)
@@ -102,15 +105,21 @@ def make_hvae(
     likelihood: Literal[("auto", *LIKELIHOODS)] = "auto",
     prior: Literal[tuple(PRIORS)] = "vamp",
     components: PositiveInt | None = None,
+    pseudo_inputs: Literal[PSEUDO_INPUTS] = "free",
 ) -> TwoLevelVAE:
     """Two-level HVAE of Tomczak and Welling (2018) for ``data``; ``likelihood = "auto"`` is a
     Bernoulli for binary data, a Normal with a learned scale otherwise; ``components`` defaults
-    to 500 for ``vamp`` and 10 for ``mixture``."""
+    to 500 for ``vamp`` and 10 for ``mixture``; ``pseudo_inputs = "hardtanh"`` passes the
+    VampPrior's pseudo-inputs through a hard tanh to [0, 1], as the authors' code does."""
     choice("model.likelihood", likelihood, ("auto", *LIKELIHOODS))
     choice("model.prior", prior, tuple(PRIORS))
+    choice("model.pseudo_inputs", pseudo_inputs, PSEUDO_INPUTS)
+    if pseudo_inputs != "free" and prior != "vamp":
+        raise ConfigError(f"model.pseudo_inputs = '{pseudo_inputs}' applies to the VampPrior "
+                          f"(prior = 'vamp'), not to prior = '{prior}'.")
     if likelihood == "auto":
         likelihood = "bernoulli" if data.binary else "normal"
     if components is None:
         components = DEFAULT_COMPONENTS.get(prior, 1)
     return TwoLevelVAE(data.event_shape, z1_dim, z2_dim, hidden, activation, likelihood, prior,
-                       components)
+                       components, pseudo_inputs)

@@ -70,8 +70,10 @@ class SpecModel(nn.Module):
                     latent.activation or decoder.activation,
                 )
             else:
+                options = ({"pseudo_inputs": latent.pseudo_inputs or "free"}
+                           if latent.prior == "vamp" else {})
                 self.priors[group.name] = PRIORS[latent.prior](
-                    group.dim, latent.components, self.encoder_input_shape(group.name)
+                    group.dim, latent.components, self.encoder_input_shape(group.name), **options
                 )
         vamp = [name for name, p in self.priors.items() if isinstance(p, VampPrior)]
         if vamp and self.num_classes:

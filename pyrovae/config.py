@@ -33,6 +33,7 @@ GRADIENT_LOSS = {"stl": "trace_elbo", "dreg": "iwae"}
 OPTIMIZERS = ("adam", "clipped_adam", "adam_normgrad")
 LR_SCHEDULES = ("constant", "exponential", "cosine", "staged")
 INITS = ("default", "he", "glorot")
+INIT_BIASES = ("zero", "default")
 OUTPUT_BIASES = ("default", "data_mean")
 LOGGERS = ("tensorboard",)
 #: ``[[epochs, lr], ...]``: the staged schedule's stages, in order.
@@ -70,6 +71,9 @@ class TrainConfig:
         (torch's), ``he`` (:math:`\\mathcal N(0, 2/n_\\text{in})`, zero bias) or ``glorot``
         (uniform on :math:`\\pm\\sqrt{6/(n_\\text{in} + n_\\text{out})}`, zero bias); see
         :mod:`pyrovae.train.init`.
+    :param init_bias: the biases of those layers under ``he`` or ``glorot``: ``zero``, or
+        ``default`` (torch's draw, :math:`\\mathcal U(\\pm 1/\\sqrt{n_\\text{in}})`, as Tomczak and
+        Welling's code keeps them).
     :param output_bias: ``data_mean`` sets the model's output bias so that its output at zero
         input is the training data's mean (the logit of each pixel's mean for a Bernoulli); the
         model must have ``init_output_bias(mean)``.
@@ -102,6 +106,7 @@ class TrainConfig:
     patience: NonNegativeInt = 0
     warmup_freezes_patience: bool = False
     init: Literal[INITS] = "default"
+    init_bias: Literal[INIT_BIASES] = "zero"
     output_bias: Literal[OUTPUT_BIASES] = "default"
     eval_batch_size: PositiveInt = 1000
     log: list[Literal[LOGGERS]] = field(default_factory=list)
@@ -209,7 +214,7 @@ RESUMABLE_KEYS = (*PLACE_KEYS, "train.epochs", "train.patience")
 #: the default they are left out of :func:`decisive`, so that runs written before them keep
 #: their identity (and their sweep directory).
 LATER_TRAIN_KEYS = {"adam_eps": 1e-8, "warmup_freezes_patience": False, "init": "default",
-                    "output_bias": "default", "gradient": "reparam"}
+                    "output_bias": "default", "gradient": "reparam", "init_bias": "zero"}
 
 
 def decisive(cfg: Config | dict, without=RESUMABLE_KEYS) -> dict:

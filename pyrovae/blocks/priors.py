@@ -17,6 +17,7 @@ from torch import nn
 from pyrovae.base.distributions import LATENT_SCALE_FLOOR, DiagonalNormalMixture, independent_normal
 from pyrovae.base.errors import ModelGuideError
 from pyrovae.base.nn import mlp
+from pyrovae.base.options import choice
 
 SOFTPLUS_ONE = math.log(math.e - 1.0)  # softplus(SOFTPLUS_ONE) = 1
 
@@ -83,6 +84,11 @@ class MixturePrior(nn.Module):
         return mixture_dist(self.logits, self.components_dist(), n)
 
 
+#: How a VampPrior's pseudo-inputs reach the encoder: as learned (``free``), or through a hard tanh
+#: to [0, 1], the range of binary and grayscale data (``hardtanh``, Tomczak and Welling's code).
+PSEUDO_INPUTS = ("free", "hardtanh")
+
+
 class VampPrior(nn.Module):
     r"""The variational mixture of posteriors (Tomczak and Welling 2018),
     :math:`p(z) = \frac1K \sum_{k=1}^K q_\phi(z \mid u_k)`, with learned pseudo-inputs
@@ -99,13 +105,22 @@ class VampPrior(nn.Module):
         the data).
     :param init_mean: initial mean of the pseudo-inputs (they start at
         :math:`\mathcal N(\text{init\_mean}, 0.01^2)`, as in Tomczak and Welling).
+    :param pseudo_inputs: one of :data:`PSEUDO_INPUTS`: the encoder reads :math:`u_k` (``free``)
+        or :math:`\min(\max(u_k, 0), 1)` (``hardtanh``; a pseudo-input element outside [0, 1]
+        then gets no gradient).
     """
 
-    def __init__(self, dim: int, components: int, input_shape, init_mean: float = 0.05):
+    def __init__(self, dim: int, components: int, input_shape, init_mean: float = 0.05,
+                 pseudo_inputs: str = "free"):
         super().__init__()
-        self.dim = dim
+        choice("pseudo_inputs", pseudo_inputs, PSEUDO_INPUTS)
+        self.dim, self.squash = dim, pseudo_inputs == "hardtanh"
         self.pseudo_inputs = nn.Parameter(init_mean + 0.01 * torch.randn(components, *input_shape))
         self.encoder: nn.Module | None = None  # encoder(u) -> q(z | u), batch shape [K]
+
+    def inputs(self) -> torch.Tensor:
+        """What the encoder reads: the pseudo-inputs, through the hard tanh when asked."""
+        return F.hardtanh(self.pseudo_inputs, 0.0, 1.0) if self.squash else self.pseudo_inputs
 
     def dist(self, n: int, like: torch.Tensor) -> dist.Distribution:
         if self.encoder is None:
@@ -115,7 +130,7 @@ class VampPrior(nn.Module):
                 "('spec_encoder' for 'spec', 'hvae_encoder' for 'hvae')."
             )
         logits = self.pseudo_inputs.new_zeros(self.pseudo_inputs.shape[0])
-        return mixture_dist(logits, self.encoder(self.pseudo_inputs), n)
+        return mixture_dist(logits, self.encoder(self.inputs()), n)
 
 
 class ConditionalNormal(nn.Module):
@@ -138,12 +153,14 @@ class ConditionalNormal(nn.Module):
         return independent_normal(loc, F.softplus(raw_scale) + LATENT_SCALE_FLOOR, 1)
 
 
-#: name -> factory(dim, components, input_shape) of a top group's prior.
+#: name -> factory(dim, components, input_shape) of a top group's prior; ``vamp``'s also takes
+#: ``pseudo_inputs`` (:data:`PSEUDO_INPUTS`).
 PRIORS = {
     "normal": lambda dim, components, input_shape: StandardNormal(dim),
     "learned_normal": lambda dim, components, input_shape: LearnedNormal(dim),
     "mixture": lambda dim, components, input_shape: MixturePrior(dim, components),
-    "vamp": lambda dim, components, input_shape: VampPrior(dim, components, input_shape),
+    "vamp": lambda dim, components, input_shape, pseudo_inputs="free": VampPrior(
+        dim, components, input_shape, pseudo_inputs=pseudo_inputs),
 }
 DEFAULT_COMPONENTS = {"mixture": 10, "vamp": 500}
 #: Priors a group given other groups may name: its prior is a conditional Normal.

@@ -21,7 +21,7 @@ from pyrovae.base.nn import ACTIVATION_CHOICES
 from pyrovae.blocks import fields
 from pyrovae.blocks.decoders import DECODERS
 from pyrovae.blocks.likelihoods import LIKELIHOODS
-from pyrovae.blocks.priors import CONDITIONAL_PRIORS, DEFAULT_COMPONENTS, PRIORS
+from pyrovae.blocks.priors import CONDITIONAL_PRIORS, DEFAULT_COMPONENTS, PRIORS, PSEUDO_INPUTS
 from pyrovae.spec.graph import LatentGraph
 
 CONDITIONING = ("none", "label")
@@ -41,6 +41,8 @@ class Latent:
     :param hidden: hidden widths of a conditional prior's MLP (default: the decoder's, or
         ``[200, 200]`` when the decoder names none).
     :param activation: a conditional prior's activation (default: the decoder's).
+    :param pseudo_inputs: a ``vamp`` prior's, one of
+        :data:`~pyrovae.blocks.priors.PSEUDO_INPUTS` (None: ``free``).
     """
 
     name: str
@@ -50,6 +52,7 @@ class Latent:
     given: tuple[str, ...] = ()
     hidden: tuple[int, ...] | None = None
     activation: str | None = None
+    pseudo_inputs: str | None = None
 
     def __post_init__(self):
         self.given = (self.given,) if isinstance(self.given, str) else tuple(self.given)
@@ -140,8 +143,11 @@ class ModelSpec:
             return {k: list(v) if isinstance(v, tuple) else v
                     for k, v in dataclasses.asdict(obj).items() if v is not None and v != ()}
 
+        likelihood = clean(self.likelihood)
+        if self.likelihood.kind != "normal":  # a scale is an option of the Normal alone
+            del likelihood["scale"]
         return {"latents": [clean(z) for z in self.latents], "decoder": clean(self.decoder),
-                "likelihood": clean(self.likelihood), "conditioning": self.conditioning}
+                "likelihood": likelihood, "conditioning": self.conditioning}
 
 
 def _table(value, key: str) -> dict:
@@ -179,9 +185,15 @@ def _latent(where: str, table) -> Latent:
     activation = table.get("activation")
     if activation is not None:
         fields.choice(f"{where}.activation", activation, list(ACTIVATION_CHOICES))
+    pseudo_inputs = table.get("pseudo_inputs")
+    if pseudo_inputs is not None:
+        if prior != "vamp" or given:
+            raise ConfigError(f"{where}.pseudo_inputs applies to a VampPrior (prior = 'vamp'); "
+                              f"latent '{name}' has prior '{prior}'.")
+        fields.choice(f"{where}.pseudo_inputs", pseudo_inputs, list(PSEUDO_INPUTS))
     return Latent(name, dim, prior, components, given,
                   None if hidden is None else fields.int_list(f"{where}.hidden", hidden),
-                  activation)
+                  activation, pseudo_inputs)
 
 
 def _decoder(table) -> Decoder:

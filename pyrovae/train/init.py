@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 from pyrovae.base.errors import ConfigError
+from pyrovae.base.options import choice
+from pyrovae.config import INIT_BIASES
 
 
 def _he(layer: nn.Linear) -> None:
@@ -23,12 +25,13 @@ SCHEMES = {"he": _he, "glorot": _glorot}
 
 
 @torch.no_grad()
-def init_linear(modules, scheme: str) -> int:
-    r"""Re-draw the weights of every ``nn.Linear`` in ``modules`` by ``scheme`` and zero its bias:
-    ``he`` (He et al. 2015), :math:`W_{ij} \sim \mathcal N(0, 2 / n_\text{in})`; ``glorot``
-    (Glorot and Bengio 2010), :math:`W_{ij} \sim \mathcal U(\pm\sqrt{6 / (n_\text{in} +
-    n_\text{out})})`; ``default`` leaves every layer as built. A layer shared by two modules is
-    drawn once. Draws from torch's global generator, which the caller seeded.
+def init_linear(modules, scheme: str, bias: str = "zero") -> int:
+    r"""Re-draw the weights of every ``nn.Linear`` in ``modules`` by ``scheme``: ``he`` (He et al.
+    2015), :math:`W_{ij} \sim \mathcal N(0, 2 / n_\text{in})`; ``glorot`` (Glorot and Bengio
+    2010), :math:`W_{ij} \sim \mathcal U(\pm\sqrt{6 / (n_\text{in} + n_\text{out})})`;
+    ``default`` leaves every layer as built. ``bias``: ``zero`` zeroes the drawn layers' biases,
+    ``default`` keeps those they were built with. A layer shared by two modules is drawn once.
+    Draws from torch's global generator, which the caller seeded.
 
     :returns: the number of layers drawn.
     """
@@ -37,13 +40,14 @@ def init_linear(modules, scheme: str) -> int:
     if scheme not in SCHEMES:
         raise ConfigError(f"unknown init '{scheme}'; choose one of: default, "
                           f"{', '.join(SCHEMES)}.")
+    choice("init_bias", bias, INIT_BIASES)
     seen: set[int] = set()
     for module in modules:
         for layer in module.modules():
             if isinstance(layer, nn.Linear) and id(layer) not in seen:
                 seen.add(id(layer))
                 SCHEMES[scheme](layer)
-                if layer.bias is not None:
+                if layer.bias is not None and bias == "zero":
                     layer.bias.zero_()
     return len(seen)
 

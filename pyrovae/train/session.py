@@ -205,7 +205,8 @@ def train_pair(model, guide, train: Sequence[torch.Tensor] | Batches,
     world = distributed.current()
     _check_sources(train, valid, t, world)
     if not resume:  # before any run of the pair: a model that cannot take them says so first
-        init_linear([m for m in (module_of(model), module_of(guide)) if m is not None], t.init)
+        init_linear([m for m in (module_of(model), module_of(guide)) if m is not None], t.init,
+                    t.init_bias)
         if t.output_bias == "data_mean":
             init_output_bias(module_of(model) or model, train.x.to(device))
     if parameters is None:

@@ -15,6 +15,7 @@ from pyrovae.blocks import DiscretizedLogistic, priors
 from pyrovae.blocks.discretized_logistic import grid
 from pyrovae.blocks.priors import MixturePrior
 from pyrovae.data import DataInfo
+from pyrovae.spec.schema import ModelSpec
 
 GRID = torch.arange(256, dtype=torch.float64) / 255
 
@@ -89,6 +90,21 @@ def test_vamp_prior_is_the_mean_of_the_encoder_at_the_pseudo_inputs(family):
     assert not any("pseudo_inputs" in k for k in guide.state_dict())
     shared = torch.nn.ModuleList([model, guide])
     assert len(list(shared.parameters())) == len(list(model.parameters()))
+
+
+def test_a_spec_vamp_prior_with_hardtanh_pseudo_inputs_encodes_them_clipped():
+    info = DataInfo((1, 2, 2), binary=True)
+    vamp = {"name": "z", "dim": 3, "prior": "vamp", "components": 2, "pseudo_inputs": "hardtanh"}
+    model, guide = make_spec_pair(info, {"latents": [vamp]}, {"hidden": [8]})
+    prior = model.priors["z"]
+    with torch.no_grad():
+        prior.pseudo_inputs.copy_(torch.linspace(-1.0, 2.0, 8).reshape(2, 1, 2, 2))
+    z = torch.randn(5, 3)
+    u = prior.pseudo_inputs.clamp(0, 1)
+    manual = torch.stack([guide.encoders["z"](u[k:k + 1]).log_prob(z) for k in range(2)])
+    torch.testing.assert_close(prior.dist(5, z).log_prob(z), manual.logsumexp(0) - math.log(2))
+    assert ModelSpec.from_dict(ModelSpec.from_dict({"latents": [vamp]}).to_dict()).latents[0] \
+        .pseudo_inputs == "hardtanh"
 
 
 @pytest.mark.parametrize("family, expected", [("diag", DiagonalNormalMixture),

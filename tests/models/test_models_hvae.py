@@ -12,7 +12,7 @@ from torch.distributions import Bernoulli, Normal
 
 import pyrovae
 from pyrovae import config, run
-from pyrovae.base.errors import ModelGuideError
+from pyrovae.base.errors import ConfigError, ModelGuideError
 from pyrovae.data.info import DataInfo
 from pyrovae.guides.hvae import make_hvae_encoder, make_hvae_pair
 
@@ -79,6 +79,35 @@ def test_the_vampprior_is_the_guides_posterior_at_the_pseudo_inputs():
     by_hand = (Normal(q.base_dist.loc, q.base_dist.scale).log_prob(z2[:, None]).sum(-1)
                .logsumexp(-1) - math.log(5))
     torch.testing.assert_close(model.prior.dist(9, z2).log_prob(z2), by_hand)
+
+
+def test_hardtanh_pseudo_inputs_reach_the_encoder_clipped_to_the_unit_interval():
+    model, guide = pair("vamp", components=4, pseudo_inputs="hardtanh")
+    with torch.no_grad():
+        model.prior.pseudo_inputs.copy_(torch.linspace(-0.5, 1.5, 80).reshape(4, 4, 5))
+    z2 = torch.randn(9, 2)
+    q = guide.q_z2(model.prior.pseudo_inputs.clamp(0, 1))
+    by_hand = (Normal(q.base_dist.loc, q.base_dist.scale).log_prob(z2[:, None]).sum(-1)
+               .logsumexp(-1) - math.log(4))
+    log_p = model.prior.dist(9, z2).log_prob(z2)
+    torch.testing.assert_close(log_p, by_hand)
+    log_p.sum().backward()
+    grad, u = model.prior.pseudo_inputs.grad, model.prior.pseudo_inputs.detach()
+    outside = (u < 0) | (u > 1)
+    assert outside.any() and (~outside).any()
+    assert torch.all(grad[outside] == 0) and torch.all(grad[~outside] != 0)
+    free, _ = pair("vamp", components=4)
+    with torch.no_grad():
+        free.prior.pseudo_inputs.copy_(model.prior.pseudo_inputs)
+    assert not torch.allclose(free.prior.dist(9, z2).log_prob(z2), log_p)
+
+
+def test_pseudo_inputs_are_an_option_of_the_vampprior_only():
+    with pytest.raises(ConfigError, match="model.pseudo_inputs = 'hardtanh' applies to the "
+                                          "VampPrior"):
+        pair("normal", pseudo_inputs="hardtanh")
+    with pytest.raises(ConfigError, match="model.pseudo_inputs = 'tanh' is not valid"):
+        pair("vamp", pseudo_inputs="tanh")
 
 
 def test_log_px_runs_the_particles_vectorized():

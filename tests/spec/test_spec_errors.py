@@ -46,6 +46,12 @@ def spec(**options):
     ({"latents": [{"name": "z1", "dim": 4, "given": "z3"}, {"name": "z2", "dim": 2}]},
      r"latent 'z1' is given 'z3', which is not a latent of the model\. Latents: z1, z2\."),
     ({}, r"model\.latents is missing"),
+    ({"latents": [{"name": "z", "dim": 4, "pseudo_inputs": "hardtanh"}]},
+     r"model\.latents\[0\]\.pseudo_inputs applies to a VampPrior \(prior = 'vamp'\); latent 'z' "
+     r"has prior 'normal'"),
+    ({"latents": [{"name": "z", "dim": 4, "prior": "vamp", "pseudo_inputs": "sigmoid"}]},
+     r"model\.latents\[0\]\.pseudo_inputs = 'sigmoid' is not valid.*Choose one of: free, "
+     r"hardtanh"),
 ])
 def test_spec_errors_name_the_field_and_choices(options, message):
     with pytest.raises(ConfigError, match=message):

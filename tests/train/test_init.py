@@ -7,6 +7,9 @@ import pytest
 import torch
 from torch import nn
 
+import pyrovae
+from pyrovae import config, run
+
 from pyrovae.data import DataInfo
 from pyrovae.base.errors import ConfigError
 from pyrovae.models.spec import build
@@ -42,6 +45,34 @@ def test_every_linear_layer_of_both_programs_is_drawn_once_and_default_changes_n
     assert init_linear([model, guide], "default") == 0
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert init_linear([model, guide], "he") == 3
+
+
+def test_init_bias_default_keeps_the_bias_the_layer_was_built_with():
+    torch.manual_seed(0)
+    layer = nn.Linear(50, 40)
+    built = layer.bias.clone()
+    assert init_linear([layer], "he", "default") == 1
+    torch.testing.assert_close(layer.bias, built)
+    assert layer.bias.abs().max() <= 1 / math.sqrt(50) and layer.bias.abs().min() > 0
+    with pytest.raises(ConfigError, match="init_bias = 'none' is not valid"):
+        init_linear([layer], "he", "none")
+
+
+def test_a_fresh_run_draws_its_biases_as_train_init_bias_says():
+    cfg = config.from_dict({"data": {"name": "sprites", "num_train": 8, "num_valid": 4,
+                                     "num_test": 4},
+                            "model": {"name": "vae", "latent_dim": 2, "hidden": [5]}})
+
+    def trained(init_bias):
+        torch.manual_seed(0)
+        built = run.build(cfg)
+        pyrovae.fit(built.model, built.guide, built.tensors("train"), epochs=1, batch_size=8,
+                    lr=1e-12, init="he", init_bias=init_bias)  # one negligible step
+        return [m.bias for p in (built.model, built.guide) for m in p.modules()
+                if isinstance(m, nn.Linear)]
+
+    assert all(b.abs().max() < 1e-9 for b in trained("zero"))
+    assert all(b.abs().min() > 1e-6 for b in trained("default"))
 
 
 def test_the_output_bias_is_the_logit_of_the_training_mean():
