@@ -229,7 +229,8 @@ def evaluate(model, guide, data, *, labels=None, num_samples: int = 5000, ks=Non
     return summary
 
 
-def load(run_dir, *, data_dir=None, device=None) -> run.Built:
+def load(run_dir, *, data_dir=None, device=None, weights: str = "best") -> run.Built:
     """The run ``pyrovae train`` wrote into ``run_dir``: its config, data, and model and guide
-    with the weights of the best epoch (in eval mode)."""
-    return evaluation.load_run(run_dir, data_dir=data_dir, device=device)
+    (in eval mode) with the weights of the best epoch, or of the last with ``weights="last"``
+    (:func:`pyrovae.evaluation.load_run`)."""
+    return evaluation.load_run(run_dir, data_dir=data_dir, device=device, weights=weights)

@@ -94,7 +94,8 @@ def _evaluate(args) -> int:
     _check_outputs({"--out": args.out, "--per-datapoint": args.per_datapoint},
                    ours={"--out": lambda path: True, "--per-datapoint": results.is_per_point})
     results.check_appendable(args.out, results.SUMMARY_COLUMNS)
-    built = evaluation.load_run(args.run_dir, data_dir=args.data_dir, device=args.device)
+    built = evaluation.load_run(args.run_dir, data_dir=args.data_dir, device=args.device,
+                                weights=args.weights)
     if metrics:
         factor_scores.check_factors(built)
     world = distributed.join(built.device)
@@ -220,6 +221,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="estimate log p(x) of a trained run; append rows to a CSV")
     p.add_argument("run_dir", help="run directory written by 'pyrovae train'")
     p.add_argument("--split", default="test", help="data split to evaluate (default test)")
+    p.add_argument("--weights", default="best", choices=["best", "last"],
+                   help="the trained values to score: best (the epoch with the best validation "
+                        "ELBO, default) or last (the last epoch trained)")
     p.add_argument("--num-samples", type=int, default=5000,
                    help="K, importance samples per data point (default 5000)")
     p.add_argument("--ks", help="IWAE bounds to report from the same samples, e.g. 1,10,100 "

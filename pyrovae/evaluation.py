@@ -27,21 +27,33 @@ from pyrovae.train.params import Parameters, collect
 
 #: The particle counts K of an evaluation's rows unless told otherwise.
 DEFAULT_KS = (1, 10, 100, 1000, 5000)
+#: Which trained values of a run :func:`load_run` sets: ``best`` (``best.pt``, those of the
+#: epoch with the best validation ELBO) or ``last`` (``checkpoint.pt``, those of the last epoch
+#: trained).
+WEIGHTS = ("best", "last")
+#: The file of each of :data:`WEIGHTS`.
+WEIGHT_FILES = {"best": "best.pt", "last": "checkpoint.pt"}
 #: What ``estimator`` may name: importance sampling alone, or with AIS rows, or with AIS and
 #: BDMC rows.
 ESTIMATORS = ("is", "ais", "bdmc")
 
 
-def load_run(run_dir, *, data_dir=None, device=None) -> run.Built:
-    """A run directory's model and guide with their best weights (the param-store entries
-    they read included), and its data."""
+def load_run(run_dir, *, data_dir=None, device=None, weights: str = "best") -> run.Built:
+    """A run directory's model and guide with trained weights (the param-store entries they
+    read included), and its data.
+
+    :param weights: which of :data:`WEIGHTS`: ``best`` (the epoch with the best validation
+        ELBO, which scores a run by default) or ``last`` (the last epoch trained, as a run
+        whose training went on past its best epoch ends).
+    """
+    choice("weights", weights, WEIGHTS)
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.toml"
     if not cfg_path.is_file():
         raise ConfigError(f"{run_dir} has no config.toml, so it is not a run directory. Give the "
                           f"directory that 'pyrovae train ... --out RUN_DIR' wrote.")
     built = run.build(config.load(cfg_path), data_dir=data_dir, device=device)
-    path = run_dir / "best.pt"
+    path = run_dir / WEIGHT_FILES[weights]
     ckpt = checkpoint.load(path, built.identity, map_location=built.device)
     parameters = Parameters(built.model, built.guide)
     if ckpt["values"]["store"]:  # created, with their constraints, by a run of the programs
@@ -50,7 +62,7 @@ def load_run(run_dir, *, data_dir=None, device=None) -> run.Built:
     checkpoint.load_values(parameters, ckpt["values"], path)
     built.model.eval()
     built.guide.eval()
-    return built
+    return dataclasses.replace(built, weights=weights)
 
 
 def cli_option(name: str) -> str:
@@ -186,7 +198,7 @@ def evaluate(built: run.Built, run_name: str, *, split: str = "test",
     checks.check_fits(built.model, built.cfg.model["name"], split, *tensors,
                       dataset=built.data.name)
     names = {"run": run_name, "model": built.cfg.model["name"], "guide": built.cfg.guide["name"],
-             "dataset": built.cfg.data["name"], "split": split}
+             "dataset": built.cfg.data["name"], "split": split, "weights": built.weights}
     return score(built.model, built.guide, tensors, names=names, labels=data.labels.get(split),
                  index=index, given_y=built.label_role == "input", settings=settings,
                  quiet=quiet)
@@ -235,7 +247,8 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     (:func:`~pyrovae.infer.bdmc_bounds`), whose gap bounds the error of AIS with these settings. The
     ``steps`` column is empty on the other rows.
 
-    :param names: the ``run``, ``model``, ``guide``, ``dataset`` and ``split`` columns.
+    :param names: the ``run``, ``model``, ``guide``, ``dataset`` and ``split`` columns, and
+        ``weights`` (which of a run's checkpoints was loaded, :data:`WEIGHTS`; empty if absent).
     :param labels: class labels of the points (-1 where unknown), for ``accuracy``.
     :param index: the points' indices in their split (the per-point ``index`` column).
     :param given_y: the model's extra arguments condition it (a CVAE's labels): the rows
@@ -281,7 +294,7 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
         known = labels >= 0
         estimates.append(("accuracy", 1, (predictions[known] == labels[known]).double()))
     common = {
-        "device": str(device), **names, "seed": settings.seed, "n": n_all,
+        "device": str(device), "weights": "", **names, "seed": settings.seed, "n": n_all,
         "kl": float(world.gathered(found.rate).double().mean()),
         "reconstruction": float(world.gathered(found.recon).double().mean()),
         "active_units": math.nan if found.units.count is None else

@@ -21,13 +21,13 @@ from pyrovae.base.errors import ConfigError
 SUMMARY_COLUMNS = [
     "run", "model", "guide", "dataset", "split", "estimator", "K", "steps", "seed", "n", "mean",
     "stderr_of_mean", "kl", "reconstruction", "active_units", "seconds", "device", "particles",
-    "pyrovae_version", "pyro_version", "torch_version",
+    "weights", "pyrovae_version", "pyro_version", "torch_version",
 ]
 #: The columns a sweep adds after them, before its tag and swept-key columns.
 RUN_COLUMNS = ["train_seed", "config_hash", "epochs", "best_epoch", "train_seconds"]
 #: Columns added after files were written without them: a file that lacks only these gets them,
 #: empty in its rows, when rows are appended to it.
-ADDED_COLUMNS = ("steps", "particles")
+ADDED_COLUMNS = ("steps", "particles", "weights")
 
 
 #: The first columns of the per-data-point rows (``pyrovae evaluate --per-datapoint``): a CSV

@@ -48,6 +48,9 @@ class Built:
     guide: torch.nn.Module
     identity: dict
     device: torch.device
+    #: Which of the run directory's checkpoints set the trained values (``"best"`` or
+    #: ``"last"``, :func:`pyrovae.evaluation.load_run`); empty for a config just built.
+    weights: str = ""
 
     @property
     def label_role(self) -> str | None:

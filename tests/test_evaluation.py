@@ -1,4 +1,5 @@
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -178,6 +179,43 @@ def test_evaluate_checks_ks_and_run_dir(run_dir, tmp_path):
         evaluation.evaluate(built, "r", num_samples=10, ks=[1, 50])
     with pytest.raises(ConfigError, match="not a run directory"):
         evaluation.load_run(tmp_path)
+
+
+def test_weights_last_scores_the_last_epoch(run_dir, tmp_path, capsys):
+    """--weights last loads checkpoint.pt (here moved away from best.pt), best loads best.pt;
+    the rows say which."""
+    from pyrovae.train import checkpoint
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    fields = checkpoint.load(copy / "checkpoint.pt")
+    moved = {k: v + 0.25 for k, v in fields["values"]["guide"].items()}
+    fields["values"]["guide"] = moved
+    rest = {k: v for k, v in fields.items() if k not in ("format", "identity", "fingerprint")}
+    checkpoint.save(copy / "checkpoint.pt", fields["identity"], **rest)
+    best_values = checkpoint.load(copy / "best.pt")["values"]["guide"]
+
+    last = evaluation.load_run(copy, weights="last")
+    best = evaluation.load_run(copy)
+    assert (last.weights, best.weights) == ("last", "best")
+    for name, value in last.guide.state_dict().items():
+        assert torch.equal(value, moved[name])
+        assert torch.equal(best.guide.state_dict()[name], best_values[name])
+        assert not torch.equal(value, best_values[name])
+
+    out = tmp_path / "r.csv"
+    for weights in ("last", "best"):
+        assert main(["evaluate", str(copy), "--weights", weights, "--num-samples", "10", "--ks",
+                     "1", "--limit", "8", "--out", str(out), "--quiet"]) == 0
+    table = pd.read_csv(out)
+    assert table["weights"].tolist() == ["last"] * 3 + ["best"] * 3
+    scored = table[table["estimator"] == "is_log_px"]["mean"].tolist()
+    assert scored[0] != scored[1]
+    with pytest.raises(ConfigError, match="weights"):
+        evaluation.load_run(copy, weights="final")
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(copy), "--weights", "final"])
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_dynamically_binarized_run_is_scored_on_a_fixed_draw(shared_data_dir, tmp_path):

@@ -41,7 +41,8 @@ def test_append_refuses_other_columns_and_names_them(tmp_path):
     assert path.read_text() == "run,mean\nr,1.5\n"
 
 
-@pytest.mark.parametrize("missing", [("steps",), ("particles",), ("steps", "particles")])
+@pytest.mark.parametrize("missing", [("steps",), ("particles",), ("weights",),
+                                     ("steps", "particles", "weights")])
 def test_a_file_written_before_an_added_column_gets_it_empty(tmp_path, missing):
     path = tmp_path / "old.csv"
     old_columns = [c for c in results.SUMMARY_COLUMNS if c not in missing]
