@@ -22,8 +22,8 @@ class TwoLevelEncoder(nn.Module):
 
     :math:`q(z_2 \mid x)` is a diagonal Normal on two hidden layers of the flattened
     :math:`x`; :math:`q(z_1 \mid x, z_2)` one on a joint hidden layer of one hidden layer of
-    :math:`x` and one of :math:`z_2`. Both log-variances are clipped to
-    :data:`~pyrovae.models.hvae.LOGVAR_CLIP`. ``q_z2`` maps any batch of inputs to
+    :math:`x` and one of :math:`z_2`. Both log-variances are clipped to ``logvar_clip``
+    (the model's: :data:`~pyrovae.models.hvae.LOGVAR_CLIP`, or None). ``q_z2`` maps any batch of inputs to
     :math:`q(z_2 \mid u)`, so a VampPrior on :math:`z_2` can use it at its pseudo-inputs.
 
     :param event_shape: shape of one data point.
@@ -31,18 +31,19 @@ class TwoLevelEncoder(nn.Module):
     :param z2_dim: dimension of :math:`z_2`.
     :param hidden: width of every hidden layer.
     :param activation: ``gated`` or a pointwise activation.
+    :param logvar_clip: ``(a, b)`` or None.
     """
 
-    def __init__(self, event_shape, z1_dim, z2_dim, hidden, activation):
+    def __init__(self, event_shape, z1_dim, z2_dim, hidden, activation, logvar_clip=LOGVAR_CLIP):
         super().__init__()
         flat = FlatFeatures(event_shape)
         self.q_z2 = nn.Sequential(flat, hidden_mlp([flat.out_dim, hidden, hidden], activation),
-                                  DiagNormal(hidden, z2_dim, "exp", LOGVAR_CLIP))
+                                  DiagNormal(hidden, z2_dim, "exp", logvar_clip))
         self.x_features = nn.Sequential(FlatFeatures(event_shape),
                                         hidden_mlp([flat.out_dim, hidden], activation))
         self.z2_features = hidden_mlp([z2_dim, hidden], activation)
         self.q_z1 = nn.Sequential(hidden_mlp([2 * hidden, hidden], activation),
-                                  DiagNormal(hidden, z1_dim, "exp", LOGVAR_CLIP))
+                                  DiagNormal(hidden, z1_dim, "exp", logvar_clip))
 
     def forward(self, x=None, *, batch_size=None):
         if x is None:
@@ -61,7 +62,7 @@ def make_hvae_encoder(
     activation: Activation | None = None,
 ) -> TwoLevelEncoder:
     """The top-down encoder of a two-level HVAE (``[model] name = "hvae"``); ``hidden`` and
-    ``activation`` default to the model's."""
+    ``activation`` default to the model's, and it clips its log-variances as the model does."""
     if not isinstance(model, TwoLevelVAE):
         raise ModelGuideError(
             f"guide 'hvae_encoder' samples the latents z2 and z1 of an 'hvae' model, but the "
@@ -70,7 +71,8 @@ def make_hvae_encoder(
         )
     return TwoLevelEncoder(data.event_shape, model.z1_dim, model.z2_dim,
                            model.hidden if hidden is None else hidden,
-                           model.activation if activation is None else activation)
+                           model.activation if activation is None else activation,
+                           model.logvar_clip)
 
 
 def make_hvae_pair(data: DataInfo, model_options: dict, guide_options: dict):

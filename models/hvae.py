@@ -24,7 +24,7 @@ from torch import nn
 
 from pyrovae.base.errors import ConfigError
 from pyrovae.base.nn import Activation, hidden_mlp
-from pyrovae.base.options import PositiveInt, choice
+from pyrovae.base.options import NonNegativeFloat, PositiveInt, choice
 from pyrovae.blocks.families import DiagNormal
 from pyrovae.blocks.likelihoods import LIKELIHOODS
 from pyrovae.blocks.priors import DEFAULT_COMPONENTS, PRIORS, PSEUDO_INPUTS
@@ -44,7 +44,8 @@ class TwoLevelVAE(nn.Module):
     of :data:`~pyrovae.blocks.priors.PRIORS` (``vamp``: the guide's :math:`q(z_2 \mid u_k)` at
     learned pseudo-inputs, so the model is built with its guide,
     :func:`pyrovae.guides.hvae.make_hvae_pair`). :math:`p(z_1 \mid z_2)` is a diagonal Normal
-    whose mean and log-variance (clipped to :data:`LOGVAR_CLIP`) are linear in two hidden
+    whose mean and log-variance (clipped to :data:`LOGVAR_CLIP` unless ``logvar_clip`` is
+    false) are linear in two hidden
     layers of :math:`z_2`. The decoder reads both latents: one hidden layer of each, a joint
     hidden layer of the two, then the likelihood's parameters.
 
@@ -56,19 +57,24 @@ class TwoLevelVAE(nn.Module):
     :param likelihood: a key of :data:`~pyrovae.blocks.likelihoods.LIKELIHOODS`.
     :param prior: a key of :data:`~pyrovae.blocks.priors.PRIORS`.
     :param components: number of mixture components (``vamp``: pseudo-inputs).
-    :param pseudo_inputs: ``vamp`` only, one of :data:`~pyrovae.blocks.priors.PSEUDO_INPUTS`.
+    :param vamp_options: ``vamp`` only: :class:`~pyrovae.blocks.priors.VampPrior`'s
+        ``pseudo_inputs``, ``init_mean`` and ``init_std``.
+    :param logvar_clip: clip the log-variances of :math:`p(z_1 \mid z_2)` and of the guide
+        (which reads this attribute) to :data:`LOGVAR_CLIP`, as the authors' code does since
+        August 2017 (its first version did not).
     """
 
     def __init__(self, event_shape, z1_dim, z2_dim, hidden, activation, likelihood, prior,
-                 components, pseudo_inputs="free"):
+                 components, vamp_options=None, logvar_clip=True):
         super().__init__()
         self.event_shape = tuple(event_shape)
         self.z1_dim, self.z2_dim = int(z1_dim), int(z2_dim)
         self.hidden, self.activation = int(hidden), activation  # the guide's defaults
-        options = {"pseudo_inputs": pseudo_inputs} if prior == "vamp" else {}
-        self.prior = PRIORS[prior](self.z2_dim, components, self.event_shape, **options)
+        self.logvar_clip = LOGVAR_CLIP if logvar_clip else None
+        self.prior = PRIORS[prior](self.z2_dim, components, self.event_shape,
+                                   **(vamp_options or {}))
         self.p_z1 = nn.Sequential(hidden_mlp([self.z2_dim, hidden, hidden], activation),
-                                  DiagNormal(hidden, self.z1_dim, "exp", LOGVAR_CLIP))
+                                  DiagNormal(hidden, self.z1_dim, "exp", self.logvar_clip))
         self.likelihood = LIKELIHOODS[likelihood](self.event_shape)
         self.from_z1 = hidden_mlp([self.z1_dim, hidden], activation)
         self.from_z2 = hidden_mlp([self.z2_dim, hidden], activation)
@@ -106,20 +112,35 @@ def make_hvae(
     prior: Literal[tuple(PRIORS)] = "vamp",
     components: PositiveInt | None = None,
     pseudo_inputs: Literal[PSEUDO_INPUTS] = "free",
+    pseudo_inputs_mean: float = 0.05,
+    pseudo_inputs_std: NonNegativeFloat = 0.01,
+    logvar_clip: bool = True,
 ) -> TwoLevelVAE:
-    """Two-level HVAE of Tomczak and Welling (2018) for ``data``; ``likelihood = "auto"`` is a
+    r"""Two-level HVAE of Tomczak and Welling (2018) for ``data``; ``likelihood = "auto"`` is a
     Bernoulli for binary data, a Normal with a learned scale otherwise; ``components`` defaults
-    to 500 for ``vamp`` and 10 for ``mixture``; ``pseudo_inputs = "hardtanh"`` passes the
-    VampPrior's pseudo-inputs through a hard tanh to [0, 1], as the authors' code does."""
+    to 500 for ``vamp`` and 10 for ``mixture``.
+
+    The VampPrior's options: ``pseudo_inputs = "hardtanh"`` passes its pseudo-inputs through a
+    hard tanh to [0, 1], as the authors' code does; they start at
+    :math:`\mathcal N(\text{pseudo\_inputs\_mean}, \text{pseudo\_inputs\_std}^2)`.
+    ``logvar_clip = false`` leaves every log-variance of model and guide unclipped."""
     choice("model.likelihood", likelihood, ("auto", *LIKELIHOODS))
     choice("model.prior", prior, tuple(PRIORS))
     choice("model.pseudo_inputs", pseudo_inputs, PSEUDO_INPUTS)
-    if pseudo_inputs != "free" and prior != "vamp":
-        raise ConfigError(f"model.pseudo_inputs = '{pseudo_inputs}' applies to the VampPrior "
-                          f"(prior = 'vamp'), not to prior = '{prior}'.")
+    vamp_options = {"pseudo_inputs": pseudo_inputs, "init_mean": pseudo_inputs_mean,
+                    "init_std": pseudo_inputs_std}
+    if prior != "vamp":
+        changed = [f"{key} = {value!r}" for key, value, default in (
+            ("pseudo_inputs", pseudo_inputs, "free"),
+            ("pseudo_inputs_mean", pseudo_inputs_mean, 0.05),
+            ("pseudo_inputs_std", pseudo_inputs_std, 0.01)) if value != default]
+        if changed:
+            raise ConfigError(f"model.{changed[0]} applies to the VampPrior (prior = 'vamp'), "
+                              f"not to prior = '{prior}'.")
+        vamp_options = None
     if likelihood == "auto":
         likelihood = "bernoulli" if data.binary else "normal"
     if components is None:
         components = DEFAULT_COMPONENTS.get(prior, 1)
     return TwoLevelVAE(data.event_shape, z1_dim, z2_dim, hidden, activation, likelihood, prior,
-                       components, pseudo_inputs)
+                       components, vamp_options, logvar_clip)

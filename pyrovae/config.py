@@ -32,7 +32,7 @@ GRADIENTS = ("reparam", "stl", "dreg")
 GRADIENT_LOSS = {"stl": "trace_elbo", "dreg": "iwae"}
 OPTIMIZERS = ("adam", "clipped_adam", "adam_normgrad")
 LR_SCHEDULES = ("constant", "exponential", "cosine", "staged")
-INITS = ("default", "he", "glorot")
+INITS = ("default", "he", "glorot", "glorot_normal")
 INIT_BIASES = ("zero", "default")
 OUTPUT_BIASES = ("default", "data_mean")
 LOGGERS = ("tensorboard",)
@@ -68,11 +68,12 @@ class TrainConfig:
     :param warmup_freezes_patience: epochs of the KL warm-up never count toward ``patience``
         (Tomczak and Welling: the valid ELBO of a model still warming up says little).
     :param init: initial weights of every ``nn.Linear`` in the model and guide: ``default``
-        (torch's), ``he`` (:math:`\\mathcal N(0, 2/n_\\text{in})`, zero bias) or ``glorot``
-        (uniform on :math:`\\pm\\sqrt{6/(n_\\text{in} + n_\\text{out})}`, zero bias); see
-        :mod:`pyrovae.train.init`.
-    :param init_bias: the biases of those layers under ``he`` or ``glorot``: ``zero``, or
-        ``default`` (torch's draw, :math:`\\mathcal U(\\pm 1/\\sqrt{n_\\text{in}})`, as Tomczak and
+        (torch's), ``he`` (:math:`\\mathcal N(0, 2/n_\\text{in})`, zero bias), ``glorot``
+        (uniform on :math:`\\pm\\sqrt{6/(n_\\text{in} + n_\\text{out})}`, zero bias) or
+        ``glorot_normal`` (:math:`\\mathcal N(0, 2/(n_\\text{in} + n_\\text{out}))`, zero
+        bias); see :mod:`pyrovae.train.init`.
+    :param init_bias: the biases of those layers under ``he`` or a ``glorot`` scheme: ``zero``,
+        or ``default`` (torch's draw, :math:`\\mathcal U(\\pm 1/\\sqrt{n_\\text{in}})`, as Tomczak and
         Welling's code keeps them).
     :param output_bias: ``data_mean`` sets the model's output bias so that its output at zero
         input is the training data's mean (the logit of each pixel's mean for a Bernoulli); the

@@ -103,19 +103,21 @@ class VampPrior(nn.Module):
     :param components: :math:`K`.
     :param input_shape: shape of one encoder input (a data point for a group that generates
         the data).
-    :param init_mean: initial mean of the pseudo-inputs (they start at
-        :math:`\mathcal N(\text{init\_mean}, 0.01^2)`, as in Tomczak and Welling).
+    :param init_mean: the pseudo-inputs start at
+        :math:`\mathcal N(\text{init\_mean}, \text{init\_std}^2)` (Tomczak and Welling:
+        0.05, with ``init_std`` 0.01).
+    :param init_std: see ``init_mean``.
     :param pseudo_inputs: one of :data:`PSEUDO_INPUTS`: the encoder reads :math:`u_k` (``free``)
         or :math:`\min(\max(u_k, 0), 1)` (``hardtanh``; a pseudo-input element outside [0, 1]
         then gets no gradient).
     """
 
     def __init__(self, dim: int, components: int, input_shape, init_mean: float = 0.05,
-                 pseudo_inputs: str = "free"):
+                 pseudo_inputs: str = "free", init_std: float = 0.01):
         super().__init__()
         choice("pseudo_inputs", pseudo_inputs, PSEUDO_INPUTS)
         self.dim, self.squash = dim, pseudo_inputs == "hardtanh"
-        self.pseudo_inputs = nn.Parameter(init_mean + 0.01 * torch.randn(components, *input_shape))
+        self.pseudo_inputs = nn.Parameter(init_mean + init_std * torch.randn(components, *input_shape))
         self.encoder: nn.Module | None = None  # encoder(u) -> q(z | u), batch shape [K]
 
     def inputs(self) -> torch.Tensor:
@@ -159,8 +161,8 @@ PRIORS = {
     "normal": lambda dim, components, input_shape: StandardNormal(dim),
     "learned_normal": lambda dim, components, input_shape: LearnedNormal(dim),
     "mixture": lambda dim, components, input_shape: MixturePrior(dim, components),
-    "vamp": lambda dim, components, input_shape, pseudo_inputs="free": VampPrior(
-        dim, components, input_shape, pseudo_inputs=pseudo_inputs),
+    "vamp": lambda dim, components, input_shape, **options: VampPrior(
+        dim, components, input_shape, **options),
 }
 DEFAULT_COMPONENTS = {"mixture": 10, "vamp": 500}
 #: Priors a group given other groups may name: its prior is a conditional Normal.

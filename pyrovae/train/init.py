@@ -21,7 +21,11 @@ def _glorot(layer: nn.Linear) -> None:
     nn.init.xavier_uniform_(layer.weight)
 
 
-SCHEMES = {"he": _he, "glorot": _glorot}
+def _glorot_normal(layer: nn.Linear) -> None:
+    nn.init.xavier_normal_(layer.weight)
+
+
+SCHEMES = {"he": _he, "glorot": _glorot, "glorot_normal": _glorot_normal}
 
 
 @torch.no_grad()
@@ -29,6 +33,7 @@ def init_linear(modules, scheme: str, bias: str = "zero") -> int:
     r"""Re-draw the weights of every ``nn.Linear`` in ``modules`` by ``scheme``: ``he`` (He et al.
     2015), :math:`W_{ij} \sim \mathcal N(0, 2 / n_\text{in})`; ``glorot`` (Glorot and Bengio
     2010), :math:`W_{ij} \sim \mathcal U(\pm\sqrt{6 / (n_\text{in} + n_\text{out})})`;
+    ``glorot_normal``, :math:`W_{ij} \sim \mathcal N(0, 2 / (n_\text{in} + n_\text{out}))`;
     ``default`` leaves every layer as built. ``bias``: ``zero`` zeroes the drawn layers' biases,
     ``default`` keeps those they were built with. A layer shared by two modules is drawn once.
     Draws from torch's global generator, which the caller seeded.

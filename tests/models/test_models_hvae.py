@@ -110,6 +110,33 @@ def test_pseudo_inputs_are_an_option_of_the_vampprior_only():
         pair("vamp", pseudo_inputs="tanh")
 
 
+def test_pseudo_inputs_start_at_the_asked_normal_and_its_options_need_a_vampprior():
+    model, _ = pair("vamp", components=400, pseudo_inputs_mean=-0.3, pseudo_inputs_std=0.2)
+    u = model.prior.pseudo_inputs.detach()  # 8000 draws
+    assert u.mean().item() == pytest.approx(-0.3, abs=4 * 0.2 / math.sqrt(8000))
+    assert u.std().item() == pytest.approx(0.2, rel=0.05)
+    default, _ = pair("vamp", components=400)
+    assert default.prior.pseudo_inputs.mean().item() == pytest.approx(0.05, abs=0.001)
+    with pytest.raises(ConfigError, match="model.pseudo_inputs_std = 0.2 applies to the "
+                                          "VampPrior"):
+        pair("normal", pseudo_inputs_std=0.2)
+
+
+def test_logvar_clip_false_leaves_every_log_variance_of_model_and_guide_unclipped():
+    clipped, clipped_guide = pair("vamp", components=3)
+    model, guide = pair("vamp", components=3, logvar_clip=False)
+    heads = (model.p_z1[-1], guide.q_z2[-1], guide.q_z1[-1])
+    assert [h.logvar_clip for h in heads] == [None] * 3
+    assert [h.logvar_clip for h in (clipped.p_z1[-1], clipped_guide.q_z2[-1],
+                                    clipped_guide.q_z1[-1])] == [(-6.0, 2.0)] * 3
+    head = model.p_z1[-1]
+    with torch.no_grad():  # a log-variance of 5, outside the clip interval
+        head.linear.weight.zero_()
+        head.linear.bias.fill_(5.0)
+    scale = head(torch.zeros(1, 6)).base_dist.scale
+    torch.testing.assert_close(scale, torch.full_like(scale, math.exp(2.5)))
+
+
 def test_log_px_runs_the_particles_vectorized():
     model, guide = pair("vamp", components=3)
     x = torch.bernoulli(torch.full((6, 4, 5), 0.4))

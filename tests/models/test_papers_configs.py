@@ -19,7 +19,7 @@ TINY = ["data.name=sprites", "data.num_train=40", "data.num_valid=20", "data.num
 def test_there_is_a_config_for_every_target_row():
     assert {p.stem for p in PAPERS} == {"burda_vae_k1", "burda_iwae_k50", "tomczak_vampprior",
                                         "tomczak_hvae_vampprior", "tomczak_hvae_paper",
-                                        "tomczak_hvae_code"}
+                                        "tomczak_hvae_code", "tomczak_hvae_2017"}
 
 
 @pytest.mark.parametrize("path", PAPERS, ids=lambda p: p.stem)

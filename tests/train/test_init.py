@@ -38,6 +38,17 @@ def test_glorot_weights_are_uniform_within_the_bound():
     assert torch.all(big.bias == 0)
 
 
+def test_glorot_normal_weights_have_variance_two_over_fan_in_plus_fan_out():
+    torch.manual_seed(0)
+    big = nn.Linear(800, 600)
+    init_linear([big], "glorot_normal", bias="default")
+    std = math.sqrt(2 / (800 + 600))
+    assert big.weight.std().item() == pytest.approx(std, rel=5e-3)
+    assert big.weight.mean().abs() < 4 * std / math.sqrt(480_000)
+    assert big.weight.abs().max() > math.sqrt(6 / (800 + 600))  # not the uniform scheme's bound
+    assert not torch.all(big.bias == 0)
+
+
 def test_every_linear_layer_of_both_programs_is_drawn_once_and_default_changes_nothing():
     shared = nn.Linear(3, 3)
     model, guide = nn.Sequential(nn.Linear(2, 3), shared), nn.Sequential(shared, nn.Linear(3, 1))
