@@ -22,9 +22,10 @@ class TwoLevelEncoder(nn.Module):
 
     :math:`q(z_2 \mid x)` is a diagonal Normal on two hidden layers of the flattened
     :math:`x`; :math:`q(z_1 \mid x, z_2)` one on a joint hidden layer of one hidden layer of
-    :math:`x` and one of :math:`z_2`. Both log-variances are clipped to ``logvar_clip``
-    (the model's: :data:`~pyrovae.models.hvae.LOGVAR_CLIP`, or None). ``q_z2`` maps any batch of inputs to
-    :math:`q(z_2 \mid u)`, so a VampPrior on :math:`z_2` can use it at its pseudo-inputs.
+    :math:`x` and one of :math:`z_2`. Both log-variances are clipped to ``logvar_clip`` (the
+    model's: :data:`~pyrovae.models.hvae.LOGVAR_CLIP`, or None). ``q_z2`` maps any batch of
+    inputs to :math:`q(z_2 \mid u)`, so a VampPrior on :math:`z_2` can use it at its
+    pseudo-inputs.
 
     :param event_shape: shape of one data point.
     :param z1_dim: dimension of :math:`z_1`.

@@ -45,9 +45,8 @@ class TwoLevelVAE(nn.Module):
     learned pseudo-inputs, so the model is built with its guide,
     :func:`pyrovae.guides.hvae.make_hvae_pair`). :math:`p(z_1 \mid z_2)` is a diagonal Normal
     whose mean and log-variance (clipped to :data:`LOGVAR_CLIP` unless ``logvar_clip`` is
-    false) are linear in two hidden
-    layers of :math:`z_2`. The decoder reads both latents: one hidden layer of each, a joint
-    hidden layer of the two, then the likelihood's parameters.
+    false) are linear in two hidden layers of :math:`z_2`. The decoder reads both latents: one
+    hidden layer of each, a joint hidden layer of the two, then the likelihood's parameters.
 
     :param event_shape: shape of one data point.
     :param z1_dim: dimension of :math:`z_1` (the bottom latent).

@@ -73,8 +73,8 @@ class TrainConfig:
         ``glorot_normal`` (:math:`\\mathcal N(0, 2/(n_\\text{in} + n_\\text{out}))`, zero
         bias); see :mod:`pyrovae.train.init`.
     :param init_bias: the biases of those layers under ``he`` or a ``glorot`` scheme: ``zero``,
-        or ``default`` (torch's draw, :math:`\\mathcal U(\\pm 1/\\sqrt{n_\\text{in}})`, as Tomczak and
-        Welling's code keeps them).
+        or ``default`` (torch's draw, :math:`\\mathcal U(\\pm 1/\\sqrt{n_\\text{in}})`, as
+        Tomczak and Welling's code keeps them).
     :param output_bias: ``data_mean`` sets the model's output bias so that its output at zero
         input is the training data's mean (the logit of each pixel's mean for a Bernoulli); the
         model must have ``init_output_bias(mean)``.

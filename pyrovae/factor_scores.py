@@ -176,9 +176,8 @@ def disentanglement_rows(built: run.Built, run_name: str, *, split: str = "test"
     scores = disentanglement(codes, factors, seed=seed)
     common = {
         "run": run_name, "model": built.cfg.model["name"], "guide": built.cfg.guide["name"],
-        "dataset": built.cfg.data["name"], "split": split, "weights": built.weights, "K": 1,
-        "seed": seed,
-        "n": codes.shape[0], "stderr_of_mean": math.nan, "kl": math.nan,
+        "dataset": built.cfg.data["name"], "split": split, "weights": built.weights,
+        "K": 1, "seed": seed, "n": codes.shape[0], "stderr_of_mean": math.nan, "kl": math.nan,
         "reconstruction": math.nan, "device": str(codes.device),
         "active_units": int((codes.double().var(0) > ACTIVE_VARIANCE).sum()),
         "seconds": time.perf_counter() - start, **versions(),

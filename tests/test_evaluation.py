@@ -11,6 +11,7 @@ from pyrovae import config, evaluation, results, run
 from pyrovae.base.errors import ConfigError
 from pyrovae.cli import main
 from pyrovae.metrics.scores import METRIC_NAMES
+from pyrovae.train import checkpoint
 
 TINY = {
     "data": {"name": "sprites", "num_train": 400, "num_valid": 100, "num_test": 60},
@@ -184,8 +185,6 @@ def test_evaluate_checks_ks_and_run_dir(run_dir, tmp_path):
 def test_weights_last_scores_the_last_epoch(run_dir, tmp_path, capsys):
     """--weights last loads checkpoint.pt (here moved away from best.pt), best loads best.pt;
     the rows say which."""
-    from pyrovae.train import checkpoint
-
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
     fields = checkpoint.load(copy / "checkpoint.pt")

@@ -117,7 +117,8 @@ class VampPrior(nn.Module):
         super().__init__()
         choice("pseudo_inputs", pseudo_inputs, PSEUDO_INPUTS)
         self.dim, self.squash = dim, pseudo_inputs == "hardtanh"
-        self.pseudo_inputs = nn.Parameter(init_mean + init_std * torch.randn(components, *input_shape))
+        self.pseudo_inputs = nn.Parameter(
+            init_mean + init_std * torch.randn(components, *input_shape))
         self.encoder: nn.Module | None = None  # encoder(u) -> q(z | u), batch shape [K]
 
     def inputs(self) -> torch.Tensor:
