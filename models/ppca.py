@@ -38,7 +38,7 @@ class PPCAWeights(nn.Module):
 
 class PPCA(nn.Module):
     """Probabilistic PCA with parameters ``W`` ``[D, d]``, ``b`` ``[D]`` and ``log_s`` (scalar),
-    held in :attr:`weights` (a :class:`PPCAWeights`).
+    held in ``weights`` (a :class:`PPCAWeights`).
 
     :param data_dim: ``D``, size of a (flat) data point.
     :param latent_dim: ``d``.
