@@ -171,7 +171,7 @@ def fit(model, guide, data, *, valid=None, epochs: int = 10, batch_size: int = 1
                             f"or with clip_norm set.") from None
     except KeyboardInterrupt:
         where = (f"; continue with fit(..., out={str(run_dir)!r}, resume=True)"
-                 if run_dir is not None and (run_dir / "checkpoint.pt").is_file() else "")
+                 if run_dir is not None and (run_dir / checkpoint.LAST_FILE).is_file() else "")
         raise Interrupted(f"interrupted{where}.") from None
 
 
@@ -232,5 +232,5 @@ def evaluate(model, guide, data, *, labels=None, num_samples: int = 5000, ks=Non
 def load(run_dir, *, data_dir=None, device=None, weights: str = "best") -> run.Built:
     """The run ``pyrovae train`` wrote into ``run_dir``: its config, data, and model and guide
     (in eval mode) with the weights of the best epoch, or of the last with ``weights="last"``
-    (:func:`pyrovae.evaluation.load_run`)."""
-    return evaluation.load_run(run_dir, data_dir=data_dir, device=device, weights=weights)
+    (:func:`pyrovae.run.load`)."""
+    return run.load(run_dir, data_dir=data_dir, device=device, weights=weights)

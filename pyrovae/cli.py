@@ -77,7 +77,7 @@ def _check_outputs(outputs: dict[str, str], read: dict[str, str] | None = None,
 def _evaluate(args) -> int:
     import pandas as pd
 
-    from pyrovae import evaluation, factor_scores, results
+    from pyrovae import evaluation, factor_scores, results, run
     from pyrovae.base import io
     from pyrovae.train import distributed
 
@@ -94,8 +94,7 @@ def _evaluate(args) -> int:
     _check_outputs({"--out": args.out, "--per-datapoint": args.per_datapoint},
                    ours={"--out": lambda path: True, "--per-datapoint": results.is_per_point})
     results.check_appendable(args.out, results.SUMMARY_COLUMNS)
-    built = evaluation.load_run(args.run_dir, data_dir=args.data_dir, device=args.device,
-                                weights=args.weights)
+    built = run.load(args.run_dir, data_dir=args.data_dir, device=args.device, weights=args.weights)
     if metrics:
         factor_scores.check_factors(built)
     world = distributed.join(built.device)

@@ -7,13 +7,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from pathlib import Path
 
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from pyrovae import checks, config, run
+from pyrovae import checks, run
 from pyrovae.base.errors import ConfigError
 from pyrovae.base.nn import program_device
 from pyrovae.base.options import PositiveFloat, PositiveInt, Seed, check, choice
@@ -22,47 +21,13 @@ from pyrovae.base.versions import versions
 from pyrovae.infer import LogPxResult, active_units, bdmc, log_px, rate_distortion, rng
 from pyrovae.infer.modes import in_eval_mode
 from pyrovae.results import SUMMARY_COLUMNS
-from pyrovae.train import checkpoint, distributed
-from pyrovae.train.params import Parameters, collect
+from pyrovae.train import distributed
 
 #: The particle counts K of an evaluation's rows unless told otherwise.
 DEFAULT_KS = (1, 10, 100, 1000, 5000)
-#: Which trained values of a run :func:`load_run` sets: ``best`` (``best.pt``, those of the
-#: epoch with the best validation ELBO) or ``last`` (``checkpoint.pt``, those of the last epoch
-#: trained).
-WEIGHTS = ("best", "last")
-#: The file of each of :data:`WEIGHTS`.
-WEIGHT_FILES = {"best": "best.pt", "last": "checkpoint.pt"}
 #: What ``estimator`` may name: importance sampling alone, or with AIS rows, or with AIS and
 #: BDMC rows.
 ESTIMATORS = ("is", "ais", "bdmc")
-
-
-def load_run(run_dir, *, data_dir=None, device=None, weights: str = "best") -> run.Built:
-    """A run directory's model and guide with trained weights (the param-store entries they
-    read included), and its data.
-
-    :param weights: which of :data:`WEIGHTS`: ``best`` (the epoch with the best validation
-        ELBO, which scores a run by default) or ``last`` (the last epoch trained, as a run
-        whose training went on past its best epoch ends).
-    """
-    choice("weights", weights, WEIGHTS)
-    run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.toml"
-    if not cfg_path.is_file():
-        raise ConfigError(f"{run_dir} has no config.toml, so it is not a run directory. Give the "
-                          f"directory that 'pyrovae train ... --out RUN_DIR' wrote.")
-    built = run.build(config.load(cfg_path), data_dir=data_dir, device=device)
-    path = run_dir / WEIGHT_FILES[weights]
-    ckpt = checkpoint.load(path, built.identity, map_location=built.device)
-    parameters = Parameters(built.model, built.guide)
-    if ckpt["values"]["store"]:  # created, with their constraints, by a run of the programs
-        first = tuple(t[:2].to(built.device) for t in built.tensors("train"))
-        parameters = collect(built.model, built.guide, first)
-    checkpoint.load_values(parameters, ckpt["values"], path)
-    built.model.eval()
-    built.guide.eval()
-    return dataclasses.replace(built, weights=weights)
 
 
 def cli_option(name: str) -> str:
@@ -248,7 +213,8 @@ def score(model, guide, tensors, *, names: dict, labels=None, index=None, given_
     ``steps`` column is empty on the other rows.
 
     :param names: the ``run``, ``model``, ``guide``, ``dataset`` and ``split`` columns, and
-        ``weights`` (which of a run's checkpoints was loaded, :data:`WEIGHTS`; empty if absent).
+        ``weights`` (which of a run's checkpoints was loaded, :data:`pyrovae.run.WEIGHTS`;
+        empty if absent).
     :param labels: class labels of the points (-1 where unknown), for ``accuracy``.
     :param index: the points' indices in their split (the per-point ``index`` column).
     :param given_y: the model's extra arguments condition it (a CVAE's labels): the rows

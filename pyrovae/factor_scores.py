@@ -155,7 +155,7 @@ def disentanglement_rows(built: run.Built, run_name: str, *, split: str = "test"
     estimator-specific column are empty. A run
     trained with dynamic binarization is encoded on one Bernoulli draw seeded with ``seed``.
 
-    :param built: a run with its trained weights (:func:`pyrovae.evaluation.load_run`).
+    :param built: a run with its trained weights (:func:`pyrovae.run.load`).
     :param run_name: the ``run`` column.
     :param seed: seed of the metrics' random votes and splits.
     :param limit: use only ``limit`` points spread evenly over the split.

@@ -1,4 +1,4 @@
-"""Building a run from its config, and training it into a run directory.
+"""Building a run from its config, training it into a run directory, and loading a trained one.
 
 A run directory holds ``config.toml`` (the resolved config), ``checkpoint.pt`` (the last epoch,
 for ``--resume``), ``best.pt`` (weights at the best valid ELBO), ``history.csv``,
@@ -25,6 +25,7 @@ from pyrovae.base.errors import (
     Interrupted,
     TrainingError,
 )
+from pyrovae.base.options import choice
 from pyrovae.base.protocols import LabelledModel
 from pyrovae.data import Dataset, load_dataset
 from pyrovae.data.dataset import MISSING_LABEL
@@ -32,7 +33,7 @@ from pyrovae.data.info import DataInfo
 from pyrovae.pictures import save_pictures
 from pyrovae.train import checkpoint, distributed, session
 from pyrovae.train.loop import Diverged
-from pyrovae.train.params import Parameters
+from pyrovae.train.params import Parameters, collect
 from pyrovae.train.session import FitResult
 from pyrovae.train.tensorboard import make_loggers
 
@@ -49,7 +50,7 @@ class Built:
     identity: dict
     device: torch.device
     #: Which of the run directory's checkpoints set the trained values (``"best"`` or
-    #: ``"last"``, :func:`pyrovae.evaluation.load_run`); empty for a config just built.
+    #: ``"last"``, :func:`load`); empty for a config just built.
     weights: str = ""
 
     @property
@@ -122,6 +123,41 @@ def build(cfg: config.Config, *, data_dir=None, device=None) -> Built:
     return Built(cfg, data, info, model, guide, identity, device)
 
 
+#: Which trained values of a run :func:`load` sets: ``best`` (those of the epoch with the best
+#: validation ELBO) or ``last`` (those of the last epoch trained).
+WEIGHTS = ("best", "last")
+#: The file of each of :data:`WEIGHTS` in a run directory.
+WEIGHT_FILES = {"best": checkpoint.BEST_FILE, "last": checkpoint.LAST_FILE}
+
+
+def load(run_dir, *, data_dir=None, device=None, weights: str = "best") -> Built:
+    """A run directory's model and guide with trained weights (the param-store entries they
+    read included), and its data: :func:`build` of its ``config.toml``, then the values of the
+    checkpoint that ``weights`` names.
+
+    :param weights: which of :data:`WEIGHTS`: ``best`` (the epoch with the best validation
+        ELBO, which scores a run by default) or ``last`` (the last epoch trained, as a run
+        whose training went on past its best epoch ends).
+    """
+    choice("weights", weights, WEIGHTS)
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.toml"
+    if not cfg_path.is_file():
+        raise ConfigError(f"{run_dir} has no config.toml, so it is not a run directory. Give the "
+                          f"directory that 'pyrovae train ... --out RUN_DIR' wrote.")
+    built = build(config.load(cfg_path), data_dir=data_dir, device=device)
+    path = run_dir / WEIGHT_FILES[weights]
+    ckpt = checkpoint.load(path, built.identity, map_location=built.device)
+    parameters = Parameters(built.model, built.guide)
+    if ckpt["values"]["store"]:  # created, with their constraints, by a run of the programs
+        first = tuple(t[:2].to(built.device) for t in built.tensors("train"))
+        parameters = collect(built.model, built.guide, first)
+    checkpoint.load_values(parameters, ckpt["values"], path)
+    built.model.eval()
+    built.guide.eval()
+    return dataclasses.replace(built, weights=weights)
+
+
 def binarized_once(x: torch.Tensor, seed: int) -> torch.Tensor:
     """One fixed Bernoulli draw of grayscale ``x`` (validation data of dynamic binarization)."""
     gen = torch.Generator(device=x.device).manual_seed(seed)
@@ -172,7 +208,7 @@ def _checkpoint_epoch(path: Path) -> int | None:
 def _diverged(e: Diverged, cfg: config.Config, run_dir: Path) -> TrainingError:
     """``e``'s message, completed with what the run directory holds and the command that
     restarts the run at a tenth of the learning rate."""
-    ckpt_path = run_dir / "checkpoint.pt"
+    ckpt_path = run_dir / checkpoint.LAST_FILE
     kept = (f"{ckpt_path} holds epoch {e.completed}, but resuming it would diverge again "
             f"(training is deterministic)" if e.completed else
             "No epoch completed, so no checkpoint was written")
@@ -185,7 +221,7 @@ def _diverged(e: Diverged, cfg: config.Config, run_dir: Path) -> TrainingError:
 
 def _interrupted(run_dir: Path) -> Interrupted:
     """What a Ctrl-C leaves: the checkpoint to resume, or that there is none."""
-    ckpt_path = run_dir / "checkpoint.pt"
+    ckpt_path = run_dir / checkpoint.LAST_FILE
     epoch = _checkpoint_epoch(ckpt_path) if ckpt_path.is_file() else None
     if epoch is None:
         return Interrupted("interrupted before the first epoch finished, so no checkpoint was "

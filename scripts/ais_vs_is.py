@@ -23,7 +23,7 @@ import time
 import pyro
 import torch
 
-from pyrovae import evaluation, run
+from pyrovae import run
 from pyrovae.base import io
 from pyrovae.base.boundary import run_main
 from pyrovae.base.errors import PyrovaeError
@@ -152,7 +152,7 @@ def _main(argv=None) -> int:
     steps = parse_steps(args.steps, "--steps")
     io.check_output(args.out, "--out", ours=is_figure)
     bdmc_steps = parse_steps(args.bdmc_steps, "--bdmc-steps") if args.bdmc_steps else []
-    built = evaluation.load_run(args.run_dir, data_dir=args.data_dir, device=args.device)
+    built = run.load(args.run_dir, data_dir=args.data_dir, device=args.device)
     x = split_data(built, args.split, args.limit, args.seed)
     log = lambda line: print(line, file=sys.stderr, flush=True)
     result = compare(built.model, built.guide, x, is_k=args.is_k, steps=steps,

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pyrovae import config, evaluation
+from pyrovae import config, evaluation, run
 from pyrovae.base import io
 from pyrovae.base.boundary import run_main
 from pyrovae.base.errors import PyrovaeError
@@ -160,7 +160,7 @@ def run_holdout(holdout: int, args, x, y, base_raw: dict, out: Path) -> pd.DataF
     if not data_path.is_file():
         save_npz(arrays, data_path)
     trained = train_or_reuse(cfg, run_dir, data_dir=args.data_dir, device=args.device)
-    built = evaluation.load_run(run_dir, data_dir=args.data_dir, device=args.device)
+    built = run.load(run_dir, data_dir=args.data_dir, device=args.device)
     _, per_point = evaluation.evaluate(built, str(run_dir), split="test", num_samples=args.num_samples,
                                      ks=[1], seed=args.eval_seed, quiet=True)
     io.write_csv(per_point, run_dir / "points_test.csv")

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from pyrovae import config, run
 from pyrovae.base.boundary import run_main
-from pyrovae.evaluation import load_run
+
 from pyrovae.infer import batching, log_px
 
 
@@ -109,7 +109,7 @@ def resident_kb(field: str) -> int:
 
 def peak_memory_child(args) -> None:
     """Run in a fresh process: peak memory (MB) added by one ``log_px`` call at ``--K``."""
-    built = load_run(args.run, data_dir=args.data_dir, device=args.device)
+    built = run.load(args.run, data_dir=args.data_dir, device=args.device)
     x = built.data.split("test")[: args.n]
     if built.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(built.device)
@@ -161,7 +161,7 @@ def _main(argv=None) -> None:
         return peak_memory_child(args)
 
     args.run = trained_run(args)
-    built = load_run(args.run, data_dir=args.data_dir, device=args.device)
+    built = run.load(args.run, data_dir=args.data_dir, device=args.device)
     model, guide, device = built.model, built.guide, built.device
     x = built.data.split("test")[: args.n]
     batch = batching.default_batch_size(x.shape[0], batching.event_numel(x), args.K)

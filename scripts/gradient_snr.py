@@ -35,7 +35,7 @@ import pyro
 import torch
 from pyro import poutine
 
-from pyrovae import evaluation, results
+from pyrovae import results, run
 from pyrovae.base import io
 from pyrovae.base.boundary import run_main
 from pyrovae.base.errors import PyrovaeError
@@ -149,7 +149,7 @@ def _main(argv=None) -> int:
     plot = Path(args.plot or run_dir / "gradient_snr.png")
     io.check_output(out, "--out", ours=lambda path: (results.header(path) or [])[:1] == ["run"])
     io.check_output(plot, "--plot", ours=is_figure)
-    built = evaluation.load_run(run_dir, data_dir=args.data_dir, device=args.device)
+    built = run.load(run_dir, data_dir=args.data_dir, device=args.device)
     train = built.data.split("train")
     x = train[torch.linspace(0, train.shape[0] - 1, args.points).long()].to(built.device)
     pyro.set_rng_seed(args.seed)

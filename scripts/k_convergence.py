@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pyrovae import evaluation, results
+from pyrovae import evaluation, results, run
 from pyrovae.base import io
 from pyrovae.base.boundary import run_main
 from pyrovae.base.errors import PyrovaeError
@@ -79,7 +79,7 @@ def _main(argv=None) -> int:
     ks = parse_ks(args.ks)
     io.check_output(out, "--out", ours=lambda path: (results.header(path) or [])[:1] == ["run"])
     io.check_output(plot, "--plot", ours=is_figure)
-    built = evaluation.load_run(run_dir, data_dir=args.data_dir, device=args.device)
+    built = run.load(run_dir, data_dir=args.data_dir, device=args.device)
     rows = k_convergence(built, str(run_dir), ks, split=args.split, limit=args.limit,
                          seed=args.seed, batch_size=args.batch_size)
     io.write_csv(rows, out)

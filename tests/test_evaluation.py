@@ -89,10 +89,10 @@ def snapshot(*dirs) -> dict:
 @pytest.fixture
 def no_work(monkeypatch):
     """Make loading a run fail the test: bad input must be refused before any work."""
-    def load_run(*args, **kwargs):
+    def load(*args, **kwargs):
         pytest.fail("the run was loaded before the bad input was refused")
 
-    monkeypatch.setattr(evaluation, "load_run", load_run)
+    monkeypatch.setattr(run, "load", load)
 
 
 def refused(args, capsys, *dirs) -> str:
@@ -175,11 +175,11 @@ def test_no_progress_bar_where_stderr_is_not_a_terminal(run_dir, tmp_path, capsy
 
 def test_evaluate_checks_ks_and_run_dir(run_dir, tmp_path):
 
-    built = evaluation.load_run(run_dir)
+    built = run.load(run_dir)
     with pytest.raises(ConfigError, match=r"--ks \[50\] must lie in 1..10"):
         evaluation.evaluate(built, "r", num_samples=10, ks=[1, 50])
     with pytest.raises(ConfigError, match="not a run directory"):
-        evaluation.load_run(tmp_path)
+        run.load(tmp_path)
 
 
 def test_weights_last_scores_the_last_epoch(run_dir, tmp_path, capsys):
@@ -194,8 +194,8 @@ def test_weights_last_scores_the_last_epoch(run_dir, tmp_path, capsys):
     checkpoint.save(copy / "checkpoint.pt", fields["identity"], **rest)
     best_values = checkpoint.load(copy / "best.pt")["values"]["guide"]
 
-    last = evaluation.load_run(copy, weights="last")
-    best = evaluation.load_run(copy)
+    last = run.load(copy, weights="last")
+    best = run.load(copy)
     assert (last.weights, best.weights) == ("last", "best")
     for name, value in last.guide.state_dict().items():
         assert torch.equal(value, moved[name])
@@ -211,7 +211,7 @@ def test_weights_last_scores_the_last_epoch(run_dir, tmp_path, capsys):
     scored = table[table["estimator"] == "is_log_px"]["mean"].tolist()
     assert scored[0] != scored[1]
     with pytest.raises(ConfigError, match="weights"):
-        evaluation.load_run(copy, weights="final")
+        run.load(copy, weights="final")
     with pytest.raises(SystemExit):
         main(["evaluate", str(copy), "--weights", "final"])
     assert "invalid choice" in capsys.readouterr().err
@@ -226,7 +226,7 @@ def test_dynamically_binarized_run_is_scored_on_a_fixed_draw(shared_data_dir, tm
         "train": {"epochs": 1, "batch_size": 200},
     })
     run.train(cfg, tmp_path, quiet=True, data_dir=shared_data_dir)
-    built = evaluation.load_run(tmp_path, data_dir=shared_data_dir)
+    built = run.load(tmp_path, data_dir=shared_data_dir)
     first, _ = evaluation.evaluate(built, "r", num_samples=5, ks=[1], limit=30, quiet=True, seed=1)
     again, _ = evaluation.evaluate(built, "r", num_samples=5, ks=[1], limit=30, quiet=True, seed=1)
     assert first["mean"].notna().all()
@@ -235,7 +235,7 @@ def test_dynamically_binarized_run_is_scored_on_a_fixed_draw(shared_data_dir, tm
 
 def test_limit_takes_points_spread_over_the_split(run_dir):
 
-    built = evaluation.load_run(run_dir)
+    built = run.load(run_dir)
     _, per_point = evaluation.evaluate(built, "r", num_samples=5, ks=[1], limit=4, quiet=True)
     assert per_point["index"].tolist() == [0, 20, 39, 59]
     labels = built.data.labels.get("test")

@@ -68,7 +68,7 @@ def test_a_run_on_the_device_resumes_to_the_same_numbers_and_evaluates(device, t
     resumed = (tmp_path / "resumed" / "history.csv").read_text().splitlines()
     strip = [line.rsplit(",", 1)[0] for line in straight]  # without the seconds column
     assert [line.rsplit(",", 1)[0] for line in resumed] == strip
-    built = evaluation.load_run(tmp_path / "resumed", device=str(device))
+    built = run.load(tmp_path / "resumed", device=str(device))
     summary, per_point = evaluation.evaluate(built, "device", num_samples=20, ks=(1, 20),
                                              limit=20, quiet=True)
     assert set(summary["device"]) == {str(built.device)}

@@ -9,7 +9,7 @@ import pandas as pd
 import pyro
 import torch
 
-from pyrovae import evaluation
+from pyrovae import evaluation, run
 from pyrovae.base.options import PositiveInt, Seed, check
 from pyrovae.pictures import as_images, save_pictures
 from pyrovae.plots.curves import save_log_px_vs_k, save_training_curves
@@ -85,7 +85,7 @@ def plot_run(run_dir, *, split: str = "test", data_dir=None, device=None, seed: 
     check("--seed", seed, Seed | None)
     history, no_history = read_table(run_dir / "history.csv", HISTORY_COLUMNS)
     saved, no_saved = read_table(run_dir / "k_convergence.csv", K_COLUMNS)
-    built = evaluation.load_run(run_dir, data_dir=data_dir, device=device)
+    built = run.load(run_dir, data_dir=data_dir, device=device)
     seed = built.cfg.seed if seed is None else seed
     pyro.set_rng_seed(seed)
     model, guide = built.model, built.guide

@@ -39,10 +39,10 @@ def train_or_reuse(cfg: config.Config, run_dir, *, data_dir=None, device=None) -
     """
     run_dir = Path(run_dir)
     check_same_config(run_dir, cfg)
-    ckpt = run_dir / "checkpoint.pt"
+    ckpt = run_dir / checkpoint.LAST_FILE
     if ckpt.is_file():
         state = checkpoint.load(ckpt)["state"]
-        if finished(state, cfg) and (run_dir / "best.pt").is_file():
+        if finished(state, cfg) and (run_dir / checkpoint.BEST_FILE).is_file():
             return _summary("reused", state)
         how = "resumed"
     else:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from pyrovae import evaluation, factor_scores
+from pyrovae import evaluation, factor_scores, run
 from pyrovae.base import io
 from pyrovae.sweep.plan import SweepEvaluation
 from pyrovae.sweep.points import Point, column_value
@@ -83,7 +83,7 @@ def run_task(task: Task) -> tuple[pd.DataFrame, dict]:
     ``task.columns`` order, the training summary of :func:`train_or_reuse`)."""
     point = task.point
     trained = train_or_reuse(point.cfg, point.run_dir, data_dir=task.data_dir, device=task.device)
-    built = evaluation.load_run(point.run_dir, data_dir=task.data_dir, device=task.device)
+    built = run.load(point.run_dir, data_dir=task.data_dir, device=task.device)
     run_name = str(point.run_dir)
     rows = pd.concat([evaluate_split(built, run_name, split, task.evaluate, point.run_dir)
                       for split in task.splits], ignore_index=True)

@@ -61,11 +61,11 @@ class Checkpoints:
             return
         values = self.parameters.state()
         if improved:
-            checkpoint.save(self.run_dir / "best.pt", self.identity, epoch=state.epoch,
+            checkpoint.save(self.run_dir / checkpoint.BEST_FILE, self.identity, epoch=state.epoch,
                             valid_elbo=state.best_valid_elbo, values=values)
         ranks = {"world_size": world.size, "rng_ranks": rngs} if world.active else \
             {"rng": checkpoint.rng_state()}
-        checkpoint.save(self.run_dir / "checkpoint.pt", self.identity, **self.record,
+        checkpoint.save(self.run_dir / checkpoint.LAST_FILE, self.identity, **self.record,
                         values=values, optimizer=self.optimizer.state_dict(),
                         schedule=self.schedule.state_dict(), state=dataclasses.asdict(state),
                         **ranks)

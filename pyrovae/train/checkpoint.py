@@ -22,6 +22,11 @@ from pyrovae.base.errors import CheckpointError
 from pyrovae.config import differences
 from pyrovae.train.params import Parameters
 
+#: The file of a run directory that holds the last epoch trained (what a resume continues).
+LAST_FILE = "checkpoint.pt"
+#: The file of a run directory that holds the weights of the epoch with the best validation ELBO.
+BEST_FILE = "best.pt"
+
 FORMAT = "pyrovae-checkpoint/2"  # /1 recorded only model, guide and data shape in its identity
 
 

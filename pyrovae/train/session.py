@@ -118,7 +118,7 @@ def claim_run_dir(run_dir: Path, resume: bool, *, what: str, continue_with: str,
     :raises ConfigError: it cannot be written, or holds a run and ``resume`` is false.
     """
     io.check_output(run_dir, what, directory=True)
-    has_run = (run_dir / "checkpoint.pt").is_file()
+    has_run = (run_dir / checkpoint.LAST_FILE).is_file()
     if has_run and not resume:
         raise ConfigError(f"{run_dir} already holds a run; continue it with {continue_with}, or "
                           f"{new_with}.")
@@ -229,8 +229,8 @@ def train_pair(model, guide, train: Sequence[torch.Tensor] | Batches,
     optimizer = make_optimizer(named.values(), t)
     schedule = make_schedule(optimizer, t)
     state = TrainState()
-    ckpt_path = None if run_dir is None else Path(run_dir) / "checkpoint.pt"
-    best_path = None if run_dir is None else Path(run_dir) / "best.pt"
+    ckpt_path = None if run_dir is None else Path(run_dir) / checkpoint.LAST_FILE
+    best_path = None if run_dir is None else Path(run_dir) / checkpoint.BEST_FILE
     if resume:
         if ckpt_path is None:
             raise ConfigError("resume needs the run directory the run was written to.")

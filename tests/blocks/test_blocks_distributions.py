@@ -9,7 +9,7 @@ import pytest
 import torch
 from pyrovae.guides.spec_encoder import make_spec_pair
 
-from pyrovae import config, evaluation, log_px, run
+from pyrovae import config, log_px, run
 from pyrovae.base.distributions import DiagonalNormalMixture
 from pyrovae.blocks import DiscretizedLogistic, priors
 from pyrovae.blocks.discretized_logistic import grid
@@ -124,7 +124,7 @@ def test_a_trained_vampprior_scores_as_with_pyros_mixture(tmp_path, monkeypatch)
                        "data.num_test=4", "train.epochs=3", "train.batch_size=20",
                        "train.kl_warmup_epochs=1"])
     run.train(cfg, tmp_path, quiet=True)
-    built = evaluation.load_run(tmp_path)
+    built = run.load(tmp_path)
     x = built.data.split("test")
 
     def score():

@@ -10,7 +10,7 @@ from fuzzing import check_cli_outcome, damaged, snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyrovae import config, evaluation, run
+from pyrovae import config, run
 from pyrovae.cli import main
 from pyrovae.sweep import runner
 
@@ -88,7 +88,7 @@ def test_train_options(tmp_path, capsys, monkeypatch, place, items, device, out)
     out=PLACES, points=st.one_of(st.none(), PLACES))
 def test_evaluate_options(tmp_path, capsys, monkeypatch, place, num_samples, ks, limit, seed,
                           batch_size, estimator, steps, step_size, metrics, out, points):
-    monkeypatch.setattr(evaluation, "load_run", reached)
+    monkeypatch.setattr(run, "load", reached)
     argv = ["evaluate", str(tmp_path / "run"), "--num-samples", str(num_samples), "--seed",
             str(seed), "--batch-size", str(batch_size), "--estimator", estimator, "--out",
             place(out)]

@@ -9,7 +9,7 @@ from pyro.distributions.util import scale_and_mask
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO
 
 import pyrovae
-from pyrovae import config, evaluation, run
+from pyrovae import config, run
 from pyrovae.data import DataInfo, load_dataset
 from pyrovae.base.errors import ConfigError, DataError
 from pyrovae.guides.m2 import make_m2_encoder
@@ -151,7 +151,7 @@ def test_vamp_checkpoint_round_trip(tmp_path):
         "guide": {"hidden": [16]},
     })
     trained = run.train(cfg, tmp_path, quiet=True).built
-    loaded = evaluation.load_run(tmp_path)
+    loaded = run.load(tmp_path)
     x = loaded.data.split("test")
     values = []
     for built in (trained, loaded):

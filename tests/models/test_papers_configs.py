@@ -38,6 +38,6 @@ def test_a_papers_config_trains_an_epoch_and_evaluates(path, tmp_path):
     cfg = config.load(path, TINY)
     result = run.train(cfg, tmp_path, quiet=True)
     assert math.isfinite(result.state.best_valid_elbo)
-    summary, _ = evaluation.evaluate(evaluation.load_run(tmp_path), "papers", num_samples=4,
+    summary, _ = evaluation.evaluate(run.load(tmp_path), "papers", num_samples=4,
                                      ks=(1, 4), limit=8, quiet=True)
     assert summary["mean"].map(math.isfinite).all()

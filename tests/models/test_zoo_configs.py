@@ -40,7 +40,7 @@ def test_zoo_config_trains_and_evaluates(path, tmp_path):
     result = run.train(cfg, tmp_path, quiet=True)
     assert math.isfinite(result.state.best_valid_elbo)
 
-    built = evaluation.load_run(tmp_path)
+    built = run.load(tmp_path)
     x = built.tensors("test", marginal=True)
     estimate = pyrovae.log_px(built.model, built.guide, *(t[:8] for t in x), num_samples=4)
     assert torch.isfinite(estimate.value).all()

@@ -1,6 +1,6 @@
 import pytest
 
-from pyrovae import config, evaluation, run
+from pyrovae import config, run
 from pyrovae.base.errors import CheckpointError
 from pyrovae.train import checkpoint
 
@@ -52,9 +52,9 @@ def test_a_checkpoint_of_another_learning_rate_is_refused_with_the_key(tmp_path)
 
 
 def test_best_weights_load_from_the_runs_own_config(tmp_path):
-    """evaluation.load_run computes the identity from config.toml: it must equal the trained one's."""
+    """run.load computes the identity from config.toml: it must equal the trained one's."""
     trained = run.train(_cfg(["model.hidden=[16]", "guide.latent_dim=2"]), tmp_path, quiet=True)
-    built = evaluation.load_run(tmp_path)
+    built = run.load(tmp_path)
     assert built.identity == trained.built.identity
     for p, q in zip(built.model.parameters(), trained.built.model.parameters()):
         assert p.equal(q)
