@@ -14,6 +14,7 @@ data, and a learned prior (a VampPrior) sits on the top one.
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Literal
 
@@ -129,10 +130,11 @@ def make_hvae(
     vamp_options = {"pseudo_inputs": pseudo_inputs, "init_mean": pseudo_inputs_mean,
                     "init_std": pseudo_inputs_std}
     if prior != "vamp":
-        changed = [f"{key} = {value!r}" for key, value, default in (
-            ("pseudo_inputs", pseudo_inputs, "free"),
-            ("pseudo_inputs_mean", pseudo_inputs_mean, 0.05),
-            ("pseudo_inputs_std", pseudo_inputs_std, 0.01)) if value != default]
+        defaults = inspect.signature(make_hvae).parameters
+        given = {"pseudo_inputs": pseudo_inputs, "pseudo_inputs_mean": pseudo_inputs_mean,
+                 "pseudo_inputs_std": pseudo_inputs_std}
+        changed = [f"{key} = {value!r}" for key, value in given.items()
+                   if value != defaults[key].default]
         if changed:
             raise ConfigError(f"model.{changed[0]} applies to the VampPrior (prior = 'vamp'), "
                               f"not to prior = '{prior}'.")

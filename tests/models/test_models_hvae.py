@@ -120,6 +120,10 @@ def test_pseudo_inputs_start_at_the_asked_normal_and_its_options_need_a_vampprio
     with pytest.raises(ConfigError, match="model.pseudo_inputs_std = 0.2 applies to the "
                                           "VampPrior"):
         pair("normal", pseudo_inputs_std=0.2)
+    with pytest.raises(ConfigError, match="model.pseudo_inputs_mean = 0.0 applies to the "
+                                          "VampPrior"):
+        pair("mixture", pseudo_inputs_mean=0.0)
+    pair("normal", pseudo_inputs_mean=0.05, pseudo_inputs_std=0.01)  # the defaults, said aloud
 
 
 def test_logvar_clip_false_leaves_every_log_variance_of_model_and_guide_unclipped():
