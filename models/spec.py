@@ -70,8 +70,10 @@ class SpecModel(nn.Module):
                     latent.activation or decoder.activation,
                 )
             else:
-                options = ({"pseudo_inputs": latent.pseudo_inputs or "free"}
-                           if latent.prior == "vamp" else {})
+                given = {"pseudo_inputs": latent.pseudo_inputs,
+                         "init_mean": latent.pseudo_inputs_mean,
+                         "init_std": latent.pseudo_inputs_std} if latent.prior == "vamp" else {}
+                options = {key: value for key, value in given.items() if value is not None}
                 self.priors[group.name] = PRIORS[latent.prior](
                     group.dim, latent.components, self.encoder_input_shape(group.name), **options
                 )

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pyrovae.base.errors import ConfigError
 from pyrovae.base.nn import ACTIVATION_CHOICES
+from pyrovae.base.options import NonNegativeFloat, check
 from pyrovae.blocks import fields
 from pyrovae.blocks.decoders import DECODERS
 from pyrovae.blocks.likelihoods import LIKELIHOODS
@@ -25,6 +27,9 @@ from pyrovae.blocks.priors import CONDITIONAL_PRIORS, DEFAULT_COMPONENTS, PRIORS
 from pyrovae.spec.graph import LatentGraph
 
 CONDITIONING = ("none", "label")
+#: A ``vamp`` latent's options, each with the type its value is checked against.
+VAMP_OPTIONS = {"pseudo_inputs": Literal[PSEUDO_INPUTS], "pseudo_inputs_mean": float,
+                "pseudo_inputs_std": NonNegativeFloat}
 
 
 @dataclass
@@ -43,6 +48,10 @@ class Latent:
     :param activation: a conditional prior's activation (default: the decoder's).
     :param pseudo_inputs: a ``vamp`` prior's, one of
         :data:`~pyrovae.blocks.priors.PSEUDO_INPUTS` (None: ``free``).
+    :param pseudo_inputs_mean: a ``vamp`` prior's pseudo-inputs start at
+        :math:`\\mathcal N(\\text{mean}, \\text{std}^2)` (None: the
+        :class:`~pyrovae.blocks.priors.VampPrior`'s defaults).
+    :param pseudo_inputs_std: see ``pseudo_inputs_mean``; at least 0.
     """
 
     name: str
@@ -53,6 +62,8 @@ class Latent:
     hidden: tuple[int, ...] | None = None
     activation: str | None = None
     pseudo_inputs: str | None = None
+    pseudo_inputs_mean: float | None = None
+    pseudo_inputs_std: float | None = None
 
     def __post_init__(self):
         self.given = (self.given,) if isinstance(self.given, str) else tuple(self.given)
@@ -185,15 +196,16 @@ def _latent(where: str, table) -> Latent:
     activation = table.get("activation")
     if activation is not None:
         fields.choice(f"{where}.activation", activation, list(ACTIVATION_CHOICES))
-    pseudo_inputs = table.get("pseudo_inputs")
-    if pseudo_inputs is not None:
-        if prior != "vamp" or given:
-            raise ConfigError(f"{where}.pseudo_inputs applies to a VampPrior (prior = 'vamp'); "
-                              f"latent '{name}' has prior '{prior}'.")
-        fields.choice(f"{where}.pseudo_inputs", pseudo_inputs, list(PSEUDO_INPUTS))
+    vamp = {key: table[key] for key in VAMP_OPTIONS if key in table}
+    if vamp and (prior != "vamp" or given):
+        raise ConfigError(f"{where}.{next(iter(vamp))} applies to a VampPrior (prior = 'vamp'); "
+                          f"latent '{name}' has prior '{prior}'.")
+    for key, tp in VAMP_OPTIONS.items():
+        if key in vamp:
+            vamp[key] = check(f"{where}.{key}", vamp[key], tp)
     return Latent(name, dim, prior, components, given,
                   None if hidden is None else fields.int_list(f"{where}.hidden", hidden),
-                  activation, pseudo_inputs)
+                  activation, **vamp)
 
 
 def _decoder(table) -> Decoder:

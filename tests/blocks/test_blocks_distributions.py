@@ -107,6 +107,21 @@ def test_a_spec_vamp_prior_with_hardtanh_pseudo_inputs_encodes_them_clipped():
         .pseudo_inputs == "hardtanh"
 
 
+def test_a_spec_vamp_priors_pseudo_inputs_start_at_the_asked_normal():
+    info = DataInfo((1, 4, 5), binary=True)
+    vamp = {"name": "z", "dim": 3, "prior": "vamp", "components": 400,
+            "pseudo_inputs_mean": -0.3, "pseudo_inputs_std": 0.2}
+    model, _ = make_spec_pair(info, {"latents": [vamp]}, {"hidden": [8]})
+    u = model.priors["z"].pseudo_inputs.detach()  # 8000 draws
+    assert u.mean().item() == pytest.approx(-0.3, abs=4 * 0.2 / math.sqrt(8000))
+    assert u.std().item() == pytest.approx(0.2, rel=0.05)
+    default_vamp = {key: vamp[key] for key in ("name", "dim", "prior", "components")}
+    default, _ = make_spec_pair(info, {"latents": [default_vamp]}, {"hidden": [8]})
+    assert default.priors["z"].pseudo_inputs.mean().item() == pytest.approx(0.05, abs=0.001)
+    assert ModelSpec.from_dict(ModelSpec.from_dict({"latents": [vamp]}).to_dict()).latents[0] \
+        .pseudo_inputs_std == 0.2
+
+
 @pytest.mark.parametrize("family, expected", [("diag", DiagonalNormalMixture),
                                               ("full", dist.MixtureSameFamily)])
 def test_mixture_priors_take_the_matmul_form_where_the_components_are_diagonal(family, expected):

@@ -52,6 +52,13 @@ def spec(**options):
     ({"latents": [{"name": "z", "dim": 4, "prior": "vamp", "pseudo_inputs": "sigmoid"}]},
      r"model\.latents\[0\]\.pseudo_inputs = 'sigmoid' is not valid.*Choose one of: free, "
      r"hardtanh"),
+    ({"latents": [{"name": "z", "dim": 4, "prior": "mixture", "pseudo_inputs_std": 0.1}]},
+     r"model\.latents\[0\]\.pseudo_inputs_std applies to a VampPrior \(prior = 'vamp'\); "
+     r"latent 'z' has prior 'mixture'"),
+    ({"latents": [{"name": "z", "dim": 4, "prior": "vamp", "pseudo_inputs_std": -0.1}]},
+     r"model\.latents\[0\]\.pseudo_inputs_std must be a finite number >= 0; got -0\.1"),
+    ({"latents": [{"name": "z", "dim": 4, "prior": "vamp", "pseudo_inputs_mean": "0.5"}]},
+     r'model\.latents\[0\]\.pseudo_inputs_mean must be a finite number; got "0\.5"'),
 ])
 def test_spec_errors_name_the_field_and_choices(options, message):
     with pytest.raises(ConfigError, match=message):
