@@ -12,14 +12,18 @@ whose expectation is the same (the score has mean zero) and whose variance vanis
 term is taken out by :func:`path_log_weight`: it adds
 :math:`\\log q_\\phi(\\bar z) - \\mathrm{sg}[\\log q_\\phi(\\bar z)]` (value zero), the guide
 replayed on its own values :math:`\\bar z` cut from the graph, whose gradient is the score term
-exactly, for hierarchical guides too (each site's parameters are computed from cut values).
+exactly, for hierarchical guides too (each site's parameters are computed from cut values). The
+replays keep the plates' subsample sites: a plate that draws its points (``subsample_size``)
+replays the same points.
 
 - :class:`StickingTheLandingELBO` (Roeder et al. 2017): minus the mean over particles of the path
   log weights: the ELBO's value, the STL gradient.
 - :class:`DReGIWAE` (Tucker et al. 2019): the IWAE bound's value; the model's parameters get
   the IWAE gradient :math:`\\sum_k \\tilde w_k \\partial_\\theta \\log w_k` and the guide's
   :math:`\\sum_k \\tilde w_k^2 \\frac{\\partial \\log w_k}{\\partial z_k}
-  \\frac{\\partial z_k}{\\partial \\phi}`, with :math:`\\tilde w` the normalized weights.
+  \\frac{\\partial z_k}{\\partial \\phi}`, with :math:`\\tilde w` the normalized weights, in one
+  backward pass: the model and the guide's log-density read views of the draws whose gradient
+  is multiplied by :math:`\\tilde w_k` (:func:`path_log_weight`).
 
 Both need reparameterized guide sites and no enumeration; their log weights use the one site
 log-density of :mod:`pyrovae.infer.sites`.
@@ -32,11 +36,12 @@ import warnings
 
 import torch
 from pyro import poutine
-from pyro.infer.util import get_dependent_plate_dims
+from pyro.infer.util import get_dependent_plate_dims, is_validation_enabled
+from pyro.poutine.util import prune_subsample_sites
+from pyro.util import check_model_guide_match
 
-from pyrovae._compat import elbo_traces, in_particle_plate
+from pyrovae._compat import guess_max_plate_nesting, in_particle_plate
 from pyrovae.base.errors import ConfigError
-from pyrovae.infer.particles import replay_trace
 from pyrovae.infer.sites import latent_sites, site_log_prob
 from pyrovae.train.autograd import leaves
 from pyrovae.train.objective import DifferentiableRenyiELBO, log_weight, make_elbo
@@ -60,39 +65,97 @@ def guide_parameter_ids(guide_trace) -> set[int]:
             if site["value"].requires_grad for p in leaves(site["value"])}
 
 
-def path_log_weight(model_trace, guide_trace, guide, args, kwargs, wrap):
-    """``(log_w, scale)`` of :func:`~pyrovae.train.objective.log_weight`, with the score term
-    of the guide's parameters taken out of its gradient (same value; see the module
-    docstring). ``wrap`` puts the guide in the particle plate the traces were run in."""
+def with_values(trace, values: dict[str, torch.Tensor]) -> poutine.Trace:
+    """A copy of ``trace`` whose sites named in ``values`` hold those values, for
+    ``poutine.replay``; its plates' subsample sites are kept, so that a replay draws the same
+    data points as ``trace`` did."""
+    out = poutine.Trace()
+    for name, site in trace.nodes.items():
+        out.add_node(name, **({**site, "value": values[name]} if name in values else site))
+    return out
+
+
+def _scaled_view(value: torch.Tensor, factor, event_dim: int) -> torch.Tensor:
+    """``value`` (the same numbers) whose gradient is multiplied by ``factor()``, read in the
+    backward pass and broadcast over the value's batch dims (``event_dim`` trailing dims
+    added)."""
+    view = value.view_as(value)
+
+    def scale(grad):
+        r = factor()
+        return (grad * r.reshape(r.shape + (1,) * event_dim)).reshape(grad.shape)
+
+    if view.requires_grad:
+        view.register_hook(scale)
+    return view
+
+
+def path_log_weight(elbo, model, guide, args, kwargs, wrap, factor=None):
+    """``(log_w, scale)`` of :func:`~pyrovae.train.objective.log_weight` for one run of the
+    guide (one particle, or all of them under ``wrap``, the particle plate), with the score term
+    of the guide's parameters taken out of its gradient (same value; see the module docstring).
+
+    The model and the log-density of the guide are computed at views of the guide's draws:
+    with ``factor`` (a function returning a tensor of ``log_w``'s shape in the backward pass),
+    the gradient that flows from ``log_w`` into the draws is multiplied by it, while the draws'
+    paths inside the guide (a hierarchical guide's later sites) are not. That is how DReG gives
+    the guide's parameters :math:`\\tilde w^2` and the model's :math:`\\tilde w` in one backward
+    pass."""
+    sampled = poutine.trace(wrap(guide)).get_trace(*args, **kwargs)
+    _check_reparameterized(sampled, elbo.name)
+    draws = {name: site["value"] for name, site in latent_sites(sampled).items()}
+    sum_dims = []  # of the log weights, known once the model has run
+
+    def batch_factor():  # ``factor()`` with the dims the log weights sum out put back
+        r = factor()
+        for dim in sorted(sum_dims, reverse=True):
+            r = r.unsqueeze(dim)
+        return r
+
+    if factor is not None:
+        draws = {name: _scaled_view(value, batch_factor,
+                                    len(sampled.nodes[name]["fn"].event_shape))
+                 for name, value in draws.items()}
+    model_trace = poutine.trace(poutine.replay(wrap(model), trace=with_values(sampled, draws))) \
+        .get_trace(*args, **kwargs)
+    guide_trace = sampled if factor is None else poutine.trace(
+        poutine.replay(wrap(guide), trace=with_values(sampled, draws))).get_trace(*args, **kwargs)
+    if is_validation_enabled():
+        check_model_guide_match(model_trace, guide_trace, elbo.max_plate_nesting)
+    model_trace = prune_subsample_sites(model_trace)
+    guide_trace = prune_subsample_sites(guide_trace)
     log_w, scale = log_weight(model_trace, guide_trace)
-    cut = replay_trace(guide_trace, {name: site["value"].detach()
-                                     for name, site in latent_sites(guide_trace).items()})
+    cut = with_values(sampled, {name: value.detach() for name, value in draws.items()})
     # not blocked: the handlers around the loss (the KL weight beta) scale the replay alike
     replayed = poutine.trace(poutine.replay(wrap(guide), trace=cut)).get_trace(*args, **kwargs)
-    sum_dims = get_dependent_plate_dims(model_trace.nodes.values())
+    sum_dims += get_dependent_plate_dims(model_trace.nodes.values())
     score = 0.0
-    for name in latent_sites(guide_trace):
+    for name in draws:
         score = score + site_log_prob(replayed.nodes[name], sum_dims) / scale
     return log_w + (score - score.detach()), scale
 
 
 class _Pathwise(DifferentiableRenyiELBO):
-    """The traces of :class:`DifferentiableRenyiELBO`, each particle's path log weights."""
+    """Each particle's path log weights (:func:`path_log_weight`), on the particle layout of
+    :class:`DifferentiableRenyiELBO`."""
 
     name = ""
 
-    def _path_weights(self, model, guide, args, kwargs):
-        """``(log_w [K, ...], scale, guide parameter ids)``: the path log weights of the
-        particles, stacked, and the guide's parameters (:func:`guide_parameter_ids`)."""
+    def _path_weights(self, model, guide, args, kwargs, factor=None):
+        """``(log_w [K, ...], scale)``: the path log weights of the particles, stacked.
+        ``factor()``, where given, is a tensor of ``log_w``'s shape that multiplies the gradient
+        flowing into the guide's draws (:func:`path_log_weight`)."""
         vectorized = self.vectorize_particles and self.num_particles > 1
-        wrap = (lambda fn: in_particle_plate(self, fn)) if vectorized else (lambda fn: fn)
-        parts, guide_ids = [], set()
-        for model_trace, guide_trace in elbo_traces(self, model, guide, args, kwargs):
-            _check_reparameterized(guide_trace, self.name)
-            guide_ids |= guide_parameter_ids(guide_trace)
-            parts.append(path_log_weight(model_trace, guide_trace, guide, args, kwargs, wrap))
-        log_w = parts[0][0] if vectorized else torch.stack([p[0] for p in parts])
-        return log_w, parts[0][1], guide_ids
+        if vectorized:
+            if self.max_plate_nesting == math.inf:
+                guess_max_plate_nesting(self, model, guide, args, kwargs)
+            log_w, scale = path_log_weight(self, model, guide, args, kwargs,
+                                           lambda fn: in_particle_plate(self, fn), factor)
+            return log_w, scale
+        parts = [path_log_weight(self, model, guide, args, kwargs, lambda fn: fn,
+                                 None if factor is None else lambda k=k: factor()[k])
+                 for k in range(self.num_particles)]
+        return torch.stack([log_w for log_w, _ in parts]), parts[0][1]
 
 
 class StickingTheLandingELBO(_Pathwise):
@@ -102,7 +165,7 @@ class StickingTheLandingELBO(_Pathwise):
     name = "stl"
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
-        log_w, scale, _ = self._path_weights(model, guide, args, kwargs)
+        log_w, scale = self._path_weights(model, guide, args, kwargs)
         return -(scale * log_w).sum() / self.num_particles
 
 
@@ -111,31 +174,21 @@ class DReGIWAE(_Pathwise):
     doubly reparameterized estimator: :math:`\\tilde w` for the model's parameters,
     :math:`\\tilde w^2` for the guide's (see the module docstring).
 
-    The guide's parameters are the leaves reached through the guide's sampled values; the
-    others the model's. The returned tensor has the bound's value and, under ``backward``,
-    exactly these gradients (computed here by two passes over one graph)."""
+    The returned tensor has the bound's value; its gradient is that of
+    :math:`\\sum_k \\mathrm{sg}[\\tilde w_k] \\log w_k` with the gradient flowing into each
+    draw :math:`z_k` multiplied by :math:`\\tilde w_k` once more (:func:`path_log_weight`), in
+    one backward pass. A parameter used by both model and guide gets :math:`\\tilde w` on its
+    terms in the model and :math:`\\tilde w^2` on its path through the draws."""
 
     name = "dreg"
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
-        log_w, scale, guide_params = self._path_weights(model, guide, args, kwargs)
-        weights = torch.softmax(log_w.detach(), dim=0)
+        normalized = []  # known after the forward pass; the draws' hooks read it in the backward
+        log_w, scale = self._path_weights(model, guide, args, kwargs, lambda: normalized[0])
+        normalized.append(torch.softmax(log_w.detach(), dim=0))
         value = scale * (torch.logsumexp(log_w.detach(), dim=0) - math.log(log_w.shape[0]))
-        model_side = -(scale * weights * log_w).sum()
-        guide_side = -(scale * weights.pow(2) * log_w).sum()
-        params = leaves(model_side)
-        if not params:
-            return -value.sum()
-        model_params = [p for p in params if id(p) not in guide_params]
-        guide_list = [p for p in params if id(p) in guide_params]
-        grads = torch.autograd.grad(model_side, model_params, retain_graph=bool(guide_list),
-                                    allow_unused=True) if model_params else ()
-        grads += torch.autograd.grad(guide_side, guide_list, allow_unused=True) \
-            if guide_list else ()
-        surrogate = sum(((p * g).sum() for p, g in zip(model_params + guide_list, grads)
-                         if g is not None), torch.zeros((), dtype=log_w.dtype,
-                                                        device=log_w.device))
-        return -value.sum() + surrogate - surrogate.detach()
+        surrogate = (scale * normalized[0] * log_w).sum()
+        return -value.sum() - surrogate + surrogate.detach()
 
 
 def make_training_elbo(loss: str, num_particles: int = 1, replay: bool = True,

@@ -23,9 +23,9 @@ D64 = torch.float64
 
 class PPCA(nn.Module):
     """x ~ N(W z + b, s^2 I), z ~ N(0, I), observed in a data plate that subsamples
-    ``subsample`` of ``size`` points when they are set."""
+    ``subsample`` of ``size`` points when they are set, or draws ``subsample_size``."""
 
-    size = subsample = None
+    size = subsample = subsample_size = None
 
     def __init__(self, data_dim=5, latent_dim=2):
         super().__init__()
@@ -34,8 +34,9 @@ class PPCA(nn.Module):
         self.log_s = nn.Parameter(torch.tensor(-0.3, dtype=D64))
 
     def forward(self, x):
-        with pyro.plate("data", self.size or x.shape[0], subsample=self.subsample) as idx:
-            batch = x if self.subsample is None else x[idx]
+        with pyro.plate("data", self.size or x.shape[0], subsample=self.subsample,
+                        subsample_size=self.subsample_size) as idx:
+            batch = x[idx]
             z = pyro.sample("z", dist.Normal(torch.zeros(len(batch), self.W.shape[1],
                                                          dtype=D64), 1.0).to_event(1))
             pyro.sample("x", dist.Normal(z @ self.W.T + self.b, self.log_s.exp()).to_event(1),
@@ -62,9 +63,10 @@ class Encoder(nn.Module):
         self.model = model
 
     def forward(self, x):
-        subsample = self.model.subsample
-        with pyro.plate("data", self.model.size or x.shape[0], subsample=subsample) as idx:
-            batch = x if subsample is None else x[idx]
+        model = self.model
+        with pyro.plate("data", model.size or x.shape[0], subsample=model.subsample,
+                        subsample_size=model.subsample_size) as idx:
+            batch = x[idx]
             pyro.sample("z", dist.MultivariateNormal(batch @ self.A.T + self.c,
                                                      scale_tril=self.L.tril()))
 
@@ -106,6 +108,24 @@ def test_at_the_exact_posterior_stl_and_dreg_encoder_gradients_vanish_on_every_d
                 assert encoder_grad.abs().max() > 1e-2
             else:
                 assert encoder_grad.abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("cls, num_particles", [(StickingTheLandingELBO, 1), (DReGIWAE, 4)])
+def test_the_score_is_taken_out_on_the_data_points_a_subsampling_plate_drew(cls, num_particles):
+    """The score term comes from replaying the guide, which must see the points the plate drew
+    (``subsample_size``): at the exact posterior the encoder gradients still vanish."""
+    model, encoder, x = _setup()
+    model.subsample_size = 3
+    try:
+        for seed in range(3):
+            pyro.set_rng_seed(seed)
+            elbo = cls(alpha=0.0, num_particles=num_particles,
+                       vectorize_particles=num_particles > 1)
+            _, encoder_grad, model_grad = _grads(elbo, model, encoder, x)
+            assert model_grad.abs().max() > 1e-3
+            assert encoder_grad.abs().max() < 1e-10
+    finally:
+        model.subsample_size = None
 
 
 def _mean_and_stderr(cls, num_particles, groups=40, copies=50):
@@ -198,3 +218,95 @@ def test_fit_trains_with_each_estimator(loss, gradient, notices):
     assert len(lines) == notices
     objective = result.history["train_objective"]
     assert objective.notna().all() and objective.iloc[-1] > objective.iloc[0]
+
+
+class Hierarchy(nn.Module):
+    """z2 ~ N(e, I), z1 ~ N(A z2 + a, 0.7^2 I), x ~ N(W z1 + b, s^2 I); the guide
+    q(z1 | x) = N(C x + c, diag s1^2), q(z2 | z1) = N(D z1 + e, diag s2^2): hierarchical, and
+    ``e`` is both the prior's mean and a parameter of the guide."""
+
+    def __init__(self, dx=4, d1=3, d2=2):
+        super().__init__()
+        shapes = {"A": (d1, d2), "a": (d1,), "W": (dx, d1), "b": (dx,), "log_s": (),
+                  "C": (d1, dx), "c": (d1,), "log_s1": (d1,), "D": (d2, d1), "log_s2": (d2,),
+                  "e": (d2,)}
+        for name, shape in shapes.items():
+            setattr(self, name, nn.Parameter(0.5 * torch.randn(shape, dtype=D64)))
+
+    def model(self, x):
+        with pyro.plate("data", x.shape[0]):
+            z2 = pyro.sample("z2", dist.Normal(self.e.expand(x.shape[0], -1), 1.0).to_event(1))
+            z1 = pyro.sample("z1", dist.Normal(z2 @ self.A.T + self.a, 0.7).to_event(1))
+            pyro.sample("x", dist.Normal(z1 @ self.W.T + self.b, self.log_s.exp()).to_event(1),
+                        obs=x)
+
+    def guide(self, x):
+        with pyro.plate("data", x.shape[0]):
+            z1 = pyro.sample("z1", dist.Normal(x @ self.C.T + self.c, self.log_s1.exp())
+                             .to_event(1))
+            pyro.sample("z2", dist.Normal(z1 @ self.D.T + self.e, self.log_s2.exp()).to_event(1))
+
+
+def _dreg_by_hand(h, x, draws):
+    """The IWAE bound and its DReG gradient with autograd, written out (Tucker et al. 2019): the
+    noise of ``draws`` (the guide's z1, z2), log q at stopped guide parameters, the model's
+    parameters (``e`` in the prior) given the gradient of sum w log w, the guide's (``e`` in
+    q(z2 | z1)) that of sum w^2 log w."""
+    def normal(v, loc, scale):
+        return dist.Normal(loc, scale).log_prob(v).sum(-1)
+
+    with torch.no_grad():
+        eps1 = (draws["z1"] - x @ h.C.T - h.c) / h.log_s1.exp()
+        eps2 = (draws["z2"] - draws["z1"] @ h.D.T - h.e) / h.log_s2.exp()
+    e_model = h.e.detach().clone().requires_grad_()
+    z1 = x @ h.C.T + h.c + h.log_s1.exp() * eps1
+    z2 = z1 @ h.D.T + h.e + h.log_s2.exp() * eps2
+    sg = {name: p.detach() for name, p in h.named_parameters()}
+    log_p = normal(z2, e_model, 1.0) + normal(z1, z2 @ h.A.T + h.a, 0.7) \
+        + normal(x, z1 @ h.W.T + h.b, h.log_s.exp())
+    log_q = normal(z1, x @ sg["C"].T + sg["c"], sg["log_s1"].exp()) \
+        + normal(z2, z1 @ sg["D"].T + sg["e"], sg["log_s2"].exp())
+    log_w = log_p - log_q
+    w = torch.softmax(log_w.detach(), 0)
+    model_side = {name: getattr(h, name) for name in ("A", "a", "W", "b", "log_s")}
+    model_side["e"] = e_model
+    guide_side = {name: getattr(h, name) for name in ("C", "c", "log_s1", "D", "log_s2", "e")}
+    grads, e_parts = dict.fromkeys(sg, 0.0), []
+    for side, weight in ((model_side, w), (guide_side, w ** 2)):
+        for name, g in zip(side, torch.autograd.grad((weight * log_w).sum(), list(side.values()),
+                                                     retain_graph=True)):
+            grads[name] = grads[name] + g
+        e_parts.append(grads["e"] - sum(e_parts))
+    bound = (log_w.logsumexp(0) - math.log(log_w.shape[0])).sum()
+    return float(bound.detach()), grads, e_parts
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_dreg_on_a_hierarchical_guide_with_a_shared_parameter_is_the_hand_written_gradient(
+        vectorize):
+    """One backward pass gives the guide's parameters w^2 along the draws' paths (through
+    q(z2 | z1) too) and w to the model's, the shared ``e`` the sum of both, as the two
+    gradients written out by hand; the draws taken from the same random stream."""
+    torch.manual_seed(3)
+    h, x, particles = Hierarchy(), torch.randn(5, 4, dtype=D64), 4
+    pyro.set_rng_seed(7)
+    if vectorize:
+        with pyro.plate("num_particles_vectorized", particles, dim=-2):
+            trace = pyro.poutine.trace(h.guide).get_trace(x)
+        draws = {name: trace.nodes[name]["value"].detach() for name in ("z1", "z2")}
+    else:
+        traces = [pyro.poutine.trace(h.guide).get_trace(x) for _ in range(particles)]
+        draws = {name: torch.stack([t.nodes[name]["value"].detach() for t in traces])
+                 for name in ("z1", "z2")}
+    bound, expected, e_parts = _dreg_by_hand(h, x, draws)
+    pyro.set_rng_seed(7)
+    elbo = DReGIWAE(alpha=0.0, num_particles=particles, vectorize_particles=vectorize,
+                    max_plate_nesting=2 if vectorize else 1)
+    loss = elbo.differentiable_loss(h.model, h.guide, x)
+    loss.backward()
+    assert math.isclose(float(loss.detach()), -bound, rel_tol=1e-12)
+    for name, p in h.named_parameters():
+        torch.testing.assert_close(p.grad, -expected[name], rtol=1e-10, atol=1e-12, msg=name)
+    # both parts of e's gradient count: e taken as the guide's alone (w^2 on its prior term too)
+    # or the model's alone would fail the comparison above
+    assert all(part.abs().max() > 1e-2 for part in e_parts)
