@@ -17,6 +17,8 @@ the script builds the model and guide, then times, back to back in one process:
   class on copies of the modules, then the hand-written validation ELBO. An epoch here is
   ``--train-points`` training points (default 10,000, a fifth of binarized MNIST's) and
   ``--valid-points`` validation points (default 2,000), in the same proportion as a full one.
+  With ``--set train.gradient=stl`` or ``dreg`` the hand-written loop is STL or DReG
+  (:meth:`HandWritten.log_weights` with ``path``; vae and spec models).
 
 ratio = pyrovae time / hand-written time (1.0 is the floor), the median over ``--rounds`` rounds
 that each time both back to back. The last line is one JSON object.
@@ -77,6 +79,17 @@ def mixture_log_prob(z, logits, locs, scales):
         + (locs * locs * precision).sum(-1)
     log_norm = torch.log_softmax(logits, -1) - scales.log().sum(-1) - 0.5 * z.shape[-1] * LOG_2PI
     return (log_norm - 0.5 * quad).logsumexp(-1).reshape(z.shape[:-1])
+
+
+class _Posterior(torch.nn.Module):
+    """:meth:`HandWritten.posterior` of one encoder as a module, for ``functional_call``."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, inputs):
+        return HandWritten.posterior(self.encoder, inputs)
 
 
 class HandWritten:
@@ -146,34 +159,65 @@ class HandWritten:
             return normal_log_prob(z, loc, F.softplus(raw) + 1e-5)
         raise NotImplementedError(type(prior).__name__)
 
-    def log_weights(self, x, particles: int, beta: float = 1.0):
+    @classmethod
+    def stopped_posterior(cls, encoder, inputs):
+        """:meth:`posterior` with the encoder's parameters cut from the graph and the inputs
+        not: :math:`q` of the STL and DReG log weights."""
+        params = {f"encoder.{name}": p.detach() for name, p in encoder.named_parameters()}
+        return torch.func.functional_call(_Posterior(encoder), params, (inputs,))
+
+    def log_weights(self, x, particles: int, beta: float = 1.0, path=None):
         """``[particles, B]`` log weights (the latent terms times ``beta``) with
-        reparameterized draws."""
+        reparameterized draws. ``path`` (a list) asks for the path log weights of STL and
+        DReG: :math:`\\log q` at stopped guide parameters, and the model and :math:`\\log q`
+        reading views of the draws whose gradient is multiplied by ``path[0]`` (``[particles,
+        B]``, DReG's normalized weights, set before the backward pass) when it is set."""
         if isinstance(self.model, TwoLevelVAE):
+            if path is not None:
+                raise ValueError("bench_papers: the hand-written STL and DReG cover the vae "
+                                 "and spec models.")
             return self.hvae_log_weights(x, particles, beta)
+
+        def view(z):  # what the log weights read of a draw
+            if path is None:
+                return z
+            out = z.view_as(z)
+            out.register_hook(lambda g: g * path[0].unsqueeze(-1) if path else g)
+            return out
+
         flat = x.flatten(1)
         if not self.spec:
             loc, scale = self.posterior(self.guide.encoder, x)
             eps = torch.randn(particles, *loc.shape, device=x.device)
-            z = loc + scale * eps
-            latent = (-0.5 * z * z).sum(-1) - normal_log_prob(z, loc, scale) \
-                - 0.5 * z.shape[-1] * LOG_2PI
+            z = view(loc + scale * eps)
+            q = normal_log_prob(z, loc, scale) if path is None else \
+                normal_log_prob(z, loc.detach(), scale.detach())
+            latent = (-0.5 * z * z).sum(-1) - q - 0.5 * z.shape[-1] * LOG_2PI
             logits = self.model.decoder(z)
         else:
-            graph, values, latent = self.model.graph, {}, 0.0
+            graph, values, read, latent = self.model.graph, {}, {}, 0.0
             for group in reversed(graph.groups):
+                encoder = self.guide.encoders[group.name]
                 inputs = x if group.generates_data else \
                     torch.cat([values[c] for c in group.children], -1)
-                loc, scale = self.posterior(self.guide.encoders[group.name], inputs)
+                loc, scale = self.posterior(encoder, inputs)
                 if group.generates_data:
                     loc, scale = loc.expand(particles, *loc.shape), scale.expand(particles,
                                                                                  *scale.shape)
                 z = loc + scale * torch.randn_like(loc)
                 values[group.name] = z
-                latent = latent - normal_log_prob(z, loc, scale)
+                read[group.name] = view(z)
+                if path is None:
+                    q_loc, q_scale = loc, scale
+                elif group.generates_data:
+                    q_loc, q_scale = loc.detach(), scale.detach()
+                else:
+                    q_loc, q_scale = self.stopped_posterior(
+                        encoder, torch.cat([read[c] for c in group.children], -1))
+                latent = latent - normal_log_prob(read[group.name], q_loc, q_scale)
             for group in graph:
-                latent = latent + self.prior_log_prob(group.name, values[group.name], values)
-            h = torch.cat([values[g.name] for g in graph if g.generates_data], -1)
+                latent = latent + self.prior_log_prob(group.name, read[group.name], read)
+            h = torch.cat([read[g.name] for g in graph if g.generates_data], -1)
             logits = self.model.decoder(h).reshape(*h.shape[:-1], -1)
         log_lik = -F.binary_cross_entropy_with_logits(
             logits, flat.expand(particles, *flat.shape), reduction="none").sum(-1)
@@ -196,8 +240,9 @@ def floor_log_px(hand: HandWritten, x, num_samples: int) -> torch.Tensor:
 
 
 def floor_epoch(hand: HandWritten, train_x, valid_x, t) -> float:
-    """Seconds of one hand-written epoch: ``t``'s objective on shuffled batches, backward, the
-    optimizer ``t`` names, then the one-sample validation ELBO."""
+    """Seconds of one hand-written epoch: ``t``'s objective on shuffled batches, backward (of
+    ``t.gradient``'s surrogate: STL's path ELBO, or DReG's sum of normalized weights times path
+    log weights in one pass), the optimizer ``t`` names, then the one-sample validation ELBO."""
     from pyrovae.train.optim import make_optimizer
 
     params = [*hand.model.parameters(), *hand.guide.parameters()]
@@ -207,8 +252,13 @@ def floor_epoch(hand: HandWritten, train_x, valid_x, t) -> float:
     beta = min(1.0, 1.0 / t.kl_warmup_epochs) * t.beta if t.kl_warmup_epochs else t.beta
     start = time.perf_counter()
     for idx in torch.randperm(n, device=train_x.device).split(b):
-        w = hand.log_weights(train_x[idx], t.num_particles, beta)
-        per_point = w.logsumexp(0) - math.log(w.shape[0]) if iwae else w.mean(0)
+        path = None if t.gradient == "reparam" else []
+        w = hand.log_weights(train_x[idx], t.num_particles, beta, path)
+        if t.gradient == "dreg":
+            path.append(torch.softmax(w.detach(), 0))
+            per_point = (path[0] * w).sum(0)
+        else:
+            per_point = w.logsumexp(0) - math.log(w.shape[0]) if iwae else w.mean(0)
         loss = -per_point.sum() * (n / len(idx))
         opt.zero_grad(set_to_none=True)
         loss.backward()

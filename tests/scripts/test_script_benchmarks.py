@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pyro
+import pytest
 import torch
 
 from pyrovae import config, log_px, run
@@ -63,3 +64,52 @@ def test_bench_papers_quick_times_every_config_against_its_floor(script, capsys)
         # the hand-written estimator estimates what log_px estimates
         gap = abs(row["log_px_mean"] - row["floor_log_px_mean"])
         assert gap < 6 * row["log_px_stderr"] + 0.5, row
+
+
+@pytest.mark.parametrize("gradient, particles", [("stl", 1), ("dreg", 3)])
+def test_bench_papers_hand_written_stl_and_dreg_are_pyrovaes_gradients(script, monkeypatch,
+                                                                      gradient, particles):
+    """The floor an STL or DReG epoch is timed against computes that gradient: on the two-layer
+    network and the same draws, its surrogate's gradient is pyrovae's for every parameter."""
+    from pyrovae.train.gradients import DReGIWAE, StickingTheLandingELBO
+
+    bench = script("bench_papers")
+    cfg = config.load(REPO / "configs/zoo/iwae_two_layer.toml",
+                      ["data.name=sprites", "data.num_train=8", "data.num_valid=4",
+                       "data.num_test=4"])
+    pyro.set_rng_seed(0)
+    built = run.build(cfg)
+    model, guide = built.model.double(), built.guide.double()
+    x = built.data.split("train")[:4].double()
+    pyro.set_rng_seed(1)
+    with pyro.plate("num_particles_vectorized", particles, dim=-2):
+        draws = pyro.poutine.trace(guide).get_trace(x)
+    pyro.set_rng_seed(1)
+    elbo = {"stl": StickingTheLandingELBO, "dreg": DReGIWAE}[gradient]
+    elbo(alpha=0.0, num_particles=particles, vectorize_particles=particles > 1,
+         max_plate_nesting=2).differentiable_loss(model, guide, x).backward()
+    expected = {name: p.grad.clone() for name, p in
+                [*model.named_parameters(), *guide.named_parameters()] if p.grad is not None}
+    for p in [*model.parameters(), *guide.parameters()]:
+        p.grad = None
+
+    hand = bench.HandWritten(model, guide)
+    noise = []  # the draws' standard-normal noise, in the order the hand-written loop draws
+    with torch.no_grad():
+        for group in reversed(model.graph.groups):
+            z = draws.nodes[group.name]["value"]
+            inputs = x if group.generates_data else \
+                torch.cat([draws.nodes[c]["value"] for c in group.children], -1)
+            loc, scale = hand.posterior(guide.encoders[group.name], inputs)
+            noise.append((z - loc) / scale)
+    monkeypatch.setattr(torch, "randn_like", lambda like: noise.pop(0))
+    path = []
+    w = hand.log_weights(x, particles, 1.0, path)
+    if gradient == "dreg":
+        path.append(torch.softmax(w.detach(), 0))
+        w = path[0] * w
+    (-w.sum()).backward()
+    assert not noise and expected
+    for name, p in [*model.named_parameters(), *guide.named_parameters()]:
+        if name in expected:
+            torch.testing.assert_close(p.grad, expected[name], rtol=1e-8, atol=1e-10, msg=name)
