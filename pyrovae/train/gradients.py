@@ -68,7 +68,8 @@ def guide_parameter_ids(guide_trace) -> set[int]:
 def with_values(trace, values: dict[str, torch.Tensor]) -> poutine.Trace:
     """A copy of ``trace`` whose sites named in ``values`` hold those values, for
     ``poutine.replay``; its plates' subsample sites are kept, so that a replay draws the same
-    data points as ``trace`` did."""
+    data points as ``trace`` did (:func:`pyrovae.infer.particles.replay_trace` leaves them out:
+    it replays one particle's values in a plate of another size)."""
     out = poutine.Trace()
     for name, site in trace.nodes.items():
         out.add_node(name, **({**site, "value": values[name]} if name in values else site))
