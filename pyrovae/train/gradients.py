@@ -34,11 +34,11 @@ from __future__ import annotations
 import math
 import warnings
 
+import pyro.util
 import torch
 from pyro import poutine
 from pyro.infer.util import get_dependent_plate_dims, is_validation_enabled
 from pyro.poutine.util import prune_subsample_sites
-from pyro.util import check_model_guide_match
 
 from pyrovae._compat import guess_max_plate_nesting, in_particle_plate
 from pyrovae.base.errors import ConfigError
@@ -122,7 +122,7 @@ def path_log_weight(elbo, model, guide, args, kwargs, wrap, factor=None):
     guide_trace = sampled if factor is None else poutine.trace(
         poutine.replay(wrap(guide), trace=with_values(sampled, draws))).get_trace(*args, **kwargs)
     if is_validation_enabled():
-        check_model_guide_match(model_trace, guide_trace, elbo.max_plate_nesting)
+        pyro.util.check_model_guide_match(model_trace, guide_trace, elbo.max_plate_nesting)
     model_trace = prune_subsample_sites(model_trace)
     guide_trace = prune_subsample_sites(guide_trace)
     log_w, scale = log_weight(model_trace, guide_trace)
